@@ -1,0 +1,85 @@
+/**
+ * Fragmentation on the TypeScript side. A message larger than the ring's max
+ * record travels as BEGIN, MIDDLE..., END records (Ring.writeFragments does the
+ * split in C); Reassembler puts them back together per source, and frees a
+ * source's partial message when that source goes away (drop).
+ */
+import { Frag, Layout } from './shmq.js';
+
+/** The fragment kind in a record type. */
+export const fragOf = (type: number): Frag => ((type >>> Layout.FRAG_SHIFT) & 3) as Frag;
+/** The record kind without the fragment bits. */
+export const kindOf = (type: number): number => type & Layout.KIND_MASK;
+/** A record type from a kind and a fragment kind. */
+export const recordType = (kind: number, frag: Frag = Frag.COMPLETE): number => (kind | (frag << Layout.FRAG_SHIFT)) >>> 0;
+
+/** A fragment sequence that cannot be valid: the source's partial message is dropped. */
+export class ReassemblyError extends Error {
+  override readonly name = 'ReassemblyError';
+}
+
+interface Partial {
+  chunks: Uint8Array[];
+  size: number;
+}
+
+export class Reassembler<K> {
+  private readonly partial = new Map<K, Partial>();
+
+  /** @param maxMessage largest message accepted, so a sender cannot grow memory without bound */
+  constructor(readonly maxMessage = 64 * 1024 * 1024) {}
+
+  /**
+   * Feed one record's payload. Returns the whole message when `type` completes
+   * one (for a COMPLETE record that is `chunk` itself, not a copy), else null.
+   * Fragments are copied, so `chunk` may be a view that is reused afterwards.
+   */
+  push(key: K, type: number, chunk: Uint8Array): Uint8Array | null {
+    const frag = fragOf(type);
+    if (frag === Frag.COMPLETE) {
+      if (this.partial.delete(key)) throw new ReassemblyError('a whole message arrived inside a fragmented one');
+      return chunk;
+    }
+    let p = this.partial.get(key);
+    if (frag === Frag.BEGIN) {
+      if (p) {
+        this.partial.delete(key);
+        throw new ReassemblyError('BEGIN arrived before the previous message ended');
+      }
+      p = { chunks: [], size: 0 };
+      this.partial.set(key, p);
+    } else if (!p) {
+      throw new ReassemblyError(`${frag === Frag.END ? 'END' : 'MIDDLE'} fragment without a BEGIN`);
+    }
+    p.size += chunk.length;
+    if (p.size > this.maxMessage) {
+      this.partial.delete(key);
+      throw new ReassemblyError(`message exceeds ${this.maxMessage} bytes`);
+    }
+    p.chunks.push(chunk.slice());
+    if (frag !== Frag.END) return null;
+    this.partial.delete(key);
+    return concat(p.chunks, p.size);
+  }
+
+  /** Forget a source's partial message (it went offline). */
+  drop(key: K): boolean {
+    return this.partial.delete(key);
+  }
+
+  /** Sources with a message in flight. */
+  get pending(): number {
+    return this.partial.size;
+  }
+}
+
+function concat(chunks: Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(size);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}

@@ -1,0 +1,283 @@
+/**
+ * Ring: one SPSC shared-memory ring (shmq.so.c) seen from TypeScript.
+ *
+ * The hot paths cost one FFI call per batch, never per message:
+ * writeBatch() copies a RecordBatch in, drain() hands out zero-copy views of
+ * every waiting record and releases them with a second call.
+ */
+import { unlinkSync } from 'node:fs';
+import { align8, type RecordBatch, type RecordVisitor } from './batch.js';
+import type { Doorbell } from './doorbell.js';
+import { RingError } from './errors.js';
+import { Layout, native, ShmqResult, ShmqRole, viewOf, type RingHandle } from './shmq.js';
+
+export type RingRole = 'producer' | 'consumer' | 'observer';
+
+export interface RingOptions {
+  /** Data area in bytes, a power of two (default 1 MiB). */
+  capacity?: number;
+  /** Largest record body in bytes (default 16 KiB); larger messages are fragmented. */
+  maxRecord?: number;
+}
+
+export const DEFAULT_CAPACITY = 1 << 20;
+export const DEFAULT_MAX_RECORD = 16 * 1024;
+
+export interface RingStats {
+  tail: number;
+  head: number;
+  /** Bytes written but not yet read. */
+  depth: number;
+  recordsWritten: number;
+  recordsRead: number;
+  fullCount: number;
+  unblocked: number;
+  wakeups: number;
+  parked: boolean;
+  producerPid: number;
+  consumerPid: number;
+  creatorPid: number;
+}
+
+const ROLES: Record<RingRole, ShmqRole> = {
+  producer: ShmqRole.PRODUCER,
+  consumer: ShmqRole.CONSUMER,
+  observer: ShmqRole.OBSERVER,
+};
+
+/** A record handed out by peek(): valid until commit(). */
+export interface PeekedRecord {
+  type: number;
+  body: Uint8Array;
+}
+
+export class Ring implements Disposable {
+  readonly capacity: number;
+  readonly maxRecord: number;
+  private handle: RingHandle | null;
+  private dataView: Uint8Array | undefined;
+  private readonly offset = new Uint32Array(1);
+  private peekedBytes = 0;
+  private readonly statsOut = new BigInt64Array(16);
+
+  private constructor(
+    readonly path: string,
+    readonly role: RingRole,
+    handle: RingHandle,
+  ) {
+    this.handle = handle;
+    const n = native();
+    this.capacity = n.shmq_capacity(handle);
+    this.maxRecord = n.shmq_max_record(handle);
+  }
+
+  /** Create a ring file (mode 0600). The returned handle observes it (stats, unlink). */
+  static create(path: string, options: RingOptions = {}): Ring {
+    const n = native();
+    const handle = n.shmq_create(path, options.capacity ?? DEFAULT_CAPACITY, options.maxRecord ?? DEFAULT_MAX_RECORD);
+    if (!handle) throw Ring.lastError(path);
+    return new Ring(path, 'observer', handle);
+  }
+
+  /** Map an existing ring file in a role. Wrong magic, version or size throw a RingError saying which. */
+  static open(path: string, role: RingRole): Ring {
+    const handle = native().shmq_open(path, ROLES[role]);
+    if (!handle) throw Ring.lastError(path);
+    return new Ring(path, role, handle);
+  }
+
+  private static lastError(path: string): RingError {
+    const n = native();
+    return new RingError(n.shmq_last_code() as ShmqResult, n.shmq_last_error() || path);
+  }
+
+  private get q(): RingHandle {
+    if (!this.handle) throw new RingError(ShmqResult.INVALID, `ring ${this.path} is closed`);
+    return this.handle;
+  }
+
+  private check(rc: number): number {
+    if (rc >= 0 || rc === ShmqResult.FULL || rc === ShmqResult.BLOCKED || rc === ShmqResult.EMPTY) return rc;
+    throw new RingError(rc as ShmqResult, native().shmq_last_error());
+  }
+
+  /** The data area, zero-copy. */
+  get data(): Uint8Array {
+    if (!this.dataView) this.dataView = new Uint8Array(viewOf(native().shmq_data(this.q), this.capacity));
+    return this.dataView;
+  }
+
+  get closed(): boolean {
+    return this.handle === null;
+  }
+
+  /** Producer: ring this doorbell after publishing whenever the consumer is parked. */
+  setBell(bell: Doorbell | null): void {
+    native().shmq_set_bell(this.q, bell ? bell.fd : -1);
+  }
+
+  /** Write one record. False when the ring is full. */
+  write(type: number, body: Uint8Array): boolean {
+    return this.check(native().shmq_write(this.q, type, body, body.length)) === ShmqResult.OK;
+  }
+
+  /** Write as many whole records of the batch as fit, removing them from it.
+   * Returns the number of records written (0 when the ring is full). */
+  writeBatch(batch: RecordBatch): number {
+    if (batch.length === 0) return 0;
+    const rc = this.check(native().shmq_write_batch(this.q, batch.buffer, batch.length));
+    if (rc <= 0) return 0;
+    const before = batch.count;
+    if (rc === batch.length) {
+      batch.reset();
+      return before;
+    }
+    let records = 0;
+    const view = new DataView(batch.buffer.buffer, batch.buffer.byteOffset);
+    for (let off = 0; off < rc; records++) off += align8(view.getInt32(off, true));
+    batch.consume(rc, records);
+    return records;
+  }
+
+  /** Write `msg` from `offset` on as fragments (one COMPLETE record when it fits),
+   * each body starting with `prefix`. Returns the new offset: `msg.length` when
+   * done, unchanged when the ring is full. Call again as the consumer drains. */
+  writeFragments(kind: number, msg: Uint8Array, offset = 0, prefix: Uint8Array | null = null): number {
+    const rc = this.check(
+      native().shmq_write_fragments(this.q, kind, prefix, prefix ? prefix.length : 0, msg, msg.length, offset),
+    );
+    return rc === ShmqResult.FULL ? offset : rc;
+  }
+
+  /** Zero-copy write: a view to fill with `len` bytes, or null when full. Then commitClaim(). */
+  claim(type: number, len: number): Uint8Array | null {
+    const at = this.check(native().shmq_claim(this.q, type, len));
+    if (at === ShmqResult.FULL) return null;
+    const start = at + Layout.RECORD_HEADER;
+    return this.data.subarray(start, start + len);
+  }
+
+  commitClaim(): void {
+    this.check(native().shmq_commit_claim(this.q));
+  }
+
+  /** Copy waiting records into `dst` (ring format). Returns bytes copied; 0 when empty or blocked. */
+  readBatch(dst: Uint8Array): number {
+    const rc = this.check(native().shmq_read_batch(this.q, dst, dst.length));
+    return rc > 0 ? rc : 0;
+  }
+
+  /** Visit waiting records in place (zero-copy views valid only during `visit`),
+   * up to about `maxBytes`, and release them. Returns the number visited. */
+  drain(visit: RecordVisitor, maxBytes = this.capacity): number {
+    const n = native();
+    const q = this.q;
+    let total = 0;
+    let budget = maxBytes;
+    while (budget > 0) {
+      const span = this.check(n.shmq_peek(q, this.offset, budget));
+      if (span <= 0) break;
+      const data = this.data;
+      const view = new DataView(data.buffer, data.byteOffset + this.offset[0]!, span);
+      let records = 0;
+      for (let off = 0; off < span; records++) {
+        const len = view.getInt32(off, true);
+        const start = this.offset[0]! + off + Layout.RECORD_HEADER;
+        visit(view.getInt32(off + 4, true), data.subarray(start, start + len - Layout.RECORD_HEADER));
+        off += align8(len);
+      }
+      this.check(n.shmq_release(q, span, records));
+      total += records;
+      budget -= span;
+    }
+    return total;
+  }
+
+  /** Zero-copy look at the next record without consuming it; null when empty. */
+  peek(): PeekedRecord | null {
+    const span = this.check(native().shmq_peek(this.q, this.offset, 1));
+    if (span <= 0) return null;
+    const data = this.data;
+    const at = this.offset[0]!;
+    const view = new DataView(data.buffer, data.byteOffset + at, 8);
+    const len = view.getInt32(0, true);
+    this.peekedBytes = align8(len);
+    return { type: view.getInt32(4, true), body: data.subarray(at + Layout.RECORD_HEADER, at + len) };
+  }
+
+  /** Consume the record returned by peek(). */
+  commit(): void {
+    if (this.peekedBytes === 0) throw new RingError(ShmqResult.INVALID, 'commit without peek');
+    this.check(native().shmq_release(this.q, this.peekedBytes, 1));
+    this.peekedBytes = 0;
+  }
+
+  /** Consumer: is a record (or a claim) waiting? */
+  available(): boolean {
+    return native().shmq_available(this.q) === 1;
+  }
+
+  /** Consumer: spin in C up to `ns` nanoseconds for data. */
+  spin(ns: number): boolean {
+    return native().shmq_spin(this.q, ns) === 1;
+  }
+
+  /** Consumer: set the parked word. True if it may sleep; false if data arrived meanwhile. */
+  park(): boolean {
+    return native().shmq_park(this.q) === 1;
+  }
+
+  unpark(): void {
+    native().shmq_unpark(this.q);
+  }
+
+  /** Consumer: skip a claim left by a producer that died mid-record.
+   * Returns 'unblocked', 'busy' (producer alive) or 'empty' (nothing claimed). */
+  unblock(force = false): 'unblocked' | 'busy' | 'empty' {
+    const rc = this.check(native().shmq_unblock(this.q, force ? 1 : 0));
+    if (rc === ShmqResult.OK) return 'unblocked';
+    return rc === ShmqResult.BUSY ? 'busy' : 'empty';
+  }
+
+  stats(): RingStats {
+    const s = this.statsOut;
+    native().shmq_stats(this.q, s, s.length);
+    const tail = Number(s[0]);
+    const head = Number(s[1]);
+    return {
+      tail,
+      head,
+      depth: Math.max(0, tail - head),
+      recordsWritten: Number(s[2]),
+      recordsRead: Number(s[3]),
+      fullCount: Number(s[4]),
+      unblocked: Number(s[5]),
+      wakeups: Number(s[6]),
+      parked: s[7] !== 0n,
+      producerPid: Number(s[8]),
+      consumerPid: Number(s[9]),
+      creatorPid: Number(s[10]),
+    };
+  }
+
+  /** Unmap. Idempotent. */
+  close(): void {
+    if (!this.handle) return;
+    native().shmq_close(this.handle);
+    this.handle = null;
+    this.dataView = undefined;
+  }
+
+  /** Remove the file (the mapping of every open handle stays valid until closed). */
+  unlink(): void {
+    try {
+      unlinkSync(this.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

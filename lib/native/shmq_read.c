@@ -1,0 +1,182 @@
+/* shmq consumer side: reading, peeking, parking and crash recovery. */
+#include "shmq_ring.h"
+
+
+static int check_consumer(const shmq_t *q) {
+  if (q == NULL || q->role != SHMQ_CONSUMER) return fail(SHMQ_INVALID, "not a consumer handle");
+  return SHMQ_OK;
+}
+
+/* Validate the header at `pos` whose length was just observed. */
+static int sane(shmq_t *q, uint64_t pos, int32_t len) {
+  uint32_t to_end = q->capacity - (uint32_t)(pos & q->mask);
+  int32_t type = *type_at(q, pos);
+  if (len < SHMQ_RECORD_HEADER) return 0;
+  if (type == SHMQ_TYPE_PAD) return len % SHMQ_ALIGN == 0 && (uint32_t)len <= to_end; /* wrap, or a repaired claim */
+  return type >= 0 && (uint32_t)len - SHMQ_RECORD_HEADER <= q->max_record && align8((uint32_t)len) <= to_end;
+}
+
+static void advance(shmq_t *q, uint64_t records) {
+  PUBLISH(&q->hdr->head, q->head); /* frees the space for the producer */
+  if (records) atomic_fetch_add_explicit(&q->hdr->records_read, records, memory_order_relaxed);
+}
+
+/* Copy whole committed records into `dst` (ring format, padding skipped), up
+ * to `cap` bytes. Returns bytes copied, 0 when empty, or a negative result
+ * (SHMQ_BLOCKED: the next record is claimed but not committed yet). */
+SHMQ_EXPORT int64_t shmq_read_batch(shmq_t *q, uint8_t *dst, uint32_t cap) {
+  int rc = check_consumer(q);
+  if (rc != SHMQ_OK) return rc;
+  if (dst == NULL) return fail(SHMQ_INVALID, "dst is null");
+  uint32_t out = 0;
+  uint64_t records = 0;
+  for (;;) {
+    int32_t len = OBSERVE(len_at(q, q->head)); /* pairs with the producer's PUBLISH */
+    if (len == 0) break;
+    if (len < 0) { rc = SHMQ_BLOCKED; break; }
+    if (!sane(q, q->head, len)) { rc = fail(SHMQ_CORRUPT, "corrupt record at position %llu", (unsigned long long)q->head); break; }
+    uint32_t size = align8((uint32_t)len);
+    if (*type_at(q, q->head) == SHMQ_TYPE_PAD) {
+      q->head += size;
+      continue;
+    }
+    if (size > cap - out) {
+      if (out == 0) rc = fail(SHMQ_TOO_BIG, "record of %u bytes does not fit a %u-byte buffer", size, cap);
+      break;
+    }
+    memcpy(dst + out, q->data + (q->head & q->mask), size);
+    out += size;
+    q->head += size;
+    records++;
+  }
+  advance(q, records);
+  if (out > 0) return out;
+  return rc;
+}
+
+/* Zero-copy read: the committed records from head up to the wrap, as a span
+ * of the data area. *offset receives where it starts; the return value is its
+ * length in bytes (0 when empty, negative on error). Release it with
+ * shmq_release(). Padding at head is skipped here. */
+SHMQ_EXPORT int64_t shmq_peek(shmq_t *q, uint32_t *offset, uint32_t max_bytes) {
+  int rc = check_consumer(q);
+  if (rc != SHMQ_OK) return rc;
+  uint64_t pos = q->head;
+  uint32_t span = 0;
+  for (;;) {
+    int32_t len = OBSERVE(len_at(q, pos));
+    if (len == 0) break;
+    if (len < 0) { if (span == 0) rc = SHMQ_BLOCKED; break; }
+    if (!sane(q, pos, len)) { if (span == 0) rc = fail(SHMQ_CORRUPT, "corrupt record at position %llu", (unsigned long long)pos); break; }
+    uint32_t size = align8((uint32_t)len);
+    if (*type_at(q, pos) == SHMQ_TYPE_PAD) {
+      if (span > 0) break;
+      q->head = pos = pos + size; /* consume the padding now */
+      advance(q, 0);
+      continue;
+    }
+    if (span > 0 && span + size > max_bytes) break;
+    span += size;
+    pos += size;
+    if ((pos & q->mask) == 0) break; /* the span stops at the wrap */
+  }
+  if (offset) *offset = (uint32_t)(q->head & q->mask);
+  q->peeked = span;
+  if (span > 0) return span;
+  return rc;
+}
+
+/* Release `bytes` from head (whole records previously peeked). */
+SHMQ_EXPORT int shmq_release(shmq_t *q, uint32_t bytes, uint32_t records) {
+  int rc = check_consumer(q);
+  if (rc != SHMQ_OK) return rc;
+  if (bytes % SHMQ_ALIGN != 0 || bytes > q->peeked) return fail(SHMQ_INVALID, "release of %u bytes, %u peeked", bytes, q->peeked);
+  q->peeked -= bytes;
+  q->head += bytes;
+  advance(q, records);
+  return SHMQ_OK;
+}
+
+/* 1 when a record (or claim, or padding) is waiting at head. */
+static int has_data(shmq_t *q) { return RELAXED_LOAD(len_at(q, q->head)) != 0; }
+
+SHMQ_EXPORT int shmq_available(shmq_t *q) { return check_consumer(q) == SHMQ_OK && has_data(q); }
+
+/* Spin up to `spin_ns` for data. Returns 1 if data is waiting, 0 otherwise. */
+SHMQ_EXPORT int shmq_spin(shmq_t *q, uint32_t spin_ns) {
+  if (check_consumer(q) != SHMQ_OK) return 0;
+  if (has_data(q)) return 1;
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (unsigned i = 1;; i++) {
+    if (has_data(q)) return 1;
+    if ((i & 63) == 0) {
+      clock_gettime(CLOCK_MONOTONIC, &t);
+      uint64_t el = (uint64_t)(t.tv_sec - t0.tv_sec) * 1000000000u + (uint64_t)(t.tv_nsec - t0.tv_nsec);
+      if (el >= spin_ns) return 0;
+    }
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+}
+
+/* Announce that the consumer is about to sleep. Returns 1 if it may sleep on
+ * the doorbell, 0 if data arrived meanwhile (the parked flag is cleared). */
+SHMQ_EXPORT int shmq_park(shmq_t *q) {
+  if (check_consumer(q) != SHMQ_OK) return 0;
+  atomic_store(&q->hdr->parked, 1);
+  atomic_thread_fence(memory_order_seq_cst); /* Dekker: our parked store vs. its publish */
+  if (has_data(q)) {
+    atomic_store(&q->hdr->parked, 0);
+    return 0;
+  }
+  return 1;
+}
+
+SHMQ_EXPORT void shmq_unpark(shmq_t *q) {
+  if (check_consumer(q) == SHMQ_OK) atomic_store(&q->hdr->parked, 0);
+}
+
+static int pid_alive(int32_t pid) {
+  if (pid <= 0) return 0;
+  return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+/* Turn a claim at head whose producer died into padding so reading goes on.
+ * SHMQ_OK: unblocked; SHMQ_BUSY: the producer is alive (or force == 0 and its
+ * pid is unknown); SHMQ_EMPTY: nothing is claimed at head. */
+SHMQ_EXPORT int shmq_unblock(shmq_t *q, int force) {
+  int rc = check_consumer(q);
+  if (rc != SHMQ_OK) return rc;
+  int32_t len = OBSERVE(len_at(q, q->head));
+  if (len >= 0) return SHMQ_EMPTY;
+  if (!force && pid_alive(atomic_load(&q->hdr->producer_pid))) return SHMQ_BUSY;
+  uint32_t rlen = (uint32_t)-len;
+  if (rlen < SHMQ_RECORD_HEADER || rlen - SHMQ_RECORD_HEADER > q->max_record ||
+      align8(rlen) > q->capacity - (uint32_t)(q->head & q->mask))
+    return fail(SHMQ_CORRUPT, "claim of %u bytes at head cannot be valid", rlen);
+  *type_at(q, q->head) = SHMQ_TYPE_PAD;
+  int32_t expected = len;
+  if (!atomic_compare_exchange_strong(len_at(q, q->head), &expected, (int32_t)align8(rlen))) return SHMQ_EMPTY;
+  atomic_fetch_add_explicit(&q->hdr->unblocked, 1, memory_order_relaxed);
+  return SHMQ_OK;
+}
+
+/* Counters: tail, head, records_written, records_read, full_count, unblocked,
+ * wakeups, parked, producer_pid, consumer_pid, creator_pid. Returns count. */
+SHMQ_EXPORT int shmq_stats(const shmq_t *q, int64_t *out, int n) {
+  if (q == NULL) return fail(SHMQ_INVALID, "null handle");
+  struct shmq_header *h = q->hdr;
+  const int64_t v[] = {
+      (int64_t)atomic_load(&h->tail), (int64_t)atomic_load(&h->head), (int64_t)atomic_load(&h->records_written),
+      (int64_t)atomic_load(&h->records_read), (int64_t)atomic_load(&h->full_count), (int64_t)atomic_load(&h->unblocked),
+      (int64_t)atomic_load(&h->wakeups), atomic_load(&h->parked), atomic_load(&h->producer_pid),
+      atomic_load(&h->consumer_pid), h->creator_pid,
+  };
+  int count = (int)(sizeof v / sizeof v[0]);
+  if (out == NULL || n < count) return count;
+  memcpy(out, v, sizeof v);
+  return count;
+}
+
