@@ -9,8 +9,9 @@ const HEADER = Layout.RECORD_HEADER;
 
 export const align8 = (n: number): number => (n + 7) & ~7;
 
-/** Called for each record: its type and a view of its body (valid during the call). */
-export type RecordVisitor = (type: number, body: Uint8Array) => void;
+/** Called for each record: its type and a view of its body (valid during the call).
+ * Returning false stops the walk and leaves this record unconsumed. */
+export type RecordVisitor = (type: number, body: Uint8Array) => unknown;
 
 export class RecordBatch {
   readonly buffer: Uint8Array;

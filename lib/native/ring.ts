@@ -97,7 +97,7 @@ export class Ring implements Disposable {
   }
 
   private check(rc: number): number {
-    if (rc >= 0 || rc === ShmqResult.FULL || rc === ShmqResult.BLOCKED || rc === ShmqResult.EMPTY) return rc;
+    if (rc >= 0 || rc === ShmqResult.FULL || rc === ShmqResult.BLOCKED || rc === ShmqResult.EMPTY || rc === ShmqResult.BUSY) return rc;
     throw new RingError(rc as ShmqResult, native().shmq_last_error());
   }
 
@@ -163,13 +163,16 @@ export class Ring implements Disposable {
 
   /** Copy waiting records into `dst` (ring format). Returns bytes copied; 0 when empty or blocked. */
   readBatch(dst: Uint8Array): number {
+    this.peekedBytes = 0;
     const rc = this.check(native().shmq_read_batch(this.q, dst, dst.length));
     return rc > 0 ? rc : 0;
   }
 
   /** Visit waiting records in place (zero-copy views valid only during `visit`),
-   * up to about `maxBytes`, and release them. Returns the number visited. */
+   * up to about `maxBytes`, and release them. A visitor that returns false
+   * stops the walk; that record stays in the ring. Returns the number consumed. */
   drain(visit: RecordVisitor, maxBytes = this.capacity): number {
+    this.peekedBytes = 0;
     const n = native();
     const q = this.q;
     let total = 0;
@@ -178,16 +181,24 @@ export class Ring implements Disposable {
       const span = this.check(n.shmq_peek(q, this.offset, budget));
       if (span <= 0) break;
       const data = this.data;
-      const view = new DataView(data.buffer, data.byteOffset + this.offset[0]!, span);
+      const at = this.offset[0]!;
+      const view = new DataView(data.buffer, data.byteOffset + at, span);
       let records = 0;
-      for (let off = 0; off < span; records++) {
+      let off = 0;
+      let stopped = false;
+      while (off < span) {
         const len = view.getInt32(off, true);
-        const start = this.offset[0]! + off + Layout.RECORD_HEADER;
-        visit(view.getInt32(off + 4, true), data.subarray(start, start + len - Layout.RECORD_HEADER));
+        const start = at + off + Layout.RECORD_HEADER;
+        if (visit(view.getInt32(off + 4, true), data.subarray(start, start + len - Layout.RECORD_HEADER)) === false) {
+          stopped = true;
+          break;
+        }
         off += align8(len);
+        records++;
       }
-      this.check(n.shmq_release(q, span, records));
+      if (off > 0) this.check(n.shmq_release(q, off, records));
       total += records;
+      if (stopped) break;
       budget -= span;
     }
     return total;

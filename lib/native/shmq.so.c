@@ -190,19 +190,30 @@ SHMQ_EXPORT shmq_t *shmq_create(const char *path, uint32_t capacity, uint32_t ma
   return q;
 }
 
-/* Producer side: turn a claim left at our tail by a dead producer into padding. */
-static void repair_tail_claim(shmq_t *q) {
-  int32_t len = OBSERVE(len_at(q, q->tail));
-  if (len >= 0) return;
-  uint32_t size = align8((uint32_t)-len);
-  if ((uint32_t)-len < SHMQ_RECORD_HEADER || size > q->capacity - (q->tail & q->mask)) {
-    RELAXED_STORE(len_at(q, q->tail), 0); /* not a claim we can size: forget it */
-    return;
+/* Producer attach: the shared tail is where the previous producer's last
+ * publish (or open claim) ended. Walk past what is already committed there
+ * (a claim the consumer unblocked into padding), and turn a claim whose owner
+ * died into padding, so the new producer starts on a zeroed header, at or
+ * after the consumer's head. */
+static void repair_tail(shmq_t *q) {
+  for (;;) {
+    int32_t len = OBSERVE(len_at(q, q->tail));
+    if (len == 0) break;
+    uint32_t size = align8((uint32_t)(len < 0 ? -len : len));
+    if (size < SHMQ_RECORD_HEADER || size > q->capacity - (q->tail & q->mask)) {
+      RELAXED_STORE(len_at(q, q->tail), 0); /* nothing we can size: forget it */
+      break;
+    }
+    if (len < 0) {
+      RELAXED_STORE(len_at(q, q->tail + size), 0);
+      *type_at(q, q->tail) = SHMQ_TYPE_PAD;
+      int32_t expected = len;
+      atomic_compare_exchange_strong(len_at(q, q->tail), &expected, (int32_t)size); /* the consumer may race us to it */
+    }
+    q->tail += size;
   }
-  RELAXED_STORE(len_at(q, q->tail + size), 0);
-  *type_at(q, q->tail) = SHMQ_TYPE_PAD;
-  PUBLISH(len_at(q, q->tail), (int32_t)size);
-  q->tail += size;
+  uint64_t head = OBSERVE(&q->hdr->head);
+  if (q->tail < head) q->tail = head; /* never behind the consumer */
   PUBLISH(&q->hdr->tail, q->tail);
 }
 
@@ -252,7 +263,7 @@ SHMQ_EXPORT shmq_t *shmq_open(const char *path, int role) {
   attach(q);
   if (role == SHMQ_PRODUCER) {
     atomic_store(&h->producer_pid, (int32_t)getpid());
-    repair_tail_claim(q);
+    repair_tail(q);
   } else if (role == SHMQ_CONSUMER) {
     atomic_store(&h->consumer_pid, (int32_t)getpid());
   }

@@ -28,6 +28,7 @@ SHMQ_EXPORT int64_t shmq_read_batch(shmq_t *q, uint8_t *dst, uint32_t cap) {
   int rc = check_consumer(q);
   if (rc != SHMQ_OK) return rc;
   if (dst == NULL) return fail(SHMQ_INVALID, "dst is null");
+  q->peeked = 0; /* a copying read ends any earlier peek */
   uint32_t out = 0;
   uint64_t records = 0;
   for (;;) {
@@ -97,8 +98,10 @@ SHMQ_EXPORT int shmq_release(shmq_t *q, uint32_t bytes, uint32_t records) {
   return SHMQ_OK;
 }
 
-/* 1 when a record (or claim, or padding) is waiting at head. */
-static int has_data(shmq_t *q) { return RELAXED_LOAD(len_at(q, q->head)) != 0; }
+/* 1 when a committed record (or padding) is waiting at head. */
+/* A committed record (or padding) at head. An open claim is not data: the
+ * consumer may park on it, and the producer's commit rings the doorbell. */
+static int has_data(shmq_t *q) { return RELAXED_LOAD(len_at(q, q->head)) > 0; }
 
 SHMQ_EXPORT int shmq_available(shmq_t *q) { return check_consumer(q) == SHMQ_OK && has_data(q); }
 
@@ -151,7 +154,8 @@ SHMQ_EXPORT int shmq_unblock(shmq_t *q, int force) {
   if (rc != SHMQ_OK) return rc;
   int32_t len = OBSERVE(len_at(q, q->head));
   if (len >= 0) return SHMQ_EMPTY;
-  if (!force && pid_alive(atomic_load(&q->hdr->producer_pid))) return SHMQ_BUSY;
+  int32_t pid = atomic_load(&q->hdr->producer_pid);
+  if (!force && pid_alive(pid)) return fail(SHMQ_BUSY, "the producer (pid %d) holding the claim is alive", pid);
   uint32_t rlen = (uint32_t)-len;
   if (rlen < SHMQ_RECORD_HEADER || rlen - SHMQ_RECORD_HEADER > q->max_record ||
       align8(rlen) > q->capacity - (uint32_t)(q->head & q->mask))
