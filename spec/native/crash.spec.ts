@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { forEachRecord, Ring, RingError, ShmqResult } from '../../lib/native/index.js';
 import { cleanupShm, tempShmDir } from '../helpers/shm.js';
-import { startFixture, type Fixture } from './fixtures/process.js';
+import { startFixture, type Fixture } from '../helpers/process.js';
 
 const COMMITTED = 5;
 
@@ -29,7 +29,7 @@ async function crashedProducer(mode: 'die' | 'hold'): Promise<Scene> {
   const path = join(tempShmDir(), 'ring');
   const observer = Ring.create(path, { capacity: 64 * 1024, maxRecord: 4096 });
   const consumer = Ring.open(path, 'consumer');
-  const child = startFixture('crash-producer.ts', [path, mode, String(COMMITTED)]);
+  const child = startFixture('spec/native/fixtures/crash-producer.ts', [path, mode, String(COMMITTED)]);
   scene = { path, observer, consumer, child };
   await child.waitFor('claimed');
   if (mode === 'die') {

@@ -10,7 +10,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Layout, NativeLoadError, nativeLayout, Ring } from '../../lib/native/index.js';
 import { cleanupShm, tempShmDir } from '../helpers/shm.js';
-import { startFixture, type Fixture } from './fixtures/process.js';
+import { startFixture, type Fixture } from '../helpers/process.js';
 
 // ---------------------------------------------------------------------------
 const Constants = suite('layout constants');
@@ -75,7 +75,7 @@ Load.after(async () => {
 
 Load('layout - a missing library throws NativeLoadError naming the path and `make`', async () => {
   const missing = '/nonexistent/shmq.so';
-  child = startFixture('load-native.ts', [], { RXMESH_SHMQ_LIB: missing });
+  child = startFixture('spec/native/fixtures/load-native.ts', [], { RXMESH_SHMQ_LIB: missing });
   const exit = await child.exited;
   assert.is(exit.code, 0, `the child reports the error instead of crashing: ${child.stderr}`);
   const report = JSON.parse(child.stdout.trim()) as {
@@ -90,7 +90,7 @@ Load('layout - a missing library throws NativeLoadError naming the path and `mak
 });
 
 Load('layout - the library loads from its default location', async () => {
-  child = startFixture('load-native.ts', [], { RXMESH_SHMQ_LIB: '' });
+  child = startFixture('spec/native/fixtures/load-native.ts', [], { RXMESH_SHMQ_LIB: '' });
   const exit = await child.exited;
   assert.is(exit.code, 0, child.stderr);
   assert.equal(JSON.parse(child.stdout.trim()), { loaded: true });

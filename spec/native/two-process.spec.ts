@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { Doorbell, Ring, type RingStats } from '../../lib/native/index.js';
 import { cleanupShm, tempShmDir } from '../helpers/shm.js';
-import { startFixture, type Fixture } from './fixtures/process.js';
+import { startFixture, type Fixture } from '../helpers/process.js';
 
 const COUNT = 1_000_000;
 
@@ -95,7 +95,7 @@ TwoProcess('ring - a million sequenced records cross processes in order, none lo
   const bell = Doorbell.create(bellPath);
   open.push(bell, consumer, observer);
 
-  child = startFixture('seq-writer.ts', [path, bellPath, String(COUNT)]);
+  child = startFixture('spec/native/fixtures/seq-writer.ts', [path, bellPath, String(COUNT)]);
   const tally = await consume(consumer, bell, child);
   const exit = await child.exited;
 

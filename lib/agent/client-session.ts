@@ -1,0 +1,182 @@
+/**
+ * ClientSession: one app connected to the agent's control socket. It
+ * authenticates the app (HMAC challenge on its game key, checked by the
+ * registry so the key never reaches the agent), creates, starts and closes
+ * its instances, and relays watches. When the socket closes, every instance
+ * of the app goes offline (reason `crashed` unless it was closed first).
+ */
+import { AuthError, CrossGameError, MeshError, NotFoundError, ProtocolError } from '../protocol/errors.js';
+import { ControlMessage, type Created, type InstanceInfo, type Welcome } from '../protocol/control-messages.js';
+import type { FramedConnection } from '../protocol/connection.js';
+import { newNonce } from '../protocol/auth.js';
+import { gameOf, validatePattern, validateService, validateUserData } from '../protocol/names.js';
+import { OfflineReason, type ConflictStrategy } from '../protocol/registry-messages.js';
+import type { RegistryWatch } from '../registry/registry.js';
+import type { LocalInstance } from './local-instance.js';
+
+/** The narrow part of the agent a session needs. */
+export interface SessionHost {
+  readonly agentId: string;
+  readonly agentBellPath: string;
+  verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<boolean>;
+  openClientBell(clientId: number): string;
+  closeClientBell(clientId: number): void;
+  createInstance(clientId: number, gameId: string, service: string, userData: string, conflict: ConflictStrategy): Promise<LocalInstance>;
+  startupInstance(inst: LocalInstance): Promise<InstanceInfo>;
+  removeInstance(inst: LocalInstance, reason: OfflineReason): Promise<void>;
+  watch(gameId: string, pattern: string, onEvent: (type: number, body: unknown) => void, watchId: number): Promise<{ watch: RegistryWatch; instances: InstanceInfo[] }>;
+  resolve(node: number, localId: number): InstanceInfo | undefined;
+  log(msg: string): void;
+}
+
+type Body = Record<string, unknown>;
+
+function str(body: Body, key: string): string {
+  const v = body[key];
+  if (typeof v !== 'string') throw new ProtocolError(`field '${key}' must be a string`);
+  return v;
+}
+
+function num(body: Body, key: string): number {
+  const v = body[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ProtocolError(`field '${key}' must be a non-negative integer`);
+  return v;
+}
+
+export class ClientSession {
+  private gameId: string | undefined;
+  private nonce: Uint8Array | undefined;
+  private authed = false;
+  private readonly instances = new Map<number, LocalInstance>();
+  private readonly watches = new Map<number, RegistryWatch>();
+  private nextWatchId = 1;
+  private closed = false;
+
+  constructor(
+    readonly clientId: number,
+    private readonly conn: FramedConnection,
+    private readonly host: SessionHost,
+  ) {}
+
+  onMessage(type: number, raw: unknown): unknown {
+    if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw))) throw new ProtocolError('body must be a map');
+    const body = (raw ?? {}) as Body;
+    if (type === ControlMessage.HELLO) return this.hello(body);
+    if (type === ControlMessage.AUTH) return this.auth(body);
+    if (!this.authed) throw new AuthError('authenticate first');
+    switch (type) {
+      case ControlMessage.CREATE: return this.create(body);
+      case ControlMessage.STARTUP: return this.host.startupInstance(this.instance(num(body, 'localId')));
+      case ControlMessage.WATCH: return this.watch(body);
+      case ControlMessage.UNWATCH: return this.unwatch(num(body, 'watchId'));
+      case ControlMessage.CLOSE: return this.closeInstance(num(body, 'localId'));
+      case ControlMessage.RESOLVE: {
+        const info = this.host.resolve(num(body, 'node'), num(body, 'localId'));
+        if (!info) throw new NotFoundError('no such instance');
+        return info;
+      }
+      default: throw new ProtocolError(`unknown control message type ${type}`);
+    }
+  }
+
+  private hello(body: Body): unknown {
+    if (this.gameId !== undefined) throw new ProtocolError('hello sent twice');
+    this.gameId = validateService(`${str(body, 'gameId')}.x.x.x`).split('.')[0];
+    this.nonce = newNonce();
+    return { nonce: this.nonce, agentId: this.host.agentId };
+  }
+
+  private async auth(body: Body): Promise<Welcome> {
+    if (!this.gameId || !this.nonce || this.authed) throw new ProtocolError('auth out of order');
+    const proof = body['proof'];
+    const ok = proof instanceof Uint8Array && (await this.host.verifyGame(this.gameId, this.nonce, proof));
+    this.nonce = undefined;
+    if (!ok) {
+      this.host.log(`client ${this.clientId}: authentication failed for game '${this.gameId}'`);
+      setImmediate(() => this.conn.close(new AuthError(`wrong key for game '${this.gameId}'`)));
+      throw new AuthError(`wrong key for game '${this.gameId}'`);
+    }
+    this.authed = true;
+    return { agentId: this.host.agentId, clientBell: this.host.openClientBell(this.clientId), agentBell: this.host.agentBellPath };
+  }
+
+  private checkGame(name: string): void {
+    if (gameOf(name) !== this.gameId) throw new CrossGameError(`'${name}' is not in game '${this.gameId}'`);
+  }
+
+  private async create(body: Body): Promise<Created> {
+    const service = validateService(body['service']);
+    const userData = validateUserData(body['userData']);
+    this.checkGame(service);
+    const conflict = body['conflict'] === 'replace' ? 'replace' : 'reject';
+    const inst = await this.host.createInstance(this.clientId, this.gameId!, service, userData, conflict);
+    if (this.closed) {
+      await this.host.removeInstance(inst, OfflineReason.CRASHED);
+      throw new MeshError('CLOSED');
+    }
+    this.instances.set(inst.localId, inst);
+    return { localId: inst.localId, info: inst.info, txPath: inst.txPath, rxPath: inst.rxPath, maxRecord: inst.maxRecord };
+  }
+
+  private instance(localId: number): LocalInstance {
+    const inst = this.instances.get(localId);
+    if (!inst) throw new NotFoundError(`no instance ${localId} on this connection`);
+    return inst;
+  }
+
+  private async watch(body: Body): Promise<unknown> {
+    const pattern = validatePattern(body['pattern']);
+    this.checkGame(pattern);
+    const watchId = this.nextWatchId++;
+    const { watch, instances } = await this.host.watch(this.gameId!, pattern, (type, ev) => this.conn.send(type, ev), watchId);
+    if (this.closed) {
+      await watch.close();
+      throw new MeshError('CLOSED');
+    }
+    this.watches.set(watchId, watch);
+    return { watchId, instances };
+  }
+
+  private async unwatch(watchId: number): Promise<unknown> {
+    const w = this.watches.get(watchId);
+    this.watches.delete(watchId);
+    await w?.close();
+    return {};
+  }
+
+  private async closeInstance(localId: number): Promise<unknown> {
+    const inst = this.instance(localId);
+    this.instances.delete(localId);
+    await this.host.removeInstance(inst, OfflineReason.CLOSED);
+    return {};
+  }
+
+  /** The agent dropped one of our instances (kicked, or a corrupt ring). */
+  forget(localId: number): void {
+    this.instances.delete(localId);
+  }
+
+  /** Close the app's control connection (agent shutdown). */
+  disconnect(): void {
+    this.conn.close();
+  }
+
+  notify(type: number, body: unknown): void {
+    this.conn.send(type, body);
+  }
+
+  /** The socket closed: everything of this app goes away. */
+  async teardown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const insts = [...this.instances.values()];
+    this.instances.clear();
+    const watches = [...this.watches.values()];
+    this.watches.clear();
+    await Promise.allSettled([
+      ...insts.map((i) => this.host.removeInstance(i, OfflineReason.CRASHED)),
+      ...watches.map((w) => w.close()),
+    ]);
+    this.host.closeClientBell(this.clientId);
+  }
+}

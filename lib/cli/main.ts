@@ -1,0 +1,74 @@
+/**
+ * The rxmesh command.
+ *
+ *   rxmesh ns     [--host H] [--port 9092] [--http-port 8082] [--games games.json] [--lease-ttl 3000]
+ *   rxmesh agent  --registry ns://host:9092 [--shm-dir DIR] [--id ID]
+ *   rxmesh up     ns + agent in one process (the embedded single-machine default)
+ *   rxmesh ls     [--http http://127.0.0.1:8082]   services and instances as a table
+ *
+ * Servers print one JSON line `{"ready":...}` on stdout when they serve, and
+ * stop cleanly on SIGINT/SIGTERM (instances offline, rings and sockets removed).
+ */
+import { parseArgs } from 'node:util';
+import { runAgent, runNs, runUp } from './servers.js';
+import { runLs } from './ls.js';
+
+const USAGE = `usage: rxmesh <command> [options]
+
+commands:
+  ns      run the name server        --host 127.0.0.1 --port 9092 --http-port 8082 --games FILE --lease-ttl MS
+  agent   run the host agent         --registry ns://127.0.0.1:9092 --shm-dir DIR --id ID
+  up      name server + agent        (same options; a demo game 'demo' with key 'demo-key' unless --games)
+  ls      list services/instances    --http http://127.0.0.1:8082
+`;
+
+const [command, ...rest] = process.argv.slice(2);
+const { values } = parseArgs({
+  args: rest,
+  options: {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '9092' },
+    'http-port': { type: 'string', default: '8082' },
+    games: { type: 'string' },
+    'lease-ttl': { type: 'string', default: '3000' },
+    registry: { type: 'string', default: 'ns://127.0.0.1:9092' },
+    'shm-dir': { type: 'string' },
+    id: { type: 'string' },
+    http: { type: 'string', default: 'http://127.0.0.1:8082' },
+    'exit-with-parent': { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+  allowPositionals: false,
+});
+
+const opts = {
+  host: values.host!,
+  port: Number(values.port),
+  httpPort: Number(values['http-port']),
+  games: values.games,
+  leaseTtlMs: Number(values['lease-ttl']),
+  registry: values.registry!,
+  shmDir: values['shm-dir'],
+  agentId: values.id,
+  exitWithParent: values['exit-with-parent']!,
+};
+
+try {
+  if (values.help || !command) {
+    process.stdout.write(USAGE);
+  } else if (command === 'ns') {
+    await runNs(opts);
+  } else if (command === 'agent') {
+    await runAgent(opts);
+  } else if (command === 'up') {
+    await runUp(opts);
+  } else if (command === 'ls') {
+    await runLs(values.http!);
+  } else {
+    process.stderr.write(`rxmesh: unknown command '${command}'\n${USAGE}`);
+    process.exitCode = 2;
+  }
+} catch (err) {
+  process.stderr.write(`rxmesh ${command}: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,104 @@
+/**
+ * The long-running commands: `rxmesh ns`, `rxmesh agent`, `rxmesh up`. Each
+ * prints one JSON line `{"ready": {...}}` on stdout once it serves, and stops
+ * cleanly on SIGINT/SIGTERM.
+ */
+import { Agent } from '../agent/agent.js';
+import { NameServer, loadGames, type GameKeys } from '../ns/index.js';
+import { NsRegistry } from '../registry/ns-registry.js';
+import type { Registry } from '../registry/registry.js';
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  httpPort: number;
+  games: string | undefined;
+  leaseTtlMs: number;
+  registry: string;
+  shmDir: string | undefined;
+  agentId: string | undefined;
+  /** Stop when stdin closes (used by specs and supervisors so no server outlives its parent). */
+  exitWithParent: boolean;
+}
+
+/** The game `rxmesh up` serves when no --games file is given. */
+export const DEMO_GAMES: GameKeys = { demo: 'demo-key' };
+
+function registryFor(url: string): Registry {
+  if (url.startsWith('ns://')) return new NsRegistry(url);
+  throw new Error(`unsupported registry '${url}' (expected ns://host:port)`);
+}
+
+function untilSignal(stop: () => Promise<void>, exitWithParent: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onSignal = () => {
+      if (stopping) return;
+      stopping = true;
+      const done = (): void => {
+        if (exitWithParent) process.stdin.destroy();
+        resolve();
+      };
+      stop().then(done, (err: Error) => {
+        process.stderr.write(`rxmesh: shutdown: ${err.message}\n`);
+        done();
+      });
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    if (exitWithParent) {
+      process.stdin.once('end', onSignal);
+      process.stdin.once('error', onSignal);
+      process.stdin.resume();
+    }
+  });
+}
+
+const ready = (info: Record<string, unknown>): void => {
+  process.stdout.write(`${JSON.stringify({ ready: info })}\n`);
+};
+
+async function startNs(o: ServerOptions, fallback: GameKeys | undefined): Promise<NameServer> {
+  const games = o.games ? await loadGames(o.games) : fallback;
+  return NameServer.start({ host: o.host, port: o.port, httpPort: o.httpPort, leaseTtlMs: o.leaseTtlMs, ...(games ? { games } : {}) });
+}
+
+async function startAgent(o: ServerOptions, registry: string): Promise<Agent> {
+  return Agent.start({
+    registry: registryFor(registry),
+    ...(o.shmDir ? { shmDir: o.shmDir } : {}),
+    ...(o.agentId ? { agentId: o.agentId } : {}),
+  });
+}
+
+export async function runNs(o: ServerOptions): Promise<void> {
+  const ns = await startNs(o, undefined);
+  ready({ ns: { port: ns.port, httpPort: ns.httpPort } });
+  await untilSignal(() => ns.close(), o.exitWithParent);
+}
+
+export async function runAgent(o: ServerOptions): Promise<void> {
+  const agent = await startAgent(o, o.registry);
+  ready({ agent: { socket: agent.socketPath, agentId: agent.agentId } });
+  await untilSignal(() => agent.close(), o.exitWithParent);
+}
+
+export async function runUp(o: ServerOptions): Promise<void> {
+  const ns = await startNs(o, DEMO_GAMES);
+  let agent: Agent;
+  try {
+    agent = await startAgent(o, `ns://${o.host}:${ns.port}`);
+  } catch (err) {
+    await ns.close();
+    throw err;
+  }
+  ready({ ns: { port: ns.port, httpPort: ns.httpPort }, agent: { socket: agent.socketPath, agentId: agent.agentId } });
+  if (!o.games) {
+    process.stderr.write(`rxmesh up: demo game 'demo' (key 'demo-key'); connect with\n` +
+      `  connect({ gameId: 'demo', password: 'demo-key', agent: '${agent.socketPath}' })\n`);
+  }
+  await untilSignal(async () => {
+    await agent.close();
+    await ns.close();
+  }, o.exitWithParent);
+}

@@ -1,0 +1,351 @@
+/**
+ * Instance: a service name plus user data, registered, started up and then
+ * routable. Its streams:
+ *   startup$       emits its own ref once online, then completes (errors with a MeshError)
+ *   online$        watched instances coming online (hot)
+ *   offline$       watched instances going offline, with a reason (hot)
+ *   messages$      messages to this instance (hot)
+ *   undeliverable$ messages it sent that could not be delivered, with a reason (hot)
+ */
+import { firstValueFrom, ReplaySubject, Subject, type Observable } from 'rxjs';
+import { Reassembler, Frag, fragOf, kindOf, Ring, type Doorbell, type RecordVisitor } from '../native/index.js';
+import { ControlMessage, type Created, type InstanceInfo } from '../protocol/control-messages.js';
+import { BOUNCE_REASON_NAMES, bounceReasonOf, ENVELOPE_BYTES, Flag, RecordKind } from '../protocol/envelope.js';
+import { ClosedError, MeshError, NoRouteError, NotWatchedError, RemoteError, TimeoutError } from '../protocol/errors.js';
+import { validatePattern, validateService, validateUserData } from '../protocol/names.js';
+import type { OfflineReason } from '../protocol/registry-messages.js';
+import { Membership } from './membership.js';
+import { Message, type InstanceRef, type ReplyPort, type Undeliverable } from './message.js';
+import { Outbox } from './outbox.js';
+import { decodePayload, encodePayload } from './payload.js';
+import { RandomStrategy } from './strategies/random.js';
+import { RoundRobinStrategy } from './strategies/round-robin.js';
+import type { Strategy } from './strategies/strategy.js';
+
+export interface InstanceOptions {
+  userData: string;
+  /** What happens when the same service/userData is already registered. Default 'reject'. */
+  conflict?: 'reject' | 'replace';
+  /** Patterns to watch (online$/offline$, and routing for `send`). */
+  watch?: string[];
+  /** Hand out ring views in messages$ (valid only during `next`). */
+  zeroCopy?: boolean;
+}
+
+export type StrategyName = 'round-robin' | 'random';
+
+export interface SendOptions {
+  strategy?: StrategyName;
+  /** Sticky routing: send to this instance while it is online. */
+  via?: InstanceRef;
+}
+
+export interface OfflineInfo {
+  instance: InstanceRef;
+  reason: OfflineReason;
+}
+
+/** What an Instance needs from its Mesh. */
+export interface InstanceHost {
+  readonly agentBell: Doorbell;
+  control<T>(type: number, body: unknown): Promise<T>;
+  watch(pattern: string, onEvent: (type: number, body: { instance: InstanceInfo; reason?: OfflineReason }) => void): Promise<{ watchId: number; instances: InstanceInfo[] }>;
+  unwatch(watchId: number): Promise<void>;
+  attach(inst: Instance, localId: number): void;
+  detach(localId: number): void;
+  resolveRef(node: number, localId: number): InstanceRef;
+}
+
+const u32 = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+
+interface PendingRequest {
+  resolve(m: Message): void;
+  reject(e: Error): void;
+  timer: NodeJS.Timeout;
+}
+
+export class Instance implements ReplyPort {
+  readonly userData: string;
+  private readonly startupSubject = new ReplaySubject<InstanceRef>(1);
+  private readonly onlineSubject = new Subject<InstanceRef>();
+  private readonly offlineSubject = new Subject<OfflineInfo>();
+  private readonly messageSubject = new Subject<Message>();
+  private readonly undeliverableSubject = new Subject<Undeliverable>();
+  readonly startup$: Observable<InstanceRef> = this.startupSubject.asObservable();
+  readonly online$: Observable<InstanceRef> = this.onlineSubject.asObservable();
+  readonly offline$: Observable<OfflineInfo> = this.offlineSubject.asObservable();
+  readonly messages$: Observable<Message> = this.messageSubject.asObservable();
+  readonly undeliverable$: Observable<Undeliverable> = this.undeliverableSubject.asObservable();
+
+  private readonly membership = new Membership();
+  private readonly strategies: Record<StrategyName, Strategy> = { 'round-robin': new RoundRobinStrategy(), random: new RandomStrategy() };
+  private readonly reassembler = new Reassembler<string>();
+  private readonly requests = new Map<number, PendingRequest>();
+  private readonly watchIds: number[] = [];
+  private nextCorr = 1;
+  private tx: Ring | undefined;
+  private rx: Ring | undefined;
+  private outbox: Outbox | undefined;
+  private localId = 0;
+  private selfRef: InstanceRef | undefined;
+  private state: 'starting' | 'online' | 'closed' = 'starting';
+  readonly visit: RecordVisitor = (type, body) => this.onRecord(type, body);
+
+  constructor(
+    readonly service: string,
+    private readonly options: InstanceOptions,
+    private readonly host: InstanceHost,
+  ) {
+    validateService(service);
+    this.userData = validateUserData(options.userData);
+    for (const p of options.watch ?? []) validatePattern(p);
+    void this.start();
+  }
+
+  /** Its own ref, once online. */
+  get ref(): InstanceRef | undefined {
+    return this.selfRef;
+  }
+
+  private async start(): Promise<void> {
+    try {
+      const created = await this.host.control<Created>(ControlMessage.CREATE, {
+        service: this.service, userData: this.userData, conflict: this.options.conflict ?? 'reject',
+      });
+      this.localId = created.localId;
+      this.selfRef = created.info;
+      this.tx = Ring.open(created.txPath, 'producer');
+      this.tx.setBell(this.host.agentBell);
+      this.rx = Ring.open(created.rxPath, 'consumer');
+      this.outbox = new Outbox(this.tx);
+      this.host.attach(this, this.localId);
+      for (const p of this.options.watch ?? []) await this.watchPattern(p);
+      if (this.state === 'closed') throw new ClosedError('closed during startup');
+      this.selfRef = await this.host.control<InstanceInfo>(ControlMessage.STARTUP, { localId: this.localId });
+      this.state = 'online';
+      this.startupSubject.next(this.selfRef);
+      this.startupSubject.complete();
+    } catch (err) {
+      this.release();
+      this.startupSubject.error(err instanceof MeshError ? err : new MeshError('INTERNAL', (err as Error).message, { cause: err }));
+    }
+  }
+
+  private async watchPattern(pattern: string): Promise<void> {
+    const { watchId, instances } = await this.host.watch(pattern, (type, ev) => {
+      if (type === ControlMessage.ONLINE) {
+        this.membership.online(ev.instance);
+        this.onlineSubject.next(ev.instance);
+      } else {
+        this.membership.offline(ev.instance);
+        this.reassembler.drop(`${RecordKind.DATA}:${ev.instance.node}:${ev.instance.localId}`);
+        this.offlineSubject.next({ instance: ev.instance, reason: ev.reason ?? 'closed' });
+      }
+    });
+    this.watchIds.push(watchId);
+    this.membership.addPattern(pattern, instances);
+  }
+
+  /** Watch a service so `send` can route to it (tbuspp's CreateService). */
+  async service$(service: string): Promise<void> {
+    validateService(service);
+    if (!this.membership.covers(service)) await this.watchPattern(service);
+  }
+
+  /** Replays the current set of a service's online instances, then every change. */
+  members$(service: string): Observable<InstanceRef[]> {
+    if (!this.membership.covers(service)) void this.service$(service).catch(() => {});
+    return this.membership.members$(service);
+  }
+
+  private ensureOnline(): Outbox {
+    if (this.state !== 'online' || !this.outbox) throw new ClosedError(this.state === 'closed' ? 'instance is closed' : 'instance has not started up yet');
+    return this.outbox;
+  }
+
+  private deliver(to: InstanceRef, value: unknown, flags = 0, corr = 0): void {
+    const { bytes, flags: f } = encodePayload(value);
+    this.ensureOnline().push(to.node, to.localId, f | flags, corr, bytes);
+  }
+
+  /** Route to the instance a strategy picks; reported on undeliverable$ when none is online. */
+  private route(service: string, opts: SendOptions): InstanceRef | null {
+    if (opts.via && this.membership.isOnline(opts.via)) return opts.via;
+    if (!this.membership.covers(service)) {
+      throw new NotWatchedError(`service '${service}' is not watched by ${this.selfRef?.id ?? this.service}: pass it in \`watch\` or await inst.service$('${service}') first`);
+    }
+    return this.strategies[opts.strategy ?? 'round-robin'].select(this.membership.members(service), { service }) ?? null;
+  }
+
+  /** Stateless send: one instance of `service`, load-balanced. Returns the
+   * routed instance (pass it back as `via` for sticky routing), or null when
+   * none is online (the message is reported on undeliverable$, reason no_route). */
+  send(service: string, value: unknown, opts: SendOptions = {}): InstanceRef | null {
+    validateService(service);
+    this.ensureOnline();
+    const to = this.route(service, opts);
+    if (!to) {
+      this.noRoute(service, value, 0);
+      return null;
+    }
+    this.deliver(to, value);
+    return to;
+  }
+
+  private noRoute(service: string, value: unknown, corr: number): void {
+    const { bytes, flags } = encodePayload(value);
+    const to = { service, userData: '', id: `${service}/`, agentId: '', node: 0, localId: 0 };
+    queueMicrotask(() => this.undeliverableSubject.next({ to, reason: 'no_route', data: bytes, corr, value: <T>() => decodePayload<T>(bytes, flags) }));
+  }
+
+  /** Stateful send: exactly this instance. */
+  sendTo(ref: InstanceRef, value: unknown): void {
+    this.deliver(ref, value);
+  }
+
+  /** Send to every online instance of a service; returns how many. */
+  broadcast(service: string, value: unknown): number {
+    validateService(service);
+    this.ensureOnline();
+    if (!this.membership.covers(service)) throw new NotWatchedError(`service '${service}' is not watched`);
+    const members = this.membership.members(service);
+    for (const m of members) this.deliver(m, value);
+    return members.length;
+  }
+
+  /** Send a request and wait for its reply (cold: nothing is sent until called). */
+  request(target: string | InstanceRef, value: unknown, opts: { timeoutMs?: number } & SendOptions = {}): Promise<Message> {
+    this.ensureOnline();
+    const to = typeof target === 'string' ? this.route(validateService(target), opts) : target;
+    if (!to) return Promise.reject(new NoRouteError(`no instance of '${String(target)}' is online`));
+    const corr = this.nextCorr;
+    this.nextCorr = this.nextCorr >= 0xfffffff0 ? 1 : this.nextCorr + 1;
+    const timeoutMs = opts.timeoutMs ?? 5000;
+    return new Promise<Message>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.requests.delete(corr);
+        reject(new TimeoutError(`request to ${to.id} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.requests.set(corr, { resolve, reject, timer });
+      try {
+        this.deliver(to, value, Flag.REQUEST, corr);
+      } catch (err) {
+        clearTimeout(timer);
+        this.requests.delete(corr);
+        reject(err);
+      }
+    });
+  }
+
+  replyTo(node: number, localId: number, corr: number, value: unknown, request: boolean, error: boolean): void {
+    const { bytes, flags } = encodePayload(value);
+    const replyFlags = request ? Flag.REPLY | (error ? Flag.ERROR_REPLY : 0) : 0;
+    this.ensureOnline().push(node, localId, flags | replyFlags, request ? corr : 0, bytes);
+  }
+
+  resolveRef(node: number, localId: number): InstanceRef {
+    return this.host.resolveRef(node, localId);
+  }
+
+  /** Read what is waiting in the rx ring (called by the Mesh pump). */
+  drain(): number {
+    return this.rx && this.state !== 'closed' ? this.rx.drain(this.visit) : 0;
+  }
+
+  park(): boolean {
+    return !this.rx || this.state === 'closed' || this.rx.park();
+  }
+
+  private onRecord(type: number, body: Uint8Array): void {
+    if (body.length < ENVELOPE_BYTES) return;
+    const kind = kindOf(type);
+    const node = u32(body, 0);
+    const local = u32(body, 4);
+    const flags = u32(body, 8);
+    const corr = u32(body, 12);
+    let payload: Uint8Array | null = body.subarray(ENVELOPE_BYTES);
+    if (fragOf(type) !== Frag.COMPLETE) {
+      try {
+        payload = this.reassembler.push(`${kind}:${node}:${local}`, type, payload);
+      } catch {
+        return; // a broken fragment sequence from one source: its partial message is dropped
+      }
+      if (!payload) return;
+    } else if (!this.options.zeroCopy || kind !== RecordKind.DATA || flags & Flag.REPLY) {
+      payload = payload.slice();
+    }
+    if (kind === RecordKind.BOUNCE) return this.onBounce(node, local, flags, corr, payload);
+    if (kind !== RecordKind.DATA) return;
+    if (flags & Flag.REPLY) {
+      const p = this.requests.get(corr);
+      if (!p) return;
+      this.requests.delete(corr);
+      clearTimeout(p.timer);
+      const msg = new Message(payload, flags, node, local, corr, this.selfRef!, this);
+      if (flags & Flag.ERROR_REPLY) {
+        const e = msg.value<{ code?: string; message?: string }>();
+        p.reject(new RemoteError(`${e?.code ?? 'REMOTE'}: ${e?.message ?? 'remote error'}`));
+      } else {
+        p.resolve(msg);
+      }
+      return;
+    }
+    this.messageSubject.next(new Message(payload, flags, node, local, corr, this.selfRef!, this));
+  }
+
+  private onBounce(node: number, local: number, flags: number, corr: number, payload: Uint8Array): void {
+    const reason = BOUNCE_REASON_NAMES[bounceReasonOf(flags)] ?? 'offline';
+    if (flags & Flag.REPLY) return; // a reply to a requester that went away: nobody to tell
+    const to = this.host.resolveRef(node, local);
+    if (flags & Flag.REQUEST) {
+      const p = this.requests.get(corr);
+      if (p) {
+        this.requests.delete(corr);
+        clearTimeout(p.timer);
+        p.reject(new NoRouteError(`request to ${to.id} undeliverable: ${reason}`));
+      }
+    }
+    this.undeliverableSubject.next({ to, reason, data: payload, corr, value: <T>() => decodePayload<T>(payload, flags) });
+  }
+
+  /** The agent says another registration replaced this one. */
+  kicked(): void {
+    if (this.selfRef) this.offlineSubject.next({ instance: this.selfRef, reason: 'replaced' });
+    this.release();
+  }
+
+  /** The agent dropped the instance, or the agent connection was lost. */
+  fail(err: MeshError): void {
+    if (this.state === 'starting') this.startupSubject.error(err);
+    this.release(err);
+  }
+
+  private release(err?: Error): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.outbox?.close();
+    if (this.localId) this.host.detach(this.localId);
+    for (const p of this.requests.values()) {
+      clearTimeout(p.timer);
+      p.reject(err ?? new ClosedError('instance closed'));
+    }
+    this.requests.clear();
+    this.tx?.close();
+    this.rx?.close();
+    this.membership.complete();
+    for (const s of [this.onlineSubject, this.offlineSubject, this.messageSubject, this.undeliverableSubject]) s.complete();
+  }
+
+  /** Close: offline for its watchers (reason `closed`); queued messages to it are bounced to their senders. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'starting') await firstValueFrom(this.startup$).catch(() => {});
+    if ((this.state as string) === 'closed') return;
+    this.outbox?.flush();
+    const watchIds = this.watchIds.splice(0);
+    const localId = this.localId;
+    this.release();
+    await Promise.allSettled(watchIds.map((id) => this.host.unwatch(id)));
+    await this.host.control(ControlMessage.CLOSE, { localId }).catch(() => {});
+  }
+}

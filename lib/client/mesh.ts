@@ -1,0 +1,169 @@
+/**
+ * Mesh: an app's connection to its local agent (tbuspp's TBaseAgentClientInit).
+ * It authenticates over the control socket, creates instances, and pumps the
+ * rx rings of all its instances when the agent rings its doorbell.
+ */
+import { createConnection } from 'node:net';
+import { Subject, type Observable } from 'rxjs';
+import { Doorbell } from '../native/index.js';
+import { gameProof } from '../protocol/auth.js';
+import { FramedConnection } from '../protocol/connection.js';
+import { ControlMessage, type InstanceInfo, type Welcome } from '../protocol/control-messages.js';
+import { AgentLostError, ClosedError, MeshError } from '../protocol/errors.js';
+import type { OfflineReason } from '../protocol/registry-messages.js';
+import { Instance, type InstanceHost, type InstanceOptions } from './instance.js';
+import type { InstanceRef } from './message.js';
+
+export interface ConnectOptions {
+  gameId: string;
+  /** The game key. */
+  password: string;
+  /** The agent's control socket. Default /dev/shm/rxmesh-<user>/agent.sock */
+  agent?: string;
+  /** Control request timeout (ms). */
+  timeoutMs?: number;
+}
+
+type WatchHandler = (type: number, body: { instance: InstanceInfo; reason?: OfflineReason }) => void;
+
+export class Mesh implements InstanceHost {
+  private readonly instances = new Map<number, Instance>();
+  private readonly watchHandlers = new Map<number, WatchHandler>();
+  private readonly refs = new Map<string, InstanceRef>();
+  private readonly lostSubject = new Subject<AgentLostError>();
+  /** Emits once if the agent connection is lost (then completes). */
+  readonly lost$: Observable<AgentLostError> = this.lostSubject.asObservable();
+  private clientBell!: Doorbell;
+  agentBell!: Doorbell;
+  agentId = '';
+  private conn!: FramedConnection;
+  private scheduled = false;
+  private closed = false;
+
+  private constructor(readonly options: ConnectOptions) {}
+
+  /** Connect and authenticate; rejects with AuthError on a wrong key. */
+  static async connect(options: ConnectOptions, socketPath: string): Promise<Mesh> {
+    const mesh = new Mesh(options);
+    const socket = createConnection(socketPath);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', (err) => reject(new AgentLostError(`cannot reach the agent at ${socketPath}: ${err.message}`, { cause: err })));
+    });
+    mesh.conn = new FramedConnection(socket, {
+      onMessage: (type, body) => mesh.onEvent(type, body as Record<string, unknown>),
+      onClose: (reason) => mesh.onLost(reason),
+    });
+    try {
+      const hello = await mesh.control<{ nonce: Uint8Array; agentId: string }>(ControlMessage.HELLO, { gameId: options.gameId, pid: process.pid });
+      const welcome = await mesh.control<Welcome>(ControlMessage.AUTH, { proof: gameProof(options.password, hello.nonce) });
+      mesh.agentId = welcome.agentId;
+      mesh.clientBell = Doorbell.open(welcome.clientBell);
+      mesh.agentBell = Doorbell.open(welcome.agentBell);
+      mesh.clientBell.listen(() => mesh.schedule());
+    } catch (err) {
+      mesh.closed = true;
+      mesh.conn.close();
+      throw err;
+    }
+    return mesh;
+  }
+
+  /** Create, register and start an instance (CreateInstance + RegisterInstance + StartupInstance). */
+  instance(service: string, options: InstanceOptions): Instance {
+    if (this.closed) throw new ClosedError('mesh is closed');
+    return new Instance(service, options, this);
+  }
+
+  // ---------------------------------------------------------------- InstanceHost
+
+  control<T>(type: number, body: unknown): Promise<T> {
+    return this.conn.request<T>(type, body, this.options.timeoutMs ?? 10_000);
+  }
+
+  async watch(pattern: string, onEvent: WatchHandler): Promise<{ watchId: number; instances: InstanceInfo[] }> {
+    const res = await this.control<{ watchId: number; instances: InstanceInfo[] }>(ControlMessage.WATCH, { pattern });
+    this.watchHandlers.set(res.watchId, onEvent);
+    for (const i of res.instances) this.remember(i);
+    return res;
+  }
+
+  async unwatch(watchId: number): Promise<void> {
+    this.watchHandlers.delete(watchId);
+    if (!this.closed) await this.control(ControlMessage.UNWATCH, { watchId });
+  }
+
+  attach(inst: Instance, localId: number): void {
+    this.instances.set(localId, inst);
+    this.schedule();
+  }
+
+  detach(localId: number): void {
+    this.instances.delete(localId);
+  }
+
+  resolveRef(node: number, localId: number): InstanceRef {
+    return this.refs.get(`${node}:${localId}`) ?? { service: '', userData: '', id: `#${node}:${localId}`, agentId: '', node, localId };
+  }
+
+  private remember(info: InstanceInfo): void {
+    this.refs.set(`${info.node}:${info.localId}`, info);
+  }
+
+  // ---------------------------------------------------------------- events and pumping
+
+  private onEvent(type: number, body: Record<string, unknown>): void {
+    switch (type) {
+      case ControlMessage.ONLINE:
+      case ControlMessage.OFFLINE: {
+        const ev = body as unknown as { watchId: number; instance: InstanceInfo; reason?: OfflineReason };
+        this.remember(ev.instance);
+        this.watchHandlers.get(ev.watchId)?.(type, ev);
+        return;
+      }
+      case ControlMessage.KICKED:
+        this.instances.get(body['localId'] as number)?.kicked();
+        return;
+      case ControlMessage.FAULT:
+        this.instances.get(body['localId'] as number)?.fail(MeshError.parse(body as { code: string; message: string }));
+        return;
+    }
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => this.pump());
+  }
+
+  private pump(): void {
+    this.scheduled = false;
+    let work = 0;
+    for (const inst of this.instances.values()) work += inst.drain();
+    if (work > 0) return this.schedule();
+    for (const inst of this.instances.values()) if (!inst.park()) return this.schedule();
+  }
+
+  private onLost(reason: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    const err = new AgentLostError(`lost the agent connection${reason ? `: ${reason.message}` : ''}`);
+    for (const inst of [...this.instances.values()]) inst.fail(err);
+    this.instances.clear();
+    this.clientBell?.close();
+    this.agentBell?.close();
+    this.lostSubject.next(err);
+    this.lostSubject.complete();
+  }
+
+  /** Close every instance, then the connection (DeleteInstanceObj for all). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.allSettled([...this.instances.values()].map((i) => i.close()));
+    this.closed = true;
+    this.conn.close();
+    this.clientBell?.close();
+    this.agentBell?.close();
+    this.lostSubject.complete();
+  }
+}

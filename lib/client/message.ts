@@ -1,0 +1,65 @@
+/**
+ * Message: what `messages$` emits. `data` is the payload bytes (a view into
+ * the ring, valid only during `next`, when the instance was created with
+ * `zeroCopy: true`); `value()` decodes CBOR values; `reply(x)` answers the
+ * sender (a request's reply carries its correlation id).
+ */
+import type { InstanceInfo } from '../protocol/control-messages.js';
+import type { UndeliverableReason } from '../protocol/envelope.js';
+import { Flag } from '../protocol/envelope.js';
+import { decodePayload } from './payload.js';
+
+/** An instance's address and names. Pass it to sendTo, or as `via` to send. */
+export type InstanceRef = InstanceInfo;
+
+/** What a Message needs from its instance to reply. */
+export interface ReplyPort {
+  /** Answer a message: a request gets a reply (its correlation id), anything else a plain message. */
+  replyTo(node: number, localId: number, corr: number, value: unknown, request: boolean, error: boolean): void;
+  resolveRef(node: number, localId: number): InstanceRef;
+}
+
+export class Message {
+  constructor(
+    readonly data: Uint8Array,
+    private readonly flags: number,
+    private readonly node: number,
+    private readonly local: number,
+    readonly corr: number,
+    readonly to: InstanceRef,
+    private readonly port: ReplyPort,
+  ) {}
+
+  /** The sender (stamped by the agent, so it cannot be spoofed). */
+  get from(): InstanceRef {
+    return this.port.resolveRef(this.node, this.local);
+  }
+
+  get isRequest(): boolean {
+    return (this.flags & Flag.REQUEST) !== 0;
+  }
+
+  /** The payload decoded: a CBOR value, or the bytes when it was sent as bytes. */
+  value<T = unknown>(): T {
+    return decodePayload<T>(this.data, this.flags);
+  }
+
+  /** Answer the sender; for a request, the reply resolves its `request()` promise. */
+  reply(value: unknown): void {
+    this.port.replyTo(this.node, this.local, this.corr, value, this.isRequest, false);
+  }
+
+  /** Answer a request with an error (its `request()` rejects with a RemoteError). */
+  replyError(error: { code?: string; message: string }): void {
+    this.port.replyTo(this.node, this.local, this.corr, { code: error.code ?? 'REMOTE', message: error.message }, this.isRequest, true);
+  }
+}
+
+/** A message this instance sent that could not be delivered. */
+export interface Undeliverable {
+  to: InstanceRef;
+  reason: UndeliverableReason;
+  data: Uint8Array;
+  value<T = unknown>(): T;
+  corr: number;
+}

@@ -1,0 +1,170 @@
+/**
+ * `rxmesh ns`: the name server. A TCP port where agents speak the NsMessage
+ * protocol (lib/protocol/registry-messages.ts) and a read-only HTTP port.
+ * Everything is in memory: after a restart the agents re-register.
+ *
+ *   const ns = await NameServer.start({ port: 9092, httpPort: 8082, games: { g: 'key' } });
+ *   ns.port; ns.httpPort; await ns.close();
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ClosedError } from '../protocol/errors.js';
+import { NsMessage, OfflineReason } from '../protocol/registry-messages.js';
+import { GameAuth, type GameKeys } from './games.js';
+import { createHttpView, type AgentSummary } from './http.js';
+import { DEFAULT_LEASE_TTL_MS, LeaseTable, type Lease } from './leases.js';
+import { RegistryStore } from './registry-store.js';
+import { NsSession } from './session.js';
+
+export const DEFAULT_NS_PORT = 9092;
+export const DEFAULT_NS_HTTP_PORT = 8082;
+/** Agent requests are small; a snapshot answer may be large, but that is the agent's limit. */
+export const NS_MAX_REQUEST_FRAME = 1024 * 1024;
+
+export interface NameServerOptions {
+  /** Interface to listen on (TCP and HTTP). Default 127.0.0.1. */
+  host?: string;
+  /** Agent port; 0 picks an ephemeral one. Default 9092. */
+  port?: number;
+  /** HTTP port; 0 picks an ephemeral one, null serves no HTTP. Default 8082. */
+  httpPort?: number | null;
+  /** `gameId -> key` (see loadGames). */
+  games?: GameKeys;
+  /** Lease TTL for agents that do not ask for one. Default 3000 ms. */
+  leaseTtlMs?: number;
+  /** Largest request frame accepted. Default 1 MiB. */
+  maxFrame?: number;
+  /** Where connection closes, protocol violations and lease expiries are reported. Default stderr. */
+  log?: (msg: string) => void;
+}
+
+export class NameServer {
+  private readonly store: RegistryStore;
+  private readonly leases: LeaseTable;
+  private readonly sessions = new Set<NsSession>();
+  private readonly tcp: Server;
+  private readonly http: HttpServer | undefined;
+  private readonly startedAt = performance.now();
+  private closing: Promise<void> | undefined;
+
+  private constructor(private readonly opts: Required<Omit<NameServerOptions, 'games' | 'httpPort'>> & { games: GameKeys; httpPort: number | null }) {
+    const log = opts.log;
+    this.store = new RegistryStore((leaseId, instance, by) => this.kick(leaseId, instance, by));
+    this.leases = new LeaseTable(opts.leaseTtlMs, (lease) => this.expire(lease));
+    const auth = new GameAuth(opts.games);
+    const ctx = {
+      store: this.store,
+      leases: this.leases,
+      auth,
+      startedAt: this.startedAt,
+      log,
+      closed: (s: NsSession) => this.sessions.delete(s),
+    };
+    this.tcp = createServer((socket: Socket) => {
+      if (this.closing) {
+        socket.destroy();
+        return;
+      }
+      this.sessions.add(new NsSession(socket, ctx, opts.maxFrame));
+    });
+    this.tcp.on('error', (err) => log(`ns: server error: ${err.message}`));
+    this.http = opts.httpPort === null ? undefined : createHttpView({
+      services: () => this.store.services(),
+      instances: (service) => this.store.instances(service),
+      agents: () => this.agents(),
+    }, log);
+  }
+
+  /** Start listening on both ports; resolves once both are bound. */
+  static async start(options: NameServerOptions = {}): Promise<NameServer> {
+    const ns = new NameServer({
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? DEFAULT_NS_PORT,
+      httpPort: options.httpPort === undefined ? DEFAULT_NS_HTTP_PORT : options.httpPort,
+      games: options.games ?? {},
+      leaseTtlMs: options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
+      maxFrame: options.maxFrame ?? NS_MAX_REQUEST_FRAME,
+      log: options.log ?? ((msg) => process.stderr.write(`${msg}\n`)),
+    });
+    try {
+      await listen(ns.tcp, ns.opts.port, ns.opts.host);
+      if (ns.http && ns.opts.httpPort !== null) await listen(ns.http, ns.opts.httpPort, ns.opts.host);
+    } catch (err) {
+      await ns.close();
+      throw err;
+    }
+    return ns;
+  }
+
+  /** The agent (TCP) port. */
+  get port(): number {
+    return (this.tcp.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  /** The HTTP port (0 when HTTP is off). */
+  get httpPort(): number {
+    return (this.http?.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  /** Stop listening, drop every connection and forget all state. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.leases.close();
+      const tcpClosed = stop(this.tcp);
+      for (const s of [...this.sessions]) s.close(new ClosedError('name server shutting down'));
+      this.http?.closeAllConnections();
+      await Promise.all([tcpClosed, this.http ? stop(this.http) : undefined]);
+    })();
+    return this.closing;
+  }
+
+  private agents(): AgentSummary[] {
+    const now = performance.now();
+    return this.leases.list()
+      .map((l) => ({
+        agentId: l.agentId,
+        address: l.address,
+        connected: l.link !== undefined,
+        ttlMs: l.ttlMs,
+        expiresInMs: Math.max(0, Math.round(l.deadline - now)),
+        instances: this.store.countOf(l.id),
+      }))
+      .sort((a, b) => a.agentId.localeCompare(b.agentId));
+  }
+
+  private kick(leaseId: string, instance: unknown, by: unknown): void {
+    const lease = this.leases.get(leaseId);
+    if (!lease) return;
+    if (!lease.link?.send(NsMessage.KICKED, { instance, by })) this.leases.hold(lease, NsMessage.KICKED, { instance, by });
+  }
+
+  private expire(lease: Lease): void {
+    const n = this.store.dropLease(lease.id, OfflineReason.AGENT_LOST);
+    this.opts.log(`ns: lease of agent '${lease.agentId}' expired; ${n} instance(s) went offline`);
+    // A connected agent that let its lease lapse (a stalled event loop) is
+    // cut off: it reconnects, gets a new lease and registers again.
+    lease.link?.close(new ClosedError('lease expired'));
+  }
+}
+
+function listen(server: Server | HttpServer, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function stop(server: Server | HttpServer): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    server.close(() => resolve());
+  });
+}

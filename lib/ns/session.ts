@@ -1,0 +1,190 @@
+/**
+ * One agent connection to the name server: decodes NsMessage requests,
+ * checks their bodies and applies them to the lease table and the registry
+ * store. Its watches live and die with the connection; its lease does not
+ * (the agent may come back within the TTL and resume it).
+ *
+ * A body no correct agent would send (wrong shape, unknown type, a request
+ * before HELLO) is answered with FAILURE ProtocolError and then the
+ * connection is closed; the reason is logged when it closes.
+ *
+ * Beyond registry-messages.ts, HELLO accepts an optional `ttlMs` (clamped,
+ * see leases.ts) and answers `{leaseId, ttlMs, resumed, uptimeMs}`: clients
+ * use the uptime to tell a fresh name server's incomplete snapshots apart.
+ */
+import type { Socket } from 'node:net';
+import { FramedConnection, isProtocolViolation } from '../protocol/connection.js';
+import { MeshError, ProtocolError } from '../protocol/errors.js';
+import { NsMessage, type InstanceRecord } from '../protocol/registry-messages.js';
+import type { GameAuth } from './games.js';
+import type { Lease, LeaseLink, LeaseTable } from './leases.js';
+import type { RegistryStore, WatchSink } from './registry-store.js';
+import * as v from './validate.js';
+
+/** A watcher that stops reading gets cut off once this much is queued for it. */
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
+export interface SessionContext {
+  store: RegistryStore;
+  leases: LeaseTable;
+  auth: GameAuth;
+  /** performance.now() when the server started (HELLO reports the uptime). */
+  startedAt: number;
+  log(msg: string): void;
+  /** Called once the connection has closed. */
+  closed(session: NsSession): void;
+}
+
+export class NsSession implements LeaseLink {
+  readonly conn: FramedConnection;
+  readonly peer: string;
+  private lease: Lease | undefined;
+  private readonly watchIds = new Set<number>();
+  private condemned = false;
+
+  constructor(socket: Socket, private readonly ctx: SessionContext, maxFrame: number) {
+    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.conn = new FramedConnection(socket, {
+      onMessage: (type, body) => this.onMessage(type, body),
+      onClose: (reason) => this.onClose(reason),
+    }, maxFrame);
+  }
+
+  /** Send an event; false when it could not be queued (the connection is gone). */
+  send(type: number, body: unknown): boolean {
+    if (this.conn.closed) return false;
+    if (this.conn.socket.writableLength > MAX_QUEUED_BYTES) {
+      this.conn.close(new ProtocolError(`peer is not reading (${this.conn.socket.writableLength} bytes queued)`));
+      return false;
+    }
+    this.conn.send(type, body); // false here only means "buffer above the high-water mark": still queued
+    return true;
+  }
+
+  close(reason: Error): void {
+    this.conn.close(reason);
+  }
+
+  private onMessage(type: number, body: unknown): unknown {
+    if (this.condemned) throw new ProtocolError('connection is closing after a protocol violation');
+    try {
+      return this.handle(type, body);
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        // Let the FAILURE answer go out first, then drop the connection;
+        // nothing else from this peer is applied meanwhile.
+        this.condemned = true;
+        setImmediate(() => this.conn.close(err));
+      } else if (!(err instanceof MeshError)) {
+        this.ctx.log(`ns: ${this.peer}: internal error on message type ${type}: ${(err as Error)?.stack ?? String(err)}`);
+      }
+      throw err;
+    }
+  }
+
+  private handle(type: number, body: unknown): unknown {
+    switch (type) {
+      case NsMessage.HELLO: return this.hello(v.object(body, 'HELLO body'));
+      case NsMessage.HEARTBEAT: {
+        this.ctx.leases.heartbeat(v.text(v.object(body, 'HEARTBEAT body'), 'leaseId', 64));
+        return {};
+      }
+      case NsMessage.REGISTER: {
+        const b = v.object(body, 'REGISTER body');
+        const instance = v.instanceRecord(b.instance);
+        const conflict = v.conflict(b.conflict);
+        const lease = this.requireLease();
+        if (instance.agentId !== lease.agentId) {
+          throw new ProtocolError(`instance.agentId '${instance.agentId}' is not this agent ('${lease.agentId}')`);
+        }
+        this.ctx.store.register(instance, conflict, lease.id);
+        return {};
+      }
+      case NsMessage.STARTUP: {
+        const key = v.instanceKey(v.object(body, 'STARTUP body').key);
+        this.ctx.store.startup(key, this.requireLease().id);
+        return {};
+      }
+      case NsMessage.DEREGISTER: {
+        const b = v.object(body, 'DEREGISTER body');
+        const key = v.instanceKey(b.key);
+        const reason = v.offlineReason(b.reason);
+        this.ctx.store.deregister(key, reason, this.requireLease().id);
+        return {};
+      }
+      case NsMessage.WATCH: return this.watch(v.object(body, 'WATCH body'));
+      case NsMessage.UNWATCH: {
+        const watchId = v.integer(v.object(body, 'UNWATCH body'), 'watchId');
+        if (this.watchIds.delete(watchId)) this.ctx.store.unwatch(watchId);
+        return {};
+      }
+      case NsMessage.VERIFY_GAME: {
+        const b = v.object(body, 'VERIFY_GAME body');
+        const game = v.gameId(b.gameId);
+        return { ok: this.ctx.auth.verify(game, v.bytes(b, 'nonce'), v.bytes(b, 'proof', 64)) };
+      }
+      default:
+        throw new ProtocolError(`unexpected message type ${type}`);
+    }
+  }
+
+  private hello(b: v.Body): unknown {
+    const agentId = v.text(b, 'agentId');
+    const address = v.text(b, 'address', 256, 0);
+    const leaseId = v.optionalText(b, 'leaseId', 64);
+    const ttlMs = v.optionalInteger(b, 'ttlMs', 1, 0xffffffff);
+    if (this.lease?.link === this) this.lease.link = undefined;
+    const { lease, resumed } = this.ctx.leases.hello(agentId, address, leaseId, ttlMs);
+    this.bind(lease);
+    this.ctx.log(`ns: ${this.peer}: agent '${agentId}' ${resumed ? 'resumed its lease' : 'took a new lease'} (ttl ${lease.ttlMs} ms)`);
+    // Kicks that happened while the agent was away go out right after the answer.
+    const held = lease.pending.splice(0);
+    if (held.length) setImmediate(() => held.forEach((e) => this.send(e.type, e.body)));
+    return { leaseId: lease.id, ttlMs: lease.ttlMs, resumed, uptimeMs: Math.round(performance.now() - this.ctx.startedAt) };
+  }
+
+  private watch(b: v.Body): unknown {
+    const game = v.gameId(b.gameId);
+    const pattern = v.patternOf(game, b.pattern);
+    let watchId = 0;
+    const sink: WatchSink = (event) => {
+      if (event.kind === 'online') this.send(NsMessage.ONLINE, { watchId, instance: event.instance });
+      else this.send(NsMessage.OFFLINE, { watchId, instance: event.instance, reason: event.reason });
+    };
+    const res = this.ctx.store.watch(game, pattern, sink);
+    watchId = res.watchId;
+    this.watchIds.add(watchId);
+    return res satisfies { watchId: number; instances: InstanceRecord[] };
+  }
+
+  private bind(lease: Lease): void {
+    this.lease = lease;
+    lease.link = this;
+  }
+
+  private requireLease(): Lease {
+    if (!this.lease) throw new ProtocolError('HELLO first: this connection holds no lease');
+    const live = this.ctx.leases.get(this.lease.id);
+    // The lease expired under a live connection: the server closes such
+    // connections on expiry, so this is only a race with that close.
+    if (!live) throw new ProtocolError('this connection\'s lease has expired');
+    return live;
+  }
+
+  private onClose(reason: Error | undefined): void {
+    for (const id of this.watchIds) this.ctx.store.unwatch(id);
+    this.watchIds.clear();
+    if (this.lease?.link === this) this.lease.link = undefined;
+    const who = this.lease ? ` (agent '${this.lease.agentId}')` : '';
+    const code = (reason as NodeJS.ErrnoException | undefined)?.code;
+    if (reason && (code === 'EPIPE' || code === 'ECONNRESET')) {
+      this.ctx.log(`ns: ${this.peer}${who}: connection reset by the peer`);
+    } else if (reason) {
+      const kind = isProtocolViolation(reason) ? 'protocol violation' : 'error';
+      this.ctx.log(`ns: ${this.peer}${who}: connection closed (${kind}): ${reason.message}`);
+    } else {
+      this.ctx.log(`ns: ${this.peer}${who}: connection closed by the peer`);
+    }
+    this.ctx.closed(this);
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Shape checks for name-server request bodies. Every check either returns a
+ * clean copy of what it accepted or throws: ProtocolError for a body that no
+ * correct agent would send (the session then closes the connection),
+ * InvalidNameError / CrossGameError for names an app chose badly (the agent
+ * passes those on; the connection stays up). Nothing here ever throws a
+ * TypeError at a caller.
+ */
+import { CrossGameError, InvalidNameError, ProtocolError } from '../protocol/errors.js';
+import { gameOf, validatePattern, validateService, validateUserData } from '../protocol/names.js';
+import {
+  OfflineReason,
+  type ConflictStrategy,
+  type InstanceKey,
+  type InstanceRecord,
+} from '../protocol/registry-messages.js';
+
+export type Body = Record<string, unknown>;
+
+const GAME_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const MAX_META_ENTRIES = 64;
+const MAX_META_KEY = 128;
+const MAX_META_VALUE = 1024;
+const REASONS: ReadonlySet<string> = new Set(Object.values(OfflineReason));
+
+export function object(value: unknown, what: string): Body {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw new ProtocolError(`${what} must be a map`);
+  }
+  return value as Body;
+}
+
+export function text(body: Body, field: string, max = 256, min = 1): string {
+  const v = body[field];
+  if (typeof v !== 'string' || v.length < min || v.length > max) {
+    throw new ProtocolError(`'${field}' must be a string of ${min}..${max} characters`);
+  }
+  return v;
+}
+
+export function optionalText(body: Body, field: string, max = 256): string | undefined {
+  return body[field] === undefined || body[field] === null ? undefined : text(body, field, max);
+}
+
+export function integer(body: Body, field: string, min = 0, max = 0xffffffff): number {
+  const v = body[field];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ProtocolError(`'${field}' must be an integer in ${min}..${max}`);
+  }
+  return v;
+}
+
+export function optionalInteger(body: Body, field: string, min: number, max: number): number | undefined {
+  return body[field] === undefined || body[field] === null ? undefined : integer(body, field, min, max);
+}
+
+export function bytes(body: Body, field: string, max = 1024): Uint8Array {
+  const v = body[field];
+  if (!(v instanceof Uint8Array) || v.length === 0 || v.length > max) {
+    throw new ProtocolError(`'${field}' must be a byte string of 1..${max} bytes`);
+  }
+  return v;
+}
+
+export function gameId(value: unknown): string {
+  if (typeof value !== 'string' || !GAME_ID.test(value)) {
+    throw new InvalidNameError(`game id '${String(value)}' must match [A-Za-z0-9_-]{1,64}`);
+  }
+  return value;
+}
+
+/** `service` must be a valid name of game `game`. */
+function serviceOf(game: string, service: unknown): string {
+  const s = validateService(service);
+  if (gameOf(s) !== game) throw new CrossGameError(`service '${s}' does not belong to game '${game}'`);
+  return s;
+}
+
+export function instanceKey(value: unknown, what = 'key'): InstanceKey {
+  const b = object(value, what);
+  const game = gameId(b.gameId);
+  return { gameId: game, service: serviceOf(game, b.service), userData: validateUserData(b.userData) };
+}
+
+export function instanceRecord(value: unknown): InstanceRecord {
+  const b = object(value, 'instance');
+  const key = instanceKey(b, 'instance');
+  const record: InstanceRecord = {
+    ...key,
+    agentId: text(b, 'agentId'),
+    address: text(b, 'address', 256, 0),
+    localId: integer(b, 'localId'),
+    online: false,
+  };
+  if (b.meta !== undefined && b.meta !== null) record.meta = meta(b.meta);
+  return record;
+}
+
+function meta(value: unknown): Record<string, string> {
+  const m = object(value, 'meta');
+  const entries = Object.entries(m);
+  if (entries.length > MAX_META_ENTRIES) throw new ProtocolError(`'meta' has more than ${MAX_META_ENTRIES} entries`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of entries) {
+    if (k.length > MAX_META_KEY || typeof v !== 'string' || v.length > MAX_META_VALUE) {
+      throw new ProtocolError(`'meta' entries must be strings (keys <= ${MAX_META_KEY}, values <= ${MAX_META_VALUE} characters)`);
+    }
+    out[k] = v;
+  }
+  return out;
+}
+
+export function conflict(value: unknown): ConflictStrategy {
+  if (value !== 'reject' && value !== 'replace') throw new ProtocolError(`'conflict' must be 'reject' or 'replace'`);
+  return value;
+}
+
+export function offlineReason(value: unknown): OfflineReason {
+  if (typeof value !== 'string' || !REASONS.has(value)) {
+    throw new ProtocolError(`'reason' must be one of ${[...REASONS].join(', ')}`);
+  }
+  return value as OfflineReason;
+}
+
+/** A watch pattern of game `game` (the pattern's game segment must be the game id). */
+export function patternOf(game: string, pattern: unknown): string {
+  const p = validatePattern(pattern);
+  if (gameOf(p) !== game) throw new CrossGameError(`pattern '${p}' does not belong to game '${game}'`);
+  return p;
+}

@@ -1,0 +1,137 @@
+/**
+ * Every rxmesh error: a MeshError subclass with a stable `code`, a `retryable`
+ * flag and a message. Codes are a const object plus a union type; they travel
+ * on the wire as strings and come back through MeshError.parse.
+ */
+
+export const ErrorCode = {
+  AUTH: 'AUTH',
+  CONFLICT: 'CONFLICT',
+  INVALID_NAME: 'INVALID_NAME',
+  CROSS_GAME: 'CROSS_GAME',
+  NO_ROUTE: 'NO_ROUTE',
+  NOT_WATCHED: 'NOT_WATCHED',
+  QUEUE_FULL: 'QUEUE_FULL',
+  TIMEOUT: 'TIMEOUT',
+  AGENT_LOST: 'AGENT_LOST',
+  REGISTRY_UNAVAILABLE: 'REGISTRY_UNAVAILABLE',
+  PROTOCOL: 'PROTOCOL',
+  FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
+  NOT_FOUND: 'NOT_FOUND',
+  CLOSED: 'CLOSED',
+  KICKED: 'KICKED',
+  REMOTE: 'REMOTE',
+  RING: 'RING',
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+const MESSAGES: Record<ErrorCode, string> = {
+  AUTH: 'authentication failed: wrong game id or key',
+  CONFLICT: 'the instance is already registered by another holder',
+  INVALID_NAME: 'invalid service name, pattern or user data',
+  CROSS_GAME: 'an instance may only talk to services of its own game',
+  NO_ROUTE: 'no instance of the service is online',
+  NOT_WATCHED: 'the service is not watched by this instance',
+  QUEUE_FULL: 'the queue is full; retry after it drains',
+  TIMEOUT: 'the operation timed out',
+  AGENT_LOST: 'the connection to the local agent was lost',
+  REGISTRY_UNAVAILABLE: 'the registry cannot be reached',
+  PROTOCOL: 'malformed or unexpected protocol frame',
+  FRAME_TOO_LARGE: 'frame exceeds the maximum size',
+  NOT_FOUND: 'no such instance',
+  CLOSED: 'the instance or connection is closed',
+  KICKED: 'the instance was replaced by another registration',
+  REMOTE: 'the remote handler failed',
+  RING: 'shared-memory ring error',
+  INTERNAL: 'internal error',
+};
+
+const RETRYABLE: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'QUEUE_FULL', 'TIMEOUT', 'AGENT_LOST', 'REGISTRY_UNAVAILABLE', 'NO_ROUTE',
+]);
+
+/** The fixed text for a code (tbuspp's GetErrMsg). */
+export function errorMessage(code: ErrorCode | string): string {
+  return MESSAGES[code as ErrorCode] ?? `unknown error code ${code}`;
+}
+
+export class MeshError extends Error {
+  override name = 'MeshError';
+  readonly retryable: boolean;
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    options?: ErrorOptions,
+  ) {
+    super(message ?? errorMessage(code), options);
+    this.retryable = RETRYABLE.has(code);
+  }
+
+  /** Wire form: `CODE: message`. */
+  toWire(): { code: ErrorCode; message: string } {
+    return { code: this.code, message: this.message };
+  }
+
+  /** Rebuild the right subclass from its wire form (or a `CODE: message` string). */
+  static parse(wire: { code: string; message?: string } | string): MeshError {
+    const w = typeof wire === 'string' ? splitWire(wire) : wire;
+    const Ctor = CLASSES[w.code as ErrorCode];
+    const message = w.message ?? errorMessage(w.code);
+    if (!Ctor) return new MeshError(ErrorCode.INTERNAL, `${w.code}: ${message}`);
+    return new Ctor(message);
+  }
+}
+
+function splitWire(s: string): { code: string; message: string } {
+  const i = s.indexOf(': ');
+  return i < 0 ? { code: s, message: errorMessage(s) } : { code: s.slice(0, i), message: s.slice(i + 2) };
+}
+
+const make = (code: ErrorCode, name: string) =>
+  class extends MeshError {
+    override name = name;
+    constructor(message?: string, options?: ErrorOptions) {
+      super(code, message, options);
+    }
+  };
+
+export class AuthError extends make(ErrorCode.AUTH, 'AuthError') {}
+export class ConflictError extends make(ErrorCode.CONFLICT, 'ConflictError') {}
+export class InvalidNameError extends make(ErrorCode.INVALID_NAME, 'InvalidNameError') {}
+export class CrossGameError extends make(ErrorCode.CROSS_GAME, 'CrossGameError') {}
+export class NoRouteError extends make(ErrorCode.NO_ROUTE, 'NoRouteError') {}
+export class NotWatchedError extends make(ErrorCode.NOT_WATCHED, 'NotWatchedError') {}
+export class QueueFullError extends make(ErrorCode.QUEUE_FULL, 'QueueFullError') {}
+export class TimeoutError extends make(ErrorCode.TIMEOUT, 'TimeoutError') {}
+export class AgentLostError extends make(ErrorCode.AGENT_LOST, 'AgentLostError') {}
+export class RegistryUnavailableError extends make(ErrorCode.REGISTRY_UNAVAILABLE, 'RegistryUnavailableError') {}
+export class ProtocolError extends make(ErrorCode.PROTOCOL, 'ProtocolError') {}
+export class FrameTooLargeError extends make(ErrorCode.FRAME_TOO_LARGE, 'FrameTooLargeError') {}
+export class NotFoundError extends make(ErrorCode.NOT_FOUND, 'NotFoundError') {}
+export class ClosedError extends make(ErrorCode.CLOSED, 'ClosedError') {}
+export class KickedError extends make(ErrorCode.KICKED, 'KickedError') {}
+export class RemoteError extends make(ErrorCode.REMOTE, 'RemoteError') {}
+export class RingFailureError extends make(ErrorCode.RING, 'RingFailureError') {}
+export class InternalError extends make(ErrorCode.INTERNAL, 'InternalError') {}
+
+const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {
+  AUTH: AuthError,
+  CONFLICT: ConflictError,
+  INVALID_NAME: InvalidNameError,
+  CROSS_GAME: CrossGameError,
+  NO_ROUTE: NoRouteError,
+  NOT_WATCHED: NotWatchedError,
+  QUEUE_FULL: QueueFullError,
+  TIMEOUT: TimeoutError,
+  AGENT_LOST: AgentLostError,
+  REGISTRY_UNAVAILABLE: RegistryUnavailableError,
+  PROTOCOL: ProtocolError,
+  FRAME_TOO_LARGE: FrameTooLargeError,
+  NOT_FOUND: NotFoundError,
+  CLOSED: ClosedError,
+  KICKED: KickedError,
+  REMOTE: RemoteError,
+  RING: RingFailureError,
+  INTERNAL: InternalError,
+};

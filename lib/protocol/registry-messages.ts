@@ -1,0 +1,63 @@
+/**
+ * The name-server protocol (agent <-> `rxmesh ns`), framed by FramedConnection.
+ * Requests carry an id and get RESULT/FAILURE; events have id 0.
+ */
+
+export const NsMessage = {
+  /** agent -> ns request {agentId, address, leaseId?} -> {leaseId, ttlMs} */
+  HELLO: 10,
+  /** agent -> ns request {leaseId} -> {} ; FAILURE NOT_FOUND when the lease expired */
+  HEARTBEAT: 11,
+  /** agent -> ns request {instance: InstanceRecord, conflict} -> {} ; FAILURE CONFLICT */
+  REGISTER: 12,
+  /** agent -> ns request {key: InstanceKey} -> {} */
+  STARTUP: 13,
+  /** agent -> ns request {key: InstanceKey, reason: OfflineReason} -> {} */
+  DEREGISTER: 14,
+  /** agent -> ns request {gameId, pattern} -> {watchId, instances: InstanceRecord[]} */
+  WATCH: 15,
+  /** agent -> ns request {watchId} -> {} */
+  UNWATCH: 16,
+  /** agent -> ns request {gameId, nonce, proof} -> {ok: boolean} */
+  VERIFY_GAME: 17,
+  /** ns -> agent event {watchId, instance: InstanceRecord} */
+  ONLINE: 20,
+  /** ns -> agent event {watchId, instance: InstanceRecord, reason: OfflineReason} */
+  OFFLINE: 21,
+  /** ns -> agent event {instance: InstanceRecord, by: InstanceRecord}: a `replace` registration took it */
+  KICKED: 22,
+} as const;
+export type NsMessage = (typeof NsMessage)[keyof typeof NsMessage];
+
+export type ConflictStrategy = 'reject' | 'replace';
+
+/** Why an instance went offline. */
+export const OfflineReason = {
+  CLOSED: 'closed',
+  CRASHED: 'crashed',
+  REPLACED: 'replaced',
+  AGENT_LOST: 'agent_lost',
+} as const;
+export type OfflineReason = (typeof OfflineReason)[keyof typeof OfflineReason];
+
+export interface InstanceKey {
+  gameId: string;
+  service: string;
+  userData: string;
+}
+
+/** An instance as the registry knows it. */
+export interface InstanceRecord extends InstanceKey {
+  /** The agent that hosts it. */
+  agentId: string;
+  /** That agent's peer-link address (host:port), '' when it has none. */
+  address: string;
+  /** The instance's number on its agent. */
+  localId: number;
+  /** Online (started up) or only registered. */
+  online: boolean;
+  /** Free-form metadata. */
+  meta?: Record<string, string>;
+}
+
+export const keyOf = (r: InstanceKey): string => `${r.gameId}\u0000${r.service}\u0000${r.userData}`;

@@ -1,0 +1,533 @@
+/**
+ * NsRegistry: the Registry backend that talks to `rxmesh ns` over TCP
+ * (NsMessage frames, lib/protocol/registry-messages.ts).
+ *
+ * Decisions, in the order they matter:
+ * - open() takes a lease (HELLO) and heartbeats every ttl/3 on unref'd timers.
+ *   It retries the first connection with back-off until `requestTimeoutMs`,
+ *   then fails with RegistryUnavailableError.
+ * - A dropped connection is redialled forever with capped exponential
+ *   back-off (100 ms -> 2 s, jittered). The new connection HELLOs with the old
+ *   lease id. If the lease survived, nothing is re-sent; if it was lost (name
+ *   server restart, or away longer than the TTL) every instance this client
+ *   still holds is registered again with `reject` and, if it was online,
+ *   started up again. A ConflictError there means someone else took the
+ *   instance meanwhile: it is dropped and reported through `kicked`.
+ * - Every watch is re-opened after a reconnect and the listener gets only the
+ *   differences between what it was last told and the new snapshot. After a
+ *   name-server restart the snapshot can lag behind agents that are still
+ *   re-registering, so instances missing from it are held back as suspects for
+ *   `recoveryMs` (counted from the name server's start) and reported offline
+ *   (`agent_lost`) only if they have not come back by then. When the lease
+ *   survived, the snapshot is complete and a missing instance is reported at
+ *   once (`closed`: the real reason was not seen).
+ * - Requests issued while disconnected wait for the reconnect, up to
+ *   `requestTimeoutMs`, then fail with RegistryUnavailableError. A request cut
+ *   off by a drop is sent again after the reconnect: every ns request is
+ *   idempotent.
+ * - close() deregisters every held instance with reason `closed` when
+ *   connected (watchers see `closed`, not `agent_lost` a TTL later), then
+ *   closes the socket and stops all timers. When not connected it just stops;
+ *   the lease then expires on the name server and watchers see `agent_lost`.
+ *
+ * Optional fields beyond registry-messages.ts (older peers ignore them):
+ * HELLO may carry `ttlMs` (the TTL asked for, like an etcd lease grant) and
+ * its answer carries `resumed` and `uptimeMs` (the recovery window above).
+ */
+import { connect as dial, type Socket } from 'node:net';
+import { FramedConnection } from '../protocol/connection.js';
+import { ClosedError, ConflictError, MeshError, ProtocolError, RegistryUnavailableError, TimeoutError } from '../protocol/errors.js';
+import { keyOf, NsMessage, OfflineReason } from '../protocol/registry-messages.js';
+import { WatchMirror } from './watch-mirror.js';
+import type {
+  AgentIdentity, ConflictStrategy, InstanceKey, InstanceRecord, Registry, RegistryEvents, RegistryWatch, WatchEvent,
+} from './registry.js';
+
+export const DEFAULT_NS_REGISTRY_PORT = 9092;
+
+export interface NsAddress {
+  host: string;
+  port: number;
+}
+
+/** Parse `ns://host:port` (port defaults to 9092; IPv6 as `ns://[::1]:9092`). */
+export function parseNsUrl(url: string): NsAddress {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`'${url}' is not a name-server URL (ns://host:port)`);
+  }
+  if (u.protocol !== 'ns:' || !u.hostname || u.pathname.replace(/^\/$/, '') !== '' || u.search || u.username) {
+    throw new TypeError(`'${url}' is not a name-server URL (ns://host:port)`);
+  }
+  const port = u.port ? Number(u.port) : DEFAULT_NS_REGISTRY_PORT;
+  return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+export interface NsRegistryOptions {
+  /** Lease TTL to ask the name server for; its default (3 s) when unset. */
+  leaseTtlMs?: number;
+  /** How long a request may wait, reconnects included. Default 5000 ms. */
+  requestTimeoutMs?: number;
+  /** Reconnect back-off bounds. Default 100 ms and 2000 ms. */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  /** After a name-server restart, how long a watched instance may take to come back before it is reported offline. Default lease TTL + reconnectMaxMs. */
+  recoveryMs?: number;
+  /** Largest frame accepted from the name server (watch snapshots). Default 16 MiB. */
+  maxFrame?: number;
+  log?: (msg: string) => void;
+}
+
+interface Held {
+  record: InstanceRecord;
+  online: boolean;
+}
+
+/** One connection and what belongs to it. */
+interface Link {
+  conn: FramedConnection;
+  /** Name-server watch id -> local watch. */
+  watches: Map<number, WatchMirror>;
+  /** Events that arrived between a WATCH answer and our reading it (see attach). */
+  early: Map<number, Array<{ type: number; body: Record<string, unknown> }>>;
+  pendingWatches: number;
+  heartbeat?: NodeJS.Timeout;
+}
+
+const isRecord = (x: unknown): x is InstanceRecord =>
+  typeof x === 'object' && x !== null && typeof (x as InstanceRecord).gameId === 'string' &&
+  typeof (x as InstanceRecord).service === 'string' && typeof (x as InstanceRecord).userData === 'string' &&
+  typeof (x as InstanceRecord).agentId === 'string' && typeof (x as InstanceRecord).localId === 'number';
+
+const asMap = (x: unknown): Record<string, unknown> =>
+  typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : {};
+
+type State = 'idle' | 'connecting' | 'ready' | 'closed';
+
+export class NsRegistry implements Registry {
+  readonly address: NsAddress;
+  private readonly requestTimeoutMs: number;
+  private readonly minBackoff: number;
+  private readonly maxBackoff: number;
+  private readonly log: (msg: string) => void;
+  private state: State = 'idle';
+  private agent: AgentIdentity = { agentId: '', address: '' };
+  private events: RegistryEvents = { kicked: () => {} };
+  private link: Link | undefined;
+  private leaseId: string | undefined;
+  private ttlMs = 3000;
+  private readonly held = new Map<string, Held>();
+  /** Deregistrations that did not reach the name server; re-sent when the lease is resumed. */
+  private readonly unsent = new Map<string, { key: InstanceKey; reason: OfflineReason }>();
+  private readonly mirrors = new Set<WatchMirror>();
+  private readonly waiters = new Set<() => void>();
+  private sleeper: { timer: NodeJS.Timeout; wake(): void } | undefined;
+
+  constructor(url: string | NsAddress, private readonly options: NsRegistryOptions = {}) {
+    this.address = typeof url === 'string' ? parseNsUrl(url) : url;
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 5000;
+    this.minBackoff = options.reconnectMinMs ?? 100;
+    this.maxBackoff = options.reconnectMaxMs ?? 2000;
+    this.log = options.log ?? (() => {});
+  }
+
+  get url(): string {
+    return `ns://${this.address.host.includes(':') ? `[${this.address.host}]` : this.address.host}:${this.address.port}`;
+  }
+
+  /** A method, not a comparison, so TS does not narrow `state` across awaits. */
+  private isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** True while a connection with a live lease is up. */
+  get connected(): boolean {
+    return this.state === 'ready';
+  }
+
+  async open(agent: AgentIdentity, events: RegistryEvents): Promise<void> {
+    if (this.state !== 'idle') throw new ClosedError(`registry ${this.url} is already ${this.isClosed() ? 'closed' : 'open'}`);
+    this.agent = { agentId: agent.agentId, address: agent.address };
+    this.events = events;
+    this.state = 'connecting';
+    const deadline = performance.now() + this.requestTimeoutMs;
+    for (let delay = this.minBackoff; ; delay = Math.min(delay * 2, this.maxBackoff)) {
+      try {
+        await this.connectOnce();
+        return;
+      } catch (err) {
+        if (this.isClosed()) throw new ClosedError('registry closed while opening');
+        const retryable = !(err instanceof MeshError) || err.retryable || err instanceof ClosedError;
+        const wait = jitter(delay);
+        if (!retryable || performance.now() + wait > deadline) {
+          this.state = 'idle';
+          if (err instanceof MeshError && !retryable) throw err;
+          throw new RegistryUnavailableError(`cannot reach the name server at ${this.url}: ${(err as Error).message}`, { cause: err });
+        }
+        await this.sleep(wait);
+      }
+    }
+  }
+
+  async register(instance: InstanceRecord, conflict: ConflictStrategy): Promise<void> {
+    const key = keyOf(instance);
+    this.unsent.delete(key);
+    const record: InstanceRecord = { ...instance, online: false };
+    await this.call(NsMessage.REGISTER, { instance: record, conflict });
+    this.held.set(key, { record, online: false });
+  }
+
+  async startup(key: InstanceKey): Promise<void> {
+    await this.call(NsMessage.STARTUP, { key: plainKey(key) });
+    const held = this.held.get(keyOf(key));
+    if (held) held.online = true;
+  }
+
+  async deregister(key: InstanceKey, reason: OfflineReason): Promise<void> {
+    const k = keyOf(key);
+    this.held.delete(k);
+    try {
+      await this.call(NsMessage.DEREGISTER, { key: plainKey(key), reason });
+    } catch (err) {
+      // Not sent: remember it for when the lease is resumed (a lost lease needs nothing).
+      if (err instanceof RegistryUnavailableError) this.unsent.set(k, { key: plainKey(key), reason });
+      throw err;
+    }
+  }
+
+  async watch(gameId: string, pattern: string, listener: (event: WatchEvent) => void): Promise<RegistryWatch> {
+    const mirror = new WatchMirror(gameId, pattern, listener, this.log);
+    for (;;) {
+      const { value, link } = await this.callOn(NsMessage.WATCH, { gameId, pattern }, (l) => l.pendingWatches++);
+      link.pendingWatches--;
+      const res = watchResult(value);
+      // The watch lives on the connection that answered; if that one is gone
+      // already, the reconnect did not know about this watch: open it again.
+      if (link !== this.link || link.conn.closed) continue;
+      for (const r of res.instances) mirror.known.set(keyOf(r), r);
+      this.mirrors.add(mirror);
+      this.attach(link, res.watchId, mirror);
+      return {
+        snapshot: res.instances,
+        close: async () => {
+          if (mirror.closed) return;
+          mirror.close();
+          this.mirrors.delete(mirror);
+          const l = this.link;
+          const id = l && [...l.watches].find(([, m]) => m === mirror)?.[0];
+          if (!l || id === undefined) return;
+          l.watches.delete(id);
+          await l.conn.request(NsMessage.UNWATCH, { watchId: id }, this.requestTimeoutMs).catch(() => {});
+        },
+      };
+    }
+  }
+
+  async verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<boolean> {
+    const res = asMap(await this.call(NsMessage.VERIFY_GAME, { gameId, nonce, proof }));
+    return res.ok === true;
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    const link = this.state === 'ready' ? this.link : undefined;
+    this.state = 'closed';
+    this.sleeper?.wake();
+    for (const wake of this.waiters) wake();
+    for (const m of this.mirrors) m.close();
+    this.mirrors.clear();
+    if (link) {
+      const timeout = Math.min(this.requestTimeoutMs, 2000);
+      await Promise.allSettled([...this.held.values()].map((h) =>
+        link.conn.request(NsMessage.DEREGISTER, { key: plainKey(h.record), reason: OfflineReason.CLOSED }, timeout)));
+    }
+    this.held.clear();
+    this.unsent.clear();
+    this.drop(this.link, new ClosedError('registry closed'));
+  }
+
+  // --- requests -----------------------------------------------------------
+
+  private async call(type: number, body: unknown): Promise<unknown> {
+    return (await this.callOn(type, body)).value;
+  }
+
+  /** Send a request on the current connection, waiting for one (and retrying after a drop) until the request timeout. */
+  private async callOn(type: number, body: unknown, before?: (l: Link) => void): Promise<{ value: unknown; link: Link }> {
+    const deadline = performance.now() + this.requestTimeoutMs;
+    for (;;) {
+      if (this.isClosed()) throw new ClosedError('registry closed');
+      if (this.state === 'idle') throw new ClosedError('registry not open: call open() first');
+      const left = deadline - performance.now();
+      if (left <= 0) throw new RegistryUnavailableError(`the name server at ${this.url} did not answer within ${this.requestTimeoutMs} ms`);
+      const link = this.state === 'ready' ? this.link : undefined;
+      if (!link) {
+        await this.waitReady(left);
+        continue;
+      }
+      before?.(link);
+      try {
+        return { value: await link.conn.request(type, body, Math.ceil(left)), link };
+      } catch (err) {
+        if (before) link.pendingWatches--;
+        if (link.conn.closed && !this.isClosed()) continue; // dropped: wait for the reconnect, send again
+        if (err instanceof TimeoutError) throw new RegistryUnavailableError(`the name server at ${this.url} timed out`, { cause: err });
+        throw err;
+      }
+    }
+  }
+
+  private waitReady(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+
+  // --- connection lifecycle -------------------------------------------------
+
+  private async connectOnce(): Promise<void> {
+    const socket = await connectSocket(this.address, this.requestTimeoutMs, this.url);
+    const link: Link = { conn: undefined as unknown as FramedConnection, watches: new Map(), early: new Map(), pendingWatches: 0 };
+    link.conn = new FramedConnection(socket, {
+      onMessage: (type, body) => this.onEvent(link, type, body),
+      onClose: (reason) => this.onClose(link, reason),
+    }, this.options.maxFrame);
+    if (this.isClosed()) {
+      link.conn.close();
+      throw new ClosedError('registry closed');
+    }
+    this.link = link;
+    try {
+      const hello = asMap(await link.conn.request(NsMessage.HELLO, {
+        agentId: this.agent.agentId,
+        address: this.agent.address,
+        ...(this.leaseId ? { leaseId: this.leaseId } : {}),
+        ...(this.options.leaseTtlMs ? { ttlMs: this.options.leaseTtlMs } : {}),
+      }, this.requestTimeoutMs));
+      if (typeof hello.leaseId !== 'string' || typeof hello.ttlMs !== 'number') throw new ProtocolError('malformed HELLO answer');
+      const resumed = this.leaseId !== undefined && hello.leaseId === this.leaseId;
+      const reconnect = this.leaseId !== undefined;
+      this.leaseId = hello.leaseId;
+      this.ttlMs = hello.ttlMs;
+      const uptime = typeof hello.uptimeMs === 'number' ? hello.uptimeMs : 0;
+      const recovery = this.options.recoveryMs ?? this.ttlMs + this.maxBackoff;
+      // Heartbeat from here on: re-registering thousands of instances may take longer than the TTL.
+      link.heartbeat = setInterval(() => this.beat(link), Math.max(10, Math.floor(this.ttlMs / 3)));
+      link.heartbeat.unref();
+      await this.recover(link, resumed, resumed ? 0 : Math.max(0, recovery - uptime));
+      if (this.isClosed() || link.conn.closed) throw new ClosedError('connection closed during recovery');
+      this.state = 'ready';
+      if (reconnect) this.log(`registry: reconnected to ${this.url} (lease ${resumed ? 'resumed' : 'renewed; instances registered again'})`);
+      for (const wake of [...this.waiters]) wake();
+    } catch (err) {
+      this.drop(link, err as Error);
+      throw err;
+    }
+  }
+
+  /** Bring a fresh connection up to date: deregistrations or re-registrations, then every watch. */
+  private async recover(link: Link, resumed: boolean, graceMs: number): Promise<void> {
+    const t = this.requestTimeoutMs;
+    if (resumed) {
+      const unsent = [...this.unsent.values()];
+      this.unsent.clear();
+      await Promise.all(unsent.map((u) => link.conn.request(NsMessage.DEREGISTER, u, t)));
+    } else {
+      this.unsent.clear();
+      await Promise.all([...this.held].map(async ([k, h]) => {
+        try {
+          await link.conn.request(NsMessage.REGISTER, { instance: h.record, conflict: 'reject' }, t);
+          if (h.online) await link.conn.request(NsMessage.STARTUP, { key: plainKey(h.record) }, t);
+        } catch (err) {
+          if (link.conn.closed || err instanceof TimeoutError) throw err;
+          const id = `${h.record.service}/${h.record.userData}`;
+          if (!(err instanceof ConflictError)) {
+            this.log(`registry: could not register ${id} again: ${(err as Error).message}`);
+            return;
+          }
+          if (this.held.get(k) !== h) return;
+          this.held.delete(k);
+          this.log(`registry: ${id} was taken while we were away: ${err.message}`);
+          this.emitKicked(h.record, await this.findHolder(link, h.record));
+        }
+      }));
+    }
+    await Promise.all([...this.mirrors].map(async (m) => {
+      link.pendingWatches++;
+      try {
+        const res = watchResult(await link.conn.request(NsMessage.WATCH, { gameId: m.gameId, pattern: m.pattern }, t));
+        if (m.closed) {
+          link.conn.send(NsMessage.UNWATCH, { watchId: res.watchId });
+          return;
+        }
+        m.resync(res.instances, graceMs);
+        this.attach(link, res.watchId, m);
+      } finally {
+        link.pendingWatches--;
+      }
+    }));
+  }
+
+  /**
+   * Who holds an instance we lost to a conflict while away: the online holder
+   * from a one-off watch, or (registered but not online yet) a record that
+   * names no agent.
+   */
+  private async findHolder(link: Link, rec: InstanceRecord): Promise<InstanceRecord> {
+    const unknown: InstanceRecord = { ...rec, agentId: '', address: '', localId: 0, online: false };
+    try {
+      link.pendingWatches++;
+      const res = watchResult(await link.conn.request(NsMessage.WATCH, { gameId: rec.gameId, pattern: rec.service }, this.requestTimeoutMs));
+      link.conn.send(NsMessage.UNWATCH, { watchId: res.watchId });
+      return res.instances.find((r) => r.userData === rec.userData) ?? unknown;
+    } catch {
+      return unknown;
+    } finally {
+      link.pendingWatches--;
+    }
+  }
+
+  /** Bind a name-server watch id to a mirror and replay the events that came before we could. */
+  private attach(link: Link, watchId: number, mirror: WatchMirror): void {
+    link.watches.set(watchId, mirror);
+    const early = link.early.get(watchId) ?? [];
+    link.early.delete(watchId);
+    for (const e of early) this.onEvent(link, e.type, e.body);
+    if (link.pendingWatches === 0) link.early.clear();
+  }
+
+  private onEvent(link: Link, type: number, raw: unknown): undefined {
+    const body = asMap(raw);
+    if (type === NsMessage.KICKED) {
+      if (!isRecord(body.instance) || !isRecord(body.by)) return this.bad(type);
+      const k = keyOf(body.instance);
+      const held = this.held.get(k);
+      if (held && held.record.localId === body.instance.localId && held.record.agentId === body.instance.agentId) {
+        this.held.delete(k);
+        this.emitKicked(body.instance, body.by);
+      }
+      return undefined;
+    }
+    if (type !== NsMessage.ONLINE && type !== NsMessage.OFFLINE) return this.bad(type);
+    if (typeof body.watchId !== 'number' || !isRecord(body.instance)) return this.bad(type);
+    const mirror = link.watches.get(body.watchId);
+    if (!mirror) {
+      // A WATCH answer is written before any of its events, but may not be read yet.
+      if (link.pendingWatches > 0) {
+        const list = link.early.get(body.watchId) ?? [];
+        if (list.length < 100_000) list.push({ type, body });
+        link.early.set(body.watchId, list);
+      }
+      return undefined;
+    }
+    if (type === NsMessage.ONLINE) mirror.online(body.instance);
+    else mirror.offline(body.instance, REASONS.has(body.reason as string) ? (body.reason as OfflineReason) : OfflineReason.CLOSED);
+    return undefined;
+  }
+
+  private bad(type: number): undefined {
+    this.log(`registry: ignored a malformed or unknown event (type ${type}) from ${this.url}`);
+    return undefined;
+  }
+
+  private emitKicked(instance: InstanceRecord, by: InstanceRecord): void {
+    try {
+      this.events.kicked(instance, by);
+    } catch (err) {
+      this.log(`registry: kicked listener threw: ${(err as Error)?.stack ?? String(err)}`);
+    }
+  }
+
+  private beat(link: Link): void {
+    if (link.conn.closed || !this.leaseId) return;
+    link.conn.request(NsMessage.HEARTBEAT, { leaseId: this.leaseId }, this.ttlMs).catch((err: Error) => {
+      // Lease lost or the name server stalled: reconnect, which re-registers if needed.
+      if (!link.conn.closed) this.drop(link, new ClosedError(`heartbeat failed: ${err.message}`));
+    });
+  }
+
+  private onClose(link: Link, reason: Error | undefined): void {
+    if (link.heartbeat) clearInterval(link.heartbeat);
+    if (link !== this.link) return;
+    this.link = undefined;
+    if (this.state !== 'ready') return; // connecting: the loop that dialled handles it
+    this.state = 'connecting';
+    this.log(`registry: lost the name server at ${this.url}${reason ? `: ${reason.message}` : ''}; reconnecting`);
+    void this.reconnect();
+  }
+
+  private drop(link: Link | undefined, reason: Error): void {
+    if (!link) return;
+    if (link.heartbeat) clearInterval(link.heartbeat);
+    link.conn.close(reason);
+    if (this.link === link) this.link = undefined;
+  }
+
+  private async reconnect(): Promise<void> {
+    for (let delay = this.minBackoff; this.state === 'connecting'; delay = Math.min(delay * 2, this.maxBackoff)) {
+      await this.sleep(jitter(delay));
+      if (this.state !== 'connecting') return;
+      try {
+        await this.connectOnce();
+        return;
+      } catch (err) {
+        if (this.state === 'connecting') this.log(`registry: reconnect to ${this.url} failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        if (this.sleeper?.timer === timer) this.sleeper = undefined;
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.sleeper = { timer, wake };
+    });
+  }
+}
+
+const REASONS: ReadonlySet<string> = new Set(Object.values(OfflineReason));
+
+/** Half the delay plus a random half: spreads reconnecting agents out. */
+const jitter = (ms: number): number => ms / 2 + Math.random() * (ms / 2);
+
+const plainKey = (k: InstanceKey): InstanceKey => ({ gameId: k.gameId, service: k.service, userData: k.userData });
+
+function watchResult(value: unknown): { watchId: number; instances: InstanceRecord[] } {
+  const res = asMap(value);
+  if (typeof res.watchId !== 'number' || !Array.isArray(res.instances) || !res.instances.every(isRecord)) {
+    throw new ProtocolError('malformed WATCH answer from the name server');
+  }
+  return { watchId: res.watchId, instances: res.instances };
+}
+
+function connectSocket(addr: NsAddress, timeoutMs: number, url: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = dial({ host: addr.host, port: addr.port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new RegistryUnavailableError(`connecting to ${url} timed out`));
+    }, timeoutMs);
+    timer.unref();
+    // Stays attached: a late error after resolve is harmless here (FramedConnection handles it).
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new RegistryUnavailableError(`cannot connect to ${url}: ${err.message}`, { cause: err }));
+    });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve(socket);
+    });
+  });
+}

@@ -1,0 +1,47 @@
+/**
+ * The Registry interface: what an agent needs from a registry, and nothing
+ * more. Two real backends implement it: NsRegistry (TCP to `rxmesh ns`) and
+ * EtcdRegistry. One contract spec suite runs against both.
+ */
+import type { ConflictStrategy, InstanceKey, InstanceRecord, OfflineReason } from '../protocol/registry-messages.js';
+
+export type { ConflictStrategy, InstanceKey, InstanceRecord, OfflineReason };
+
+export type WatchEvent =
+  | { kind: 'online'; instance: InstanceRecord }
+  | { kind: 'offline'; instance: InstanceRecord; reason: OfflineReason };
+
+export interface RegistryWatch {
+  /** The online instances matching the pattern when the watch started. */
+  readonly snapshot: InstanceRecord[];
+  /** Stop the watch. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface AgentIdentity {
+  agentId: string;
+  /** Peer-link address (host:port) or '' */
+  address: string;
+}
+
+export interface RegistryEvents {
+  /** One of our instances was replaced by a `replace` registration elsewhere. */
+  kicked(instance: InstanceRecord, by: InstanceRecord): void;
+}
+
+export interface Registry {
+  /** Connect and take a lease for this agent. */
+  open(agent: AgentIdentity, events: RegistryEvents): Promise<void>;
+  /** Register (not yet online). `reject` fails with ConflictError naming the holder; `replace` kicks it. */
+  register(instance: InstanceRecord, conflict: ConflictStrategy): Promise<void>;
+  /** Mark a registered instance online; watchers see it. */
+  startup(key: InstanceKey): Promise<void>;
+  /** Remove an instance; watchers see it offline with `reason`. */
+  deregister(key: InstanceKey, reason: OfflineReason): Promise<void>;
+  /** Watch a game's services matching a pattern: a snapshot, then changes, with no event missed. */
+  watch(gameId: string, pattern: string, listener: (event: WatchEvent) => void): Promise<RegistryWatch>;
+  /** Check a game auth proof: HMAC-SHA256(game key, nonce). */
+  verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<boolean>;
+  /** Release the lease (our instances go offline) and disconnect. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,19 @@
+/** Hang guards for specs (not timing assertions): wait for a stream value or fail after a generous bound. */
+import { filter, firstValueFrom, timeout, type Observable } from 'rxjs';
+
+export const GUARD_MS = 10_000;
+
+export function next<T>(source: Observable<T>, predicate: (v: T) => boolean = () => true, ms = GUARD_MS): Promise<T> {
+  return firstValueFrom(source.pipe(filter(predicate), timeout({ first: ms })));
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Poll `cond` until true (or fail after `ms`). */
+export async function until(cond: () => boolean, ms = GUARD_MS, what = 'condition'): Promise<void> {
+  const end = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
