@@ -265,9 +265,11 @@ export class Agent implements SessionHost {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // stop accepting; the server's close callback waits for the sessions we end next
+    const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.sessions.values()) s.disconnect();
     await Promise.allSettled([...this.sessions.values()].map((s) => s.teardown()));
+    await serverClosed;
     this.sessions.clear();
     for (const inst of [...this.instances.values()]) await this.removeInstance(inst, OfflineReason.CLOSED);
     this.pump.stop();

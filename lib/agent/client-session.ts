@@ -61,9 +61,9 @@ export class ClientSession {
   onMessage(type: number, raw: unknown): unknown {
     if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw))) throw new ProtocolError('body must be a map');
     const body = (raw ?? {}) as Body;
-    if (type === ControlMessage.HELLO) return this.hello(body);
+    if (type === ControlMessage.HELLO) return this.guard(() => this.hello(body));
     if (type === ControlMessage.AUTH) return this.auth(body);
-    if (!this.authed) throw new AuthError('authenticate first');
+    if (!this.authed) return this.refuse(new AuthError('authenticate first'));
     switch (type) {
       case ControlMessage.CREATE: return this.create(body);
       case ControlMessage.STARTUP: return this.host.startupInstance(this.instance(num(body, 'localId')));
@@ -86,15 +86,30 @@ export class ClientSession {
     return { nonce: this.nonce, agentId: this.host.agentId };
   }
 
+  /** Answer with `err`, then close the connection: nothing more from it is taken. */
+  private refuse(err: Error): never {
+    setImmediate(() => this.conn.close(err));
+    throw err;
+  }
+
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      return this.refuse(err as Error);
+    }
+  }
+
   private async auth(body: Body): Promise<Welcome> {
-    if (!this.gameId || !this.nonce || this.authed) throw new ProtocolError('auth out of order');
+    const nonce = this.nonce;
+    this.nonce = undefined; // one try per nonce, whatever happens below
+    if (!this.gameId || !nonce || this.authed) return this.refuse(new ProtocolError('auth out of order'));
     const proof = body['proof'];
-    const ok = proof instanceof Uint8Array && (await this.host.verifyGame(this.gameId, this.nonce, proof));
-    this.nonce = undefined;
+    // A proof of the wrong shape is refused here: the registry never sees it.
+    const ok = proof instanceof Uint8Array && proof.length === 32 && (await this.host.verifyGame(this.gameId, nonce, proof));
     if (!ok) {
       this.host.log(`client ${this.clientId}: authentication failed for game '${this.gameId}'`);
-      setImmediate(() => this.conn.close(new AuthError(`wrong key for game '${this.gameId}'`)));
-      throw new AuthError(`wrong key for game '${this.gameId}'`);
+      return this.refuse(new AuthError(`wrong key for game '${this.gameId}'`));
     }
     this.authed = true;
     return { agentId: this.host.agentId, clientBell: this.host.openClientBell(this.clientId), agentBell: this.host.agentBellPath };
@@ -165,9 +180,15 @@ export class ClientSession {
     this.conn.send(type, body);
   }
 
-  /** The socket closed: everything of this app goes away. */
-  async teardown(): Promise<void> {
-    if (this.closed) return;
+  private tornDown: Promise<void> | undefined;
+
+  /** The socket closed: everything of this app goes away. Idempotent (callers share one teardown). */
+  teardown(): Promise<void> {
+    this.tornDown ??= this.doTeardown();
+    return this.tornDown;
+  }
+
+  private async doTeardown(): Promise<void> {
     this.closed = true;
     const insts = [...this.instances.values()];
     this.instances.clear();

@@ -7,7 +7,7 @@
  *   messages$      messages to this instance (hot)
  *   undeliverable$ messages it sent that could not be delivered, with a reason (hot)
  */
-import { firstValueFrom, ReplaySubject, Subject, type Observable } from 'rxjs';
+import { firstValueFrom, Observable, ReplaySubject, Subject } from 'rxjs';
 import { Reassembler, Frag, fragOf, kindOf, Ring, type Doorbell, type RecordVisitor } from '../native/index.js';
 import { ControlMessage, type Created, type InstanceInfo } from '../protocol/control-messages.js';
 import { BOUNCE_REASON_NAMES, bounceReasonOf, ENVELOPE_BYTES, Flag, RecordKind } from '../protocol/envelope.js';
@@ -53,6 +53,8 @@ export interface InstanceHost {
   unwatch(watchId: number): Promise<void>;
   attach(inst: Instance, localId: number): void;
   detach(localId: number): void;
+  /** Run the pump soon (an instance started reading). */
+  wake(): void;
   resolveRef(node: number, localId: number): InstanceRef;
 }
 
@@ -74,8 +76,13 @@ export class Instance implements ReplyPort {
   readonly startup$: Observable<InstanceRef> = this.startupSubject.asObservable();
   readonly online$: Observable<InstanceRef> = this.onlineSubject.asObservable();
   readonly offline$: Observable<OfflineInfo> = this.offlineSubject.asObservable();
-  readonly messages$: Observable<Message> = this.messageSubject.asObservable();
-  readonly undeliverable$: Observable<Undeliverable> = this.undeliverableSubject.asObservable();
+  /** Hot. The instance starts reading its ring at the first subscription (to this,
+   * undeliverable$, or a request): until then messages wait in the ring, so an
+   * instance that closes before reading them bounces them to their senders. */
+  readonly messages$: Observable<Message> = this.reading(this.messageSubject);
+  /** Hot. Messages this instance sent that could not be delivered, with a reason. */
+  readonly undeliverable$: Observable<Undeliverable> = this.reading(this.undeliverableSubject);
+  private started = false;
 
   private readonly membership = new Membership();
   private readonly strategies: Record<StrategyName, Strategy> = { 'round-robin': new RoundRobinStrategy(), random: new RandomStrategy() };
@@ -102,6 +109,19 @@ export class Instance implements ReplyPort {
     void this.start();
   }
 
+  private reading<T>(subject: Subject<T>): Observable<T> {
+    return new Observable<T>((subscriber) => {
+      this.startReading();
+      return subject.subscribe(subscriber);
+    });
+  }
+
+  private startReading(): void {
+    if (this.started) return;
+    this.started = true;
+    this.host.wake();
+  }
+
   /** Its own ref, once online. */
   get ref(): InstanceRef | undefined {
     return this.selfRef;
@@ -126,7 +146,10 @@ export class Instance implements ReplyPort {
       this.startupSubject.next(this.selfRef);
       this.startupSubject.complete();
     } catch (err) {
+      const localId = this.localId;
       this.release();
+      // CREATE went through but a later step failed: give the name back.
+      if (localId) void this.host.control(ControlMessage.CLOSE, { localId }).catch(() => {});
       this.startupSubject.error(err instanceof MeshError ? err : new MeshError('INTERNAL', (err as Error).message, { cause: err }));
     }
   }
@@ -216,6 +239,7 @@ export class Instance implements ReplyPort {
   /** Send a request and wait for its reply (cold: nothing is sent until called). */
   request(target: string | InstanceRef, value: unknown, opts: { timeoutMs?: number } & SendOptions = {}): Promise<Message> {
     this.ensureOnline();
+    this.startReading();
     const to = typeof target === 'string' ? this.route(validateService(target), opts) : target;
     if (!to) return Promise.reject(new NoRouteError(`no instance of '${String(target)}' is online`));
     const corr = this.nextCorr;
@@ -249,11 +273,16 @@ export class Instance implements ReplyPort {
 
   /** Read what is waiting in the rx ring (called by the Mesh pump). */
   drain(): number {
-    return this.rx && this.state !== 'closed' ? this.rx.drain(this.visit) : 0;
+    return this.rx && this.started && this.state !== 'closed' ? this.rx.drain(this.visit) : 0;
   }
 
   park(): boolean {
-    return !this.rx || this.state === 'closed' || this.rx.park();
+    return !this.rx || !this.started || this.state === 'closed' || this.rx.park();
+  }
+
+  /** The names of an instance known only by its address (e.g. a sender this instance never watched). */
+  resolve(ref: InstanceRef): Promise<InstanceRef> {
+    return this.host.control<InstanceInfo>(ControlMessage.RESOLVE, { node: ref.node, localId: ref.localId });
   }
 
   private onRecord(type: number, body: Uint8Array): void {

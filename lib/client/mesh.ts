@@ -29,6 +29,9 @@ type WatchHandler = (type: number, body: { instance: InstanceInfo; reason?: Offl
 export class Mesh implements InstanceHost {
   private readonly instances = new Map<number, Instance>();
   private readonly watchHandlers = new Map<number, WatchHandler>();
+  /** Events of a watch whose WATCH answer has not been processed yet (they can share a packet). */
+  private readonly early = new Map<number, [number, { instance: InstanceInfo; reason?: OfflineReason }][]>();
+  private highestWatchId = 0;
   private readonly refs = new Map<string, InstanceRef>();
   private readonly lostSubject = new Subject<AgentLostError>();
   /** Emits once if the agent connection is lost (then completes). */
@@ -84,7 +87,11 @@ export class Mesh implements InstanceHost {
   async watch(pattern: string, onEvent: WatchHandler): Promise<{ watchId: number; instances: InstanceInfo[] }> {
     const res = await this.control<{ watchId: number; instances: InstanceInfo[] }>(ControlMessage.WATCH, { pattern });
     this.watchHandlers.set(res.watchId, onEvent);
+    this.highestWatchId = Math.max(this.highestWatchId, res.watchId);
     for (const i of res.instances) this.remember(i);
+    const early = this.early.get(res.watchId);
+    this.early.delete(res.watchId);
+    if (early) queueMicrotask(() => { for (const [type, ev] of early) onEvent(type, ev); });
     return res;
   }
 
@@ -100,6 +107,10 @@ export class Mesh implements InstanceHost {
 
   detach(localId: number): void {
     this.instances.delete(localId);
+  }
+
+  wake(): void {
+    this.schedule();
   }
 
   resolveRef(node: number, localId: number): InstanceRef {
@@ -118,7 +129,13 @@ export class Mesh implements InstanceHost {
       case ControlMessage.OFFLINE: {
         const ev = body as unknown as { watchId: number; instance: InstanceInfo; reason?: OfflineReason };
         this.remember(ev.instance);
-        this.watchHandlers.get(ev.watchId)?.(type, ev);
+        const handler = this.watchHandlers.get(ev.watchId);
+        if (handler) handler(type, ev);
+        else if (ev.watchId > this.highestWatchId) {
+          const list = this.early.get(ev.watchId) ?? [];
+          list.push([type, ev]);
+          this.early.set(ev.watchId, list);
+        }
         return;
       }
       case ControlMessage.KICKED:

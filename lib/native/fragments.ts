@@ -19,9 +19,12 @@ export class ReassemblyError extends Error {
 }
 
 interface Partial {
-  chunks: Uint8Array[];
+  buf: Uint8Array;
   size: number;
 }
+
+/** First buffer for a fragmented message: four fragments' worth, grown by doubling. */
+const FIRST_BUFFER = 64 * 1024;
 
 export class Reassembler<K> {
   private readonly partial = new Map<K, Partial>();
@@ -32,7 +35,8 @@ export class Reassembler<K> {
   /**
    * Feed one record's payload. Returns the whole message when `type` completes
    * one (for a COMPLETE record that is `chunk` itself, not a copy), else null.
-   * Fragments are copied, so `chunk` may be a view that is reused afterwards.
+   * Fragments are copied into one buffer per message (grown by doubling, no
+   * zero fill), so `chunk` may be a view that is reused afterwards.
    */
   push(key: K, type: number, chunk: Uint8Array): Uint8Array | null {
     const frag = fragOf(type);
@@ -46,20 +50,26 @@ export class Reassembler<K> {
         this.partial.delete(key);
         throw new ReassemblyError('BEGIN arrived before the previous message ended');
       }
-      p = { chunks: [], size: 0 };
+      p = { buf: Buffer.allocUnsafe(Math.min(this.maxMessage, Math.max(FIRST_BUFFER, chunk.length * 4))), size: 0 };
       this.partial.set(key, p);
     } else if (!p) {
       throw new ReassemblyError(`${frag === Frag.END ? 'END' : 'MIDDLE'} fragment without a BEGIN`);
     }
-    p.size += chunk.length;
-    if (p.size > this.maxMessage) {
+    const size = p.size + chunk.length;
+    if (size > this.maxMessage) {
       this.partial.delete(key);
       throw new ReassemblyError(`message exceeds ${this.maxMessage} bytes`);
     }
-    p.chunks.push(chunk.slice());
+    if (size > p.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.maxMessage, Math.max(size, p.buf.length * 2)));
+      grown.set(p.buf.subarray(0, p.size));
+      p.buf = grown;
+    }
+    p.buf.set(chunk, p.size);
+    p.size = size;
     if (frag !== Frag.END) return null;
     this.partial.delete(key);
-    return concat(p.chunks, p.size);
+    return p.buf.subarray(0, p.size);
   }
 
   /** Forget a source's partial message (it went offline). */
@@ -71,15 +81,4 @@ export class Reassembler<K> {
   get pending(): number {
     return this.partial.size;
   }
-}
-
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(size);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
