@@ -267,8 +267,9 @@ export class Agent implements SessionHost {
     this.closing = true;
     // stop accepting; the server's close callback waits for the sessions we end next
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const s of this.sessions.values()) s.disconnect();
-    await Promise.allSettled([...this.sessions.values()].map((s) => s.teardown()));
+    const sessions = [...this.sessions.values()]; // disconnect() removes them from the map
+    for (const s of sessions) s.disconnect();
+    await Promise.allSettled(sessions.map((s) => s.teardown()));
     await serverClosed;
     this.sessions.clear();
     for (const inst of [...this.instances.values()]) await this.removeInstance(inst, OfflineReason.CLOSED);
