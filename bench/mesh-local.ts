@@ -23,6 +23,13 @@
  *   mesh-local rtt p50 X us p99 Y us, unix-socket rtt p50 X2 us p99 Y2 us
  *   idle: agent X% cpu, apps Y% cpu over 10 s
  *
+ * Reading the RTT line on a small VM: a wake-up across vCPUs costs far more
+ * than one on the same vCPU (measured on the 2-vCPU dev VM: ~24 µs vs ~5 µs
+ * from a doorbell write to the agent's callback), so the socket baseline is
+ * bimodal — ~13 µs when the scheduler keeps both processes on one vCPU,
+ * ~50 µs when it spreads them — while the mesh's 4 hops measured ~35 µs
+ * either way. Compare medians over several invocations, not one line.
+ *
  * Everything runs under one private directory in /dev/shm (the agent's shm
  * dir and the baseline's sockets); every child is killed and the directory
  * removed on every way out (done, error, Ctrl-C).
