@@ -5,25 +5,27 @@
  *   rxmesh agent  --registry ns://host:9092 [--shm-dir DIR] [--id ID]
  *   rxmesh up     ns + agent in one process (the embedded single-machine default)
  *   rxmesh ls     [--http http://127.0.0.1:8082]   services and instances as a table
+ *   rxmesh games set <gameId> --registry etcd://h1:2379,... [--key KEY]   (key on stdin without --key)
  *
  * Servers print one JSON line `{"ready":...}` on stdout when they serve, and
  * stop cleanly on SIGINT/SIGTERM (instances offline, rings and sockets removed).
  */
 import { parseArgs } from 'node:util';
-import { runAgent, runNs, runUp } from './servers.js';
+import { runAgent, runGamesSet, runNs, runUp } from './servers.js';
 import { runLs } from './ls.js';
 
 const USAGE = `usage: rxmesh <command> [options]
 
 commands:
   ns      run the name server        --host 127.0.0.1 --port 9092 --http-port 8082 --games FILE --lease-ttl MS
-  agent   run the host agent         --registry ns://127.0.0.1:9092 --shm-dir DIR --id ID
+  agent   run the host agent         --registry ns://127.0.0.1:9092 | etcd://h1:2379,h2:2379 --shm-dir DIR --id ID
   up      name server + agent        (same options; a demo game 'demo' with key 'demo-key' unless --games)
   ls      list services/instances    --http http://127.0.0.1:8082
+  games set <gameId>                 store a game key's verifier in etcd: --registry etcd://... --key KEY (or stdin)
 `;
 
 const [command, ...rest] = process.argv.slice(2);
-const { values } = parseArgs({
+const { values, positionals } = parseArgs({
   args: rest,
   options: {
     host: { type: 'string', default: '127.0.0.1' },
@@ -34,11 +36,12 @@ const { values } = parseArgs({
     registry: { type: 'string', default: 'ns://127.0.0.1:9092' },
     'shm-dir': { type: 'string' },
     id: { type: 'string' },
+    key: { type: 'string' },
     http: { type: 'string', default: 'http://127.0.0.1:8082' },
     'exit-with-parent': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
-  allowPositionals: false,
+  allowPositionals: command === 'games',
 });
 
 const opts = {
@@ -64,6 +67,8 @@ try {
     await runUp(opts);
   } else if (command === 'ls') {
     await runLs(values.http!);
+  } else if (command === 'games' && positionals[0] === 'set' && positionals.length <= 2) {
+    await runGamesSet(values.registry!, positionals[1], values.key);
   } else {
     process.stderr.write(`rxmesh: unknown command '${command}'\n${USAGE}`);
     process.exitCode = 2;

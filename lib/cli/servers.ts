@@ -5,6 +5,7 @@
  */
 import { Agent } from '../agent/agent.js';
 import { NameServer, loadGames, type GameKeys } from '../ns/index.js';
+import { EtcdRegistry } from '../registry/etcd-registry.js';
 import { NsRegistry } from '../registry/ns-registry.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -24,9 +25,27 @@ export interface ServerOptions {
 /** The game `rxmesh up` serves when no --games file is given. */
 export const DEMO_GAMES: GameKeys = { demo: 'demo-key' };
 
-function registryFor(url: string): Registry {
+/** The registry backend a URL names; `leaseTtlMs` is the agent's lease TTL on etcd (the name server sets its own). */
+export function registryFor(url: string, leaseTtlMs?: number): Registry {
   if (url.startsWith('ns://')) return new NsRegistry(url);
-  throw new Error(`unsupported registry '${url}' (expected ns://host:port)`);
+  if (url.startsWith('etcd://')) return new EtcdRegistry(url, leaseTtlMs ? { leaseTtlMs } : {});
+  throw new Error(`unsupported registry '${url}' (expected ns://host:port or etcd://host:port,host:port,...)`);
+}
+
+/** `rxmesh games set <gameId>`: store a game's verifier in etcd (the key from --key or stdin). */
+export async function runGamesSet(registry: string, gameId: string | undefined, key: string | undefined): Promise<void> {
+  if (!gameId) throw new Error('usage: rxmesh games set <gameId> --registry etcd://... [--key KEY] (or the key on stdin)');
+  if (!registry.startsWith('etcd://')) throw new Error(`games set needs an etcd registry (--registry etcd://...); the name server reads --games`);
+  const secret = key ?? (await readStdin()).replace(/\r?\n$/, '');
+  if (!secret) throw new Error('no game key given (--key, or on stdin)');
+  await new EtcdRegistry(registry).setGame(gameId, secret);
+  process.stdout.write(`game '${gameId}': verifier stored in ${registry}\n`);
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 function untilSignal(stop: () => Promise<void>, exitWithParent: boolean): Promise<void> {
@@ -65,7 +84,7 @@ async function startNs(o: ServerOptions, fallback: GameKeys | undefined): Promis
 
 async function startAgent(o: ServerOptions, registry: string): Promise<Agent> {
   return Agent.start({
-    registry: registryFor(registry),
+    registry: registryFor(registry, o.leaseTtlMs),
     ...(o.shmDir ? { shmDir: o.shmDir } : {}),
     ...(o.agentId ? { agentId: o.agentId } : {}),
   });

@@ -1,0 +1,396 @@
+/**
+ * EtcdRegistry: the Registry backend on an etcd v3 cluster (npm `etcd3`).
+ * Key layout and values: etcd-keys.ts. Watches: etcd-watch.ts. Writes:
+ * etcd-writes.ts.
+ *
+ * Decisions, in the order they matter:
+ * - One lease per agent (TTL 3 s, kept alive by etcd3 every TTL/3); every
+ *   instance key of the agent is attached to it, so a dead agent's instances
+ *   vanish a TTL later and watchers see them offline (`agent_lost`).
+ * - When etcd3 reports the lease lost (etcd said so, or it was unreachable
+ *   for 2 TTLs), a new lease is granted (back-off capped at ~1 s) and every
+ *   held instance is written again on it with its online state, as the same
+ *   holder: an instance still in etcd (its old lease survived, e.g. a cluster
+ *   restart) changes nothing a watcher can see; one taken by someone else
+ *   meanwhile is dropped and reported through `kicked`. Calls made during the
+ *   recovery wait for the new lease, up to `requestTimeoutMs`.
+ * - Every call has a deadline (`callTimeoutMs`, default 2 s) and operations
+ *   retry with capped back-off until `requestTimeoutMs` (5 s), then fail with
+ *   RegistryUnavailableError. Every write is a compare-and-swap transaction
+ *   whose retry reads back what is there, so a retried write that had
+ *   succeeded counts as success.
+ * - A `replace` writes a kick record for the old holder's agent in the same
+ *   transaction; each agent follows its own kick prefix and reports `kicked`.
+ * - Deregistration writes a tombstone (the value with `offline: reason`),
+ *   then deletes it: watchers learn the reason from the tombstone. A
+ *   deregistration that could not be sent is retried in the background.
+ * - close() tombstones every held instance with `closed`, then revokes the
+ *   lease (which deletes them) and closes the client.
+ */
+import type { Etcd3, Lease } from 'etcd3';
+import { ClosedError, ConflictError, CrossGameError, NotFoundError, RegistryUnavailableError } from '../protocol/errors.js';
+import { gameOf, instanceId, validatePattern, validateService, validateUserData } from '../protocol/names.js';
+import { keyOf, OfflineReason, type InstanceKey } from '../protocol/registry-messages.js';
+import { EtcdCalls, jitter, LeaseGoneError, makeClient, sleep, type EtcdCallOptions } from './etcd-calls.js';
+import { PrefixFollower } from './etcd-follow.js';
+import { checkGameId, putGame, verifyGame } from './etcd-games.js';
+import { decodeJson, holderOf, kickPrefix, parseEtcdUrl, sameHolder, type KickValue } from './etcd-keys.js';
+import { InstanceWatch } from './etcd-watch.js';
+import { EtcdWrites, type Held } from './etcd-writes.js';
+import type {
+  AgentIdentity, ConflictStrategy, InstanceRecord, Registry, RegistryEvents, RegistryWatch, WatchEvent,
+} from './registry.js';
+
+export { parseEtcdUrl } from './etcd-keys.js';
+
+export interface EtcdRegistryOptions extends Partial<EtcdCallOptions> {
+  /** Lease TTL; etcd counts whole seconds, so it is rounded up. Default 3000 ms. */
+  leaseTtlMs?: number;
+  log?: (msg: string) => void;
+}
+
+type State = 'idle' | 'open' | 'closed';
+
+export class EtcdRegistry implements Registry {
+  readonly hosts: string[];
+  private readonly options: EtcdCallOptions;
+  private readonly ttlSeconds: number;
+  private readonly log: (msg: string) => void;
+  private state: State = 'idle';
+  private client: Etcd3 | undefined;
+  private calls: EtcdCalls | undefined;
+  private writes: EtcdWrites | undefined;
+  private agent: AgentIdentity = { agentId: '', address: '' };
+  private events: RegistryEvents = { kicked: () => {} };
+  private lease: Lease | undefined;
+  private leaseId: string | undefined;
+  private recovering: Promise<void> | undefined;
+  private readonly held = new Map<string, Held>();
+  private readonly unsent = new Map<string, { key: InstanceKey; reason: OfflineReason }>();
+  private flushing: Promise<void> | undefined;
+  private readonly watches = new Set<InstanceWatch>();
+  private kicks: PrefixFollower | undefined;
+
+  constructor(url: string | string[], options: EtcdRegistryOptions = {}) {
+    this.hosts = typeof url === 'string' ? parseEtcdUrl(url) : url;
+    this.options = {
+      callTimeoutMs: options.callTimeoutMs ?? 2000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 5000,
+      maxBackoffMs: options.maxBackoffMs ?? 1000,
+      pageSize: options.pageSize ?? 2000,
+    };
+    this.ttlSeconds = Math.max(1, Math.ceil((options.leaseTtlMs ?? 3000) / 1000));
+    this.log = options.log ?? (() => {});
+  }
+
+  get url(): string {
+    return `etcd://${this.hosts.map((h) => h.replace(/^https?:\/\//, '')).join(',')}`;
+  }
+
+  /** Connect without a lease, for provisioning: store a game's verifier (`rxmesh games set`). */
+  async setGame(gameId: string, key: string): Promise<void> {
+    const calls = new EtcdCalls(makeClient(this.hosts, this.options), this.options, this.url);
+    try {
+      await putGame(calls, gameId, key);
+    } finally {
+      calls.client.close();
+    }
+  }
+
+  async open(agent: AgentIdentity, events: RegistryEvents): Promise<void> {
+    if (this.state !== 'idle') throw new ClosedError(`registry ${this.url} is already ${this.state === 'closed' ? 'closed' : 'open'}`);
+    this.agent = { agentId: agent.agentId, address: agent.address };
+    this.events = events;
+    this.client = makeClient(this.hosts, this.options);
+    this.calls = new EtcdCalls(this.client, this.options, this.url);
+    this.writes = new EtcdWrites(this.calls, this.agent.agentId);
+    this.state = 'open';
+    try {
+      await this.calls.retrying(() => this.grant());
+      this.kicks = new PrefixFollower(this.calls, kickPrefix(agent.agentId), {
+        onEvent: (ev) => {
+          if (ev.type === 'Put') this.onKick(ev.kv.key, ev.kv.value);
+        },
+        onResync: (kvs) => kvs.forEach((kv) => this.onKick(kv.key, kv.value)),
+      }, this.log);
+      for (const kv of await this.kicks.start()) this.onKick(kv.key, kv.value); // stale: nothing held yet
+    } catch (err) {
+      await this.shutdown();
+      this.state = 'idle';
+      if (err instanceof RegistryUnavailableError) throw err;
+      throw new RegistryUnavailableError(`cannot reach etcd at ${this.url}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async register(instance: InstanceRecord, conflict: ConflictStrategy): Promise<void> {
+    const record = checkRecord(instance);
+    const k = keyOf(record);
+    this.unsent.delete(k);
+    // Held from before the write, so a lease recovery running meanwhile writes it again too.
+    const prev = this.held.get(k);
+    const entry: Held = prev && sameHolder(prev.record, record) ? prev : { record, online: false, modRev: '0' };
+    this.held.set(k, entry);
+    const undo = (): void => {
+      if (entry === prev || this.held.get(k) !== entry) return;
+      if (prev) this.held.set(k, prev);
+      else this.held.delete(k);
+    };
+    let out;
+    try {
+      out = await this.withLease((lease) => this.writes!.register(record, conflict, lease, 'keep'));
+    } catch (err) {
+      undo();
+      throw err;
+    }
+    if (out.kind === 'conflict') {
+      undo();
+      throw new ConflictError(`${instanceId(record.service, record.userData)} is held by ${holderOf(out.holder)}`);
+    }
+    Object.assign(entry, { record, online: out.online, modRev: out.modRev });
+  }
+
+  async startup(key: InstanceKey): Promise<void> {
+    const held = this.held.get(keyOf(key));
+    if (!held) throw new NotFoundError(`${instanceId(key.service, key.userData)} is not registered by this agent`);
+    const ok = await this.withLease((lease) => this.writes!.startup(held, lease));
+    if (!ok) {
+      if (this.held.get(keyOf(key)) === held) this.held.delete(keyOf(key));
+      throw new NotFoundError(`${instanceId(key.service, key.userData)} is no longer registered by this agent`);
+    }
+  }
+
+  async deregister(key: InstanceKey, reason: OfflineReason): Promise<void> {
+    this.ensureOpen();
+    const k = keyOf(key);
+    const held = this.held.get(k);
+    this.held.delete(k);
+    this.unsent.delete(k);
+    try {
+      await this.calls!.retrying(() => this.writes!.deregister(key, reason, held?.record));
+    } catch (err) {
+      if (err instanceof RegistryUnavailableError || err instanceof LeaseGoneError) {
+        this.unsent.set(k, { key: { gameId: key.gameId, service: key.service, userData: key.userData }, reason });
+        this.flushUnsent();
+      }
+      if (err instanceof LeaseGoneError) return;
+      throw err;
+    }
+  }
+
+  async watch(gameId: string, pattern: string, listener: (event: WatchEvent) => void): Promise<RegistryWatch> {
+    this.ensureOpen();
+    checkGameId(gameId);
+    validatePattern(pattern);
+    if (gameOf(pattern) !== gameId) throw new CrossGameError(`pattern '${pattern}' does not belong to game '${gameId}'`);
+    const w = new InstanceWatch(this.calls!, gameId, pattern, listener, this.log);
+    this.watches.add(w);
+    try {
+      const snapshot = await w.start();
+      return {
+        snapshot,
+        close: async () => {
+          w.close();
+          this.watches.delete(w);
+        },
+      };
+    } catch (err) {
+      w.close();
+      this.watches.delete(w);
+      throw err;
+    }
+  }
+
+  async verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<boolean> {
+    this.ensureOpen();
+    return verifyGame(this.calls!, gameId, nonce, proof);
+  }
+
+  async close(): Promise<void> {
+    if (this.state !== 'open') {
+      this.state = 'closed';
+      return;
+    }
+    this.state = 'closed';
+    for (const w of this.watches) w.close();
+    this.watches.clear();
+    this.kicks?.close();
+    const lease = this.leaseId;
+    if (lease && this.writes) {
+      // Tombstones first, so watchers see `closed`; the revoke then deletes them.
+      await Promise.allSettled([...this.held.values()].map((h) => this.writes!.tombstone(h, OfflineReason.CLOSED)));
+      await this.client!.leaseClient.leaseRevoke({ ID: lease }).catch(() => {});
+    }
+    await this.shutdown();
+  }
+
+  // --- lease ----------------------------------------------------------------
+
+  private async grant(): Promise<void> {
+    const lease = this.client!.lease(this.ttlSeconds, { autoKeepAlive: true });
+    lease.on('lost', (err) => this.onLeaseLost(lease, err.message));
+    try {
+      const id = await lease.grant();
+      if (this.state === 'closed') {
+        await lease.revoke().catch(() => {});
+        throw new ClosedError('registry closed');
+      }
+      this.lease = lease;
+      this.leaseId = id;
+    } catch (err) {
+      lease.removeAllListeners('lost');
+      void lease.revoke().catch(() => {});
+      throw err;
+    }
+  }
+
+  private onLeaseLost(lease: Lease, why: string): void {
+    if (lease !== this.lease || this.state !== 'open') return;
+    const old = this.leaseId;
+    this.lease = undefined;
+    this.leaseId = undefined;
+    this.log(`registry: lease ${old} lost (${why}); granting a new one and registering ${this.held.size} instances again`);
+    this.recovering = this.recover(old).finally(() => {
+      this.recovering = undefined;
+    });
+  }
+
+  /** A new lease, then every held instance written again on it (see the file comment). */
+  private async recover(oldLease: string | undefined): Promise<void> {
+    for (let delay = 50; this.state === 'open'; delay = Math.min(delay * 2, this.options.maxBackoffMs)) {
+      try {
+        await this.grant();
+        break;
+      } catch (err) {
+        if (this.state !== 'open') return;
+        this.log(`registry: lease grant failed (${(err as Error).message}); retrying`);
+        await sleep(jitter(delay));
+      }
+    }
+    const lease = this.leaseId;
+    if (!lease) return;
+    await Promise.all([...this.held].map(async ([k, h]) => {
+      for (let delay = 50; this.state === 'open' && this.leaseId === lease && this.held.get(k) === h; delay = Math.min(delay * 2, this.options.maxBackoffMs)) {
+        try {
+          const out = await this.calls!.retrying(() => this.writes!.register(h.record, 'reject', lease, h.online));
+          if (this.held.get(k) !== h) return;
+          if (out.kind === 'ok') {
+            h.modRev = out.modRev;
+            return;
+          }
+          this.held.delete(k);
+          this.log(`registry: ${instanceId(h.record.service, h.record.userData)} was taken while our lease was lost`);
+          this.emitKicked(h.record, out.holder);
+          return;
+        } catch (err) {
+          if (err instanceof LeaseGoneError) return; // lost again: the next recovery covers it
+          this.log(`registry: could not register ${instanceId(h.record.service, h.record.userData)} again (${(err as Error).message}); retrying`);
+          await sleep(jitter(delay));
+        }
+      }
+    }));
+    if (oldLease) void this.client!.leaseClient.leaseRevoke({ ID: oldLease }).catch(() => {});
+    this.flushUnsent();
+    if (this.leaseId === lease) this.log(`registry: recovered on lease ${lease}`);
+  }
+
+  /** Run a write with the current lease, waiting for a recovery, and once more after finding the lease gone. */
+  private async withLease<T>(fn: (lease: string) => Promise<T>): Promise<T> {
+    this.ensureOpen();
+    const deadline = performance.now() + this.options.requestTimeoutMs;
+    for (;;) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw new RegistryUnavailableError(`no etcd lease within ${this.options.requestTimeoutMs} ms (${this.url})`);
+      if (!this.leaseId) {
+        await Promise.race([this.recovering ?? sleep(50), sleep(left)]);
+        this.ensureOpen();
+        continue;
+      }
+      const lease = this.leaseId;
+      try {
+        return await this.calls!.retrying(() => fn(lease), left);
+      } catch (err) {
+        if (!(err instanceof LeaseGoneError)) throw err;
+        if (this.lease && this.leaseId === lease) this.onLeaseLost(this.lease, err.message);
+      }
+    }
+  }
+
+  // --- kicks, unsent deregistrations ----------------------------------------
+
+  private onKick(key: Buffer, value: Buffer): void {
+    const kick = decodeJson<KickValue>(value);
+    void this.client?.kv.deleteRange({ key }).catch(() => {});
+    if (!kick?.instance || !kick.by || typeof kick.instance.service !== 'string') return;
+    const k = keyOf(kick.instance);
+    const h = this.held.get(k);
+    if (h && sameHolder(h.record, kick.instance)) {
+      this.held.delete(k);
+      this.emitKicked(kick.instance, kick.by);
+    } else if (h && sameHolder(h.record, kick.by) && kick.instance.agentId === this.agent.agentId) {
+      this.emitKicked(kick.instance, kick.by); // replaced by another instance of this agent
+    }
+  }
+
+  private emitKicked(instance: InstanceRecord, by: InstanceRecord): void {
+    try {
+      this.events.kicked(instance, by);
+    } catch (err) {
+      this.log(`registry: kicked listener threw: ${(err as Error)?.stack ?? String(err)}`);
+    }
+  }
+
+  private flushUnsent(): void {
+    if (this.flushing || this.unsent.size === 0) return;
+    this.flushing = (async () => {
+      for (let delay = 100; this.state === 'open' && this.unsent.size > 0; delay = Math.min(delay * 2, this.options.maxBackoffMs)) {
+        for (const [k, u] of [...this.unsent]) {
+          try {
+            await this.calls!.retrying(() => this.writes!.deregister(u.key, u.reason, undefined));
+            if (this.unsent.get(k) === u) this.unsent.delete(k);
+          } catch {
+            break;
+          }
+        }
+        if (this.unsent.size > 0) await sleep(jitter(delay));
+      }
+    })().finally(() => {
+      this.flushing = undefined;
+    });
+  }
+
+  // --- lifecycle ------------------------------------------------------------
+
+  private ensureOpen(): void {
+    if (this.state === 'closed') throw new ClosedError('registry closed');
+    if (this.state === 'idle') throw new ClosedError('registry not open: call open() first');
+  }
+
+  private async shutdown(): Promise<void> {
+    for (const w of this.watches) w.close();
+    this.watches.clear();
+    this.kicks?.close();
+    if (this.calls) this.calls.closed = true;
+    const lease = this.lease;
+    this.lease = undefined;
+    this.leaseId = undefined;
+    lease?.removeAllListeners('lost');
+    lease?.release(); // stops the keepalive loop; a lease not revoked by close() expires by itself
+    this.held.clear();
+    this.unsent.clear();
+    this.client?.close();
+  }
+}
+
+/** A clean copy of a record to register, its names checked. */
+function checkRecord(r: InstanceRecord): InstanceRecord {
+  const gameId = checkGameId(r.gameId);
+  const service = validateService(r.service);
+  if (gameOf(service) !== gameId) throw new CrossGameError(`service '${service}' does not belong to game '${gameId}'`);
+  const userData = validateUserData(r.userData);
+  if (typeof r.agentId !== 'string' || !r.agentId || typeof r.localId !== 'number' || !Number.isInteger(r.localId)) {
+    throw new TypeError('an instance record needs an agentId and an integer localId');
+  }
+  const out: InstanceRecord = { gameId, service, userData, agentId: r.agentId, address: r.address ?? '', localId: r.localId, online: false };
+  if (r.meta) out.meta = { ...r.meta };
+  return out;
+}
