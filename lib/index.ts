@@ -1,13 +1,24 @@
 /** rxmesh public API, listed by name. */
 export { connect, defaultAgentSocket } from './client/connect.js';
 export { Mesh, type ConnectOptions } from './client/mesh.js';
-export { Instance, type InstanceOptions, type SendOptions, type StrategyName, type OfflineInfo } from './client/instance.js';
+export { Instance, type InstanceOptions, type SendOptions, type RequestOptions, type StrategyName, type OfflineInfo, type InstanceStats } from './client/instance.js';
 export { Message, type InstanceRef, type Undeliverable } from './client/message.js';
 export type { Strategy, RouteContext } from './client/strategies/strategy.js';
+export { RoundRobinStrategy } from './client/strategies/round-robin.js';
+export { RandomStrategy } from './client/strategies/random.js';
+export { LeastLoadedStrategy } from './client/strategies/least-loaded.js';
+export { ConsistentHashStrategy } from './client/strategies/consistent-hash.js';
+export { LocalFirstStrategy } from './client/strategies/local-first.js';
+export { toService, type ToServiceOptions } from './client/operators/to-service.js';
+export { toInstance } from './client/operators/to-instance.js';
+export { shardBy } from './client/operators/shard-by.js';
+export { reply, type ReplyOutcome, type ReplyOptions } from './client/operators/reply.js';
+export { request, type RequestOperatorOptions } from './client/operators/request.js';
+export type { BackpressureOptions } from './client/operators/send-each.js';
 export {
   ErrorCode, errorMessage, MeshError, AuthError, ConflictError, InvalidNameError, CrossGameError, NoRouteError,
   NotWatchedError, QueueFullError, TimeoutError, AgentLostError, RegistryUnavailableError, ProtocolError,
-  FrameTooLargeError, NotFoundError, ClosedError, KickedError, RemoteError, RingFailureError, InternalError,
+  FrameTooLargeError, NotFoundError, ClosedError, KickedError, RemoteError, RingFailureError, BadArgumentError, InternalError,
 } from './protocol/errors.js';
 export type { UndeliverableReason } from './protocol/envelope.js';
 export type { OfflineReason, ConflictStrategy } from './protocol/registry-messages.js';

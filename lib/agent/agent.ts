@@ -20,6 +20,7 @@ import { instanceId } from '../protocol/names.js';
 import { keyOf, OfflineReason, type ConflictStrategy, type InstanceRecord } from '../protocol/registry-messages.js';
 import type { Registry, RegistryWatch } from '../registry/registry.js';
 import { ClientSession, type SessionHost } from './client-session.js';
+import { LoadReporter } from './load-reporter.js';
 import { LocalInstance } from './local-instance.js';
 import { NodeTable } from './node-table.js';
 import { RingPump } from './ring-pump.js';
@@ -55,6 +56,7 @@ export class Agent implements SessionHost {
   private readonly nodes: NodeTable;
   private readonly router: Router;
   private pump!: RingPump;
+  private loads!: LoadReporter;
   private bell!: Doorbell;
   private server!: Server;
   private nextLocalId = 1;
@@ -79,6 +81,8 @@ export class Agent implements SessionHost {
     agent.bell = Doorbell.create(agent.agentBellPath);
     agent.pump = new RingPump(agent.instances, agent.router, agent.bell);
     agent.pump.onFault = (src, err) => agent.fault(src, err);
+    agent.loads = new LoadReporter(agent.instances, (clientId, type, body) => agent.sessions.get(clientId)?.notify(type, body));
+    agent.pump.onActivity = () => agent.loads.poke();
     await agent.registry.open(
       { agentId: agent.agentId, address: options.address ?? '' },
       { kicked: (instance, by) => agent.kicked(instance, by) },
@@ -274,6 +278,7 @@ export class Agent implements SessionHost {
     this.sessions.clear();
     for (const inst of [...this.instances.values()]) await this.removeInstance(inst, OfflineReason.CLOSED);
     this.pump.stop();
+    this.loads.stop();
     await this.registry.close().catch((err: Error) => this.log(`registry close: ${err.message}`));
     this.bell.close();
     for (const b of this.clientBells.values()) b.close();

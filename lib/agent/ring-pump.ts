@@ -70,6 +70,7 @@ export class RingPump {
         pending = true;
       }
     }
+    if (work > 0 || pending) this.onActivity();
     if (work > 0) return this.schedule();
     if (pending) {
       if (!this.retry) this.retry = setTimeout(() => { this.retry = undefined; this.schedule(); }, RETRY_MS);
@@ -79,6 +80,9 @@ export class RingPump {
       if (src.state !== 'gone' && !src.blockedOn && !src.tx.park()) return this.schedule();
     }
   }
+
+  /** Called after each round that moved or staged data (load reporting). */
+  onActivity: () => void = () => {};
 
   /** A tx ring that cannot be read (corrupt): handled by the owner of the instance. */
   onFault: (src: LocalInstance, err: Error) => void = () => {};

@@ -11,39 +11,23 @@ import { firstValueFrom, Observable, ReplaySubject, Subject } from 'rxjs';
 import { Reassembler, Frag, fragOf, kindOf, Ring, type Doorbell, type RecordVisitor } from '../native/index.js';
 import { ControlMessage, type Created, type InstanceInfo } from '../protocol/control-messages.js';
 import { BOUNCE_REASON_NAMES, bounceReasonOf, ENVELOPE_BYTES, Flag, RecordKind } from '../protocol/envelope.js';
-import { ClosedError, MeshError, NoRouteError, NotWatchedError, RemoteError, TimeoutError } from '../protocol/errors.js';
-import { validatePattern, validateService, validateUserData } from '../protocol/names.js';
+import { BadArgumentError, ClosedError, MeshError, NoRouteError, NotWatchedError, RemoteError } from '../protocol/errors.js';
+import { matches, validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import type { OfflineReason } from '../protocol/registry-messages.js';
 import { Membership } from './membership.js';
 import { Message, type InstanceRef, type ReplyPort, type Undeliverable } from './message.js';
+import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
 import { Outbox } from './outbox.js';
+import { PendingRequests } from './pending-requests.js';
 import { decodePayload, encodePayload } from './payload.js';
+import { ConsistentHashStrategy } from './strategies/consistent-hash.js';
+import { LeastLoadedStrategy } from './strategies/least-loaded.js';
+import { LocalFirstStrategy } from './strategies/local-first.js';
 import { RandomStrategy } from './strategies/random.js';
 import { RoundRobinStrategy } from './strategies/round-robin.js';
-import type { Strategy } from './strategies/strategy.js';
+import type { RouteContext, Strategy } from './strategies/strategy.js';
 
-export interface InstanceOptions {
-  userData: string;
-  /** What happens when the same service/userData is already registered. Default 'reject'. */
-  conflict?: 'reject' | 'replace';
-  /** Patterns to watch (online$/offline$, and routing for `send`). */
-  watch?: string[];
-  /** Hand out ring views in messages$ (valid only during `next`). */
-  zeroCopy?: boolean;
-}
-
-export type StrategyName = 'round-robin' | 'random';
-
-export interface SendOptions {
-  strategy?: StrategyName;
-  /** Sticky routing: send to this instance while it is online. */
-  via?: InstanceRef;
-}
-
-export interface OfflineInfo {
-  instance: InstanceRef;
-  reason: OfflineReason;
-}
+export type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
 
 /** What an Instance needs from its Mesh. */
 export interface InstanceHost {
@@ -56,14 +40,15 @@ export interface InstanceHost {
   /** Run the pump soon (an instance started reading). */
   wake(): void;
   resolveRef(node: number, localId: number): InstanceRef;
+  /** The queue depth the agent last reported for an instance (0 when unknown). */
+  load(node: number, localId: number): number;
 }
 
 const u32 = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 
-interface PendingRequest {
-  resolve(m: Message): void;
-  reject(e: Error): void;
-  timer: NodeJS.Timeout;
+interface WatchLease {
+  count: number;
+  watchId: Promise<number>;
 }
 
 export class Instance implements ReplyPort {
@@ -85,11 +70,20 @@ export class Instance implements ReplyPort {
   private started = false;
 
   private readonly membership = new Membership();
-  private readonly strategies: Record<StrategyName, Strategy> = { 'round-robin': new RoundRobinStrategy(), random: new RandomStrategy() };
+  private readonly strategies: Record<StrategyName, Strategy> = {
+    'round-robin': new RoundRobinStrategy(),
+    random: new RandomStrategy(),
+    'least-loaded': new LeastLoadedStrategy(),
+    'consistent-hash': new ConsistentHashStrategy(),
+    'local-first': new LocalFirstStrategy(),
+  };
+  private readonly loadOf = (ref: InstanceRef): number => this.host.load(ref.node, ref.localId);
+  private readonly leases = new Map<string, WatchLease>();
   private readonly reassembler = new Reassembler<string>();
-  private readonly requests = new Map<number, PendingRequest>();
+  private readonly requests = new PendingRequests();
   private readonly watchIds: number[] = [];
-  private nextCorr = 1;
+  /** Patterns of the instance's own watches (not operator leases, which end). */
+  private readonly ownPatterns: string[] = [];
   private tx: Ring | undefined;
   private rx: Ring | undefined;
   private outbox: Outbox | undefined;
@@ -154,7 +148,7 @@ export class Instance implements ReplyPort {
     }
   }
 
-  private async watchPattern(pattern: string): Promise<void> {
+  private async watchPattern(pattern: string, own = true): Promise<number> {
     const { watchId, instances } = await this.host.watch(pattern, (type, ev) => {
       if (type === ControlMessage.ONLINE) {
         this.membership.online(ev.instance);
@@ -165,19 +159,61 @@ export class Instance implements ReplyPort {
         this.offlineSubject.next({ instance: ev.instance, reason: ev.reason ?? 'closed' });
       }
     });
-    this.watchIds.push(watchId);
+    if (own) {
+      this.watchIds.push(watchId);
+      this.ownPatterns.push(pattern);
+    }
     this.membership.addPattern(pattern, instances);
+    return watchId;
   }
 
   /** Watch a service so `send` can route to it (tbuspp's CreateService). */
   async service$(service: string): Promise<void> {
     validateService(service);
-    if (!this.membership.covers(service)) await this.watchPattern(service);
+    if (!this.ownPatterns.some((p) => matches(p, service))) await this.watchPattern(service);
+  }
+
+  /**
+   * Hold a watch on `service` until the returned release is called (operators
+   * watch what they send to while they are subscribed). Costs nothing when a
+   * watch of the instance already covers it; holders of the same service
+   * share one watch, which is dropped with the last release. Release is
+   * idempotent.
+   */
+  async holdWatch(service: string): Promise<() => void> {
+    validateService(service);
+    let lease = this.leases.get(service);
+    if (!lease) {
+      if (this.membership.covers(service)) return () => {};
+      this.ensureOnline();
+      lease = { count: 0, watchId: this.watchPattern(service, false) };
+      this.leases.set(service, lease);
+    }
+    const l = lease;
+    l.count++;
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      if (--l.count > 0) return;
+      if (this.leases.get(service) === l) this.leases.delete(service);
+      void l.watchId.then((id) => {
+        this.membership.removePattern(service);
+        return this.host.unwatch(id);
+      }).catch(() => {});
+    };
+    try {
+      await l.watchId;
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return release;
   }
 
   /** Replays the current set of a service's online instances, then every change. */
   members$(service: string): Observable<InstanceRef[]> {
-    if (!this.membership.covers(service)) void this.service$(service).catch(() => {});
+    if (!this.ownPatterns.some((p) => matches(p, service))) void this.service$(service).catch(() => {});
     return this.membership.members$(service);
   }
 
@@ -191,13 +227,42 @@ export class Instance implements ReplyPort {
     this.ensureOnline().push(to.node, to.localId, f | flags, corr, bytes);
   }
 
-  /** Route to the instance a strategy picks; reported on undeliverable$ when none is online. */
+  /** Route to the instance a strategy picks (`via` while it is online); null when none is online. */
   private route(service: string, opts: SendOptions): InstanceRef | null {
-    if (opts.via && this.membership.isOnline(opts.via)) return opts.via;
+    if (opts.via) {
+      if (opts.via.service !== service) throw new BadArgumentError(`via ${opts.via.id} is not an instance of '${service}'`);
+      if (this.membership.isOnline(opts.via)) return opts.via;
+    }
     if (!this.membership.covers(service)) {
       throw new NotWatchedError(`service '${service}' is not watched by ${this.selfRef?.id ?? this.service}: pass it in \`watch\` or await inst.service$('${service}') first`);
     }
-    return this.strategies[opts.strategy ?? 'round-robin'].select(this.membership.members(service), { service }) ?? null;
+    const strategy = this.strategies[opts.strategy ?? 'round-robin'];
+    if (!strategy) throw new BadArgumentError(`unknown strategy '${String(opts.strategy)}'`);
+    const ctx: RouteContext = { service, load: this.loadOf };
+    if (opts.key !== undefined) ctx.key = opts.key;
+    return strategy.select(this.membership.members(service), ctx) ?? null;
+  }
+
+  /** The queue depth (bytes waiting) its agent last reported for `ref`; 0 when unknown. */
+  load(ref: InstanceRef): number {
+    return this.host.load(ref.node, ref.localId);
+  }
+
+  /**
+   * Resolves once this instance's outgoing queue has room again (at once when
+   * it has): the sender-side wait for a full tx ring. Bounded: rejects with
+   * QueueFullError after `timeoutMs`, ClosedError on close or when `signal` aborts.
+   */
+  whenWritable(timeoutMs = 5000, signal?: AbortSignal): Promise<void> {
+    try {
+      return this.ensureOnline().whenWritable(timeoutMs, signal);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  stats(): InstanceStats {
+    return { watches: this.watchIds.length + this.leases.size, pendingRequests: this.requests.size, writeWaiters: this.outbox?.waiting ?? 0 };
   }
 
   /** Stateless send: one instance of `service`, load-balanced. Returns the
@@ -237,28 +302,20 @@ export class Instance implements ReplyPort {
   }
 
   /** Send a request and wait for its reply (cold: nothing is sent until called). */
-  request(target: string | InstanceRef, value: unknown, opts: { timeoutMs?: number } & SendOptions = {}): Promise<Message> {
+  request(target: string | InstanceRef, value: unknown, opts: RequestOptions = {}): Promise<Message> {
+    try {
+      return this.startRequest(target, value, opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  private startRequest(target: string | InstanceRef, value: unknown, opts: RequestOptions): Promise<Message> {
     this.ensureOnline();
     this.startReading();
     const to = typeof target === 'string' ? this.route(validateService(target), opts) : target;
     if (!to) return Promise.reject(new NoRouteError(`no instance of '${String(target)}' is online`));
-    const corr = this.nextCorr;
-    this.nextCorr = this.nextCorr >= 0xfffffff0 ? 1 : this.nextCorr + 1;
-    const timeoutMs = opts.timeoutMs ?? 5000;
-    return new Promise<Message>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.requests.delete(corr);
-        reject(new TimeoutError(`request to ${to.id} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.requests.set(corr, { resolve, reject, timer });
-      try {
-        this.deliver(to, value, Flag.REQUEST, corr);
-      } catch (err) {
-        clearTimeout(timer);
-        this.requests.delete(corr);
-        reject(err);
-      }
-    });
+    return this.requests.start(to.id, opts.timeoutMs ?? 5000, opts.signal, (corr) => this.deliver(to, value, Flag.REQUEST, corr));
   }
 
   replyTo(node: number, localId: number, corr: number, value: unknown, request: boolean, error: boolean): void {
@@ -306,10 +363,8 @@ export class Instance implements ReplyPort {
     if (kind === RecordKind.BOUNCE) return this.onBounce(node, local, flags, corr, payload);
     if (kind !== RecordKind.DATA) return;
     if (flags & Flag.REPLY) {
-      const p = this.requests.get(corr);
+      const p = this.requests.settle(corr);
       if (!p) return;
-      this.requests.delete(corr);
-      clearTimeout(p.timer);
       const msg = new Message(payload, flags, node, local, corr, this.selfRef!, this);
       if (flags & Flag.ERROR_REPLY) {
         const e = msg.value<{ code?: string; message?: string }>();
@@ -327,10 +382,8 @@ export class Instance implements ReplyPort {
     if (flags & Flag.REPLY) return; // a reply to a requester that went away: nobody to tell
     const to = this.host.resolveRef(node, local);
     if (flags & Flag.REQUEST) {
-      const p = this.requests.get(corr);
+      const p = this.requests.settle(corr);
       if (p) {
-        this.requests.delete(corr);
-        clearTimeout(p.timer);
         p.reject(new NoRouteError(`request to ${to.id} undeliverable: ${reason}`));
       }
     }
@@ -354,11 +407,8 @@ export class Instance implements ReplyPort {
     this.state = 'closed';
     this.outbox?.close();
     if (this.localId) this.host.detach(this.localId);
-    for (const p of this.requests.values()) {
-      clearTimeout(p.timer);
-      p.reject(err ?? new ClosedError('instance closed'));
-    }
-    this.requests.clear();
+    this.requests.rejectAll(err ?? new ClosedError('instance closed'));
+    this.leases.clear();
     this.tx?.close();
     this.rx?.close();
     this.membership.complete();
@@ -372,9 +422,10 @@ export class Instance implements ReplyPort {
     if ((this.state as string) === 'closed') return;
     this.outbox?.flush();
     const watchIds = this.watchIds.splice(0);
+    const leased = [...this.leases.values()].map((l) => l.watchId.then((id) => this.host.unwatch(id)));
     const localId = this.localId;
     this.release();
-    await Promise.allSettled(watchIds.map((id) => this.host.unwatch(id)));
+    await Promise.allSettled([...watchIds.map((id) => this.host.unwatch(id)), ...leased]);
     await this.host.control(ControlMessage.CLOSE, { localId }).catch(() => {});
   }
 }

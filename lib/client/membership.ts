@@ -22,10 +22,17 @@ export class Membership {
     this.bump();
   }
 
+  /** A watch on `pattern` ended: services no other watch covers are forgotten. */
   removePattern(pattern: string): void {
     const n = (this.patterns.get(pattern) ?? 1) - 1;
-    if (n > 0) this.patterns.set(pattern, n);
-    else this.patterns.delete(pattern);
+    if (n > 0) return void this.patterns.set(pattern, n);
+    this.patterns.delete(pattern);
+    for (const service of [...this.services.keys()]) {
+      if (this.covers(service)) continue;
+      this.services.delete(service);
+      this.lists.delete(service);
+    }
+    this.bump();
   }
 
   /** Is some watch covering this service? */

@@ -8,7 +8,7 @@ import { Subject, type Observable } from 'rxjs';
 import { Doorbell } from '../native/index.js';
 import { gameProof } from '../protocol/auth.js';
 import { FramedConnection } from '../protocol/connection.js';
-import { ControlMessage, type InstanceInfo, type Welcome } from '../protocol/control-messages.js';
+import { ControlMessage, type InstanceInfo, type LoadReport, type Welcome } from '../protocol/control-messages.js';
 import { AgentLostError, ClosedError, MeshError } from '../protocol/errors.js';
 import type { OfflineReason } from '../protocol/registry-messages.js';
 import { Instance, type InstanceHost, type InstanceOptions } from './instance.js';
@@ -33,6 +33,8 @@ export class Mesh implements InstanceHost {
   private readonly early = new Map<number, [number, { instance: InstanceInfo; reason?: OfflineReason }][]>();
   private highestWatchId = 0;
   private readonly refs = new Map<string, InstanceRef>();
+  /** Queue depths the agent reported (LOAD), by `node:localId`: what `least-loaded` reads. */
+  private readonly loads = new Map<string, number>();
   private readonly lostSubject = new Subject<AgentLostError>();
   /** Emits once if the agent connection is lost (then completes). */
   readonly lost$: Observable<AgentLostError> = this.lostSubject.asObservable();
@@ -117,6 +119,10 @@ export class Mesh implements InstanceHost {
     return this.refs.get(`${node}:${localId}`) ?? { service: '', userData: '', id: `#${node}:${localId}`, agentId: '', node, localId };
   }
 
+  load(node: number, localId: number): number {
+    return this.loads.get(`${node}:${localId}`) ?? 0;
+  }
+
   private remember(info: InstanceInfo): void {
     this.refs.set(`${info.node}:${info.localId}`, info);
   }
@@ -129,12 +135,21 @@ export class Mesh implements InstanceHost {
       case ControlMessage.OFFLINE: {
         const ev = body as unknown as { watchId: number; instance: InstanceInfo; reason?: OfflineReason };
         this.remember(ev.instance);
+        if (type === ControlMessage.OFFLINE) this.loads.delete(`${ev.instance.node}:${ev.instance.localId}`);
         const handler = this.watchHandlers.get(ev.watchId);
         if (handler) handler(type, ev);
         else if (ev.watchId > this.highestWatchId) {
           const list = this.early.get(ev.watchId) ?? [];
           list.push([type, ev]);
           this.early.set(ev.watchId, list);
+        }
+        return;
+      }
+      case ControlMessage.LOAD: {
+        const items = (body as unknown as LoadReport).items;
+        if (!Array.isArray(items)) return;
+        for (const i of items) {
+          if (typeof i?.node === 'number' && typeof i.localId === 'number' && typeof i.depth === 'number') this.loads.set(`${i.node}:${i.localId}`, i.depth);
         }
         return;
       }

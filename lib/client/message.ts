@@ -17,6 +17,7 @@ export interface ReplyPort {
   /** Answer a message: a request gets a reply (its correlation id), anything else a plain message. */
   replyTo(node: number, localId: number, corr: number, value: unknown, request: boolean, error: boolean): void;
   resolveRef(node: number, localId: number): InstanceRef;
+  whenWritable(timeoutMs?: number, signal?: AbortSignal): Promise<void>;
 }
 
 export class Message {
@@ -47,6 +48,11 @@ export class Message {
   /** Answer the sender; for a request, the reply resolves its `request()` promise. */
   reply(value: unknown): void {
     this.port.replyTo(this.node, this.local, this.corr, value, this.isRequest, false);
+  }
+
+  /** Resolves once the receiving instance can send again (see Instance.whenWritable). */
+  whenWritable(timeoutMs?: number, signal?: AbortSignal): Promise<void> {
+    return this.port.whenWritable(timeoutMs, signal);
   }
 
   /** Answer a request with an error (its `request()` rejects with a RemoteError). */

@@ -3,13 +3,19 @@
  * to a bounded RecordBatch; one flush per event-loop turn hands the whole
  * batch to C in one call. Messages larger than a record go out as fragments
  * (resumable). When neither the ring nor the batch has room, QueueFullError
- * is thrown at once: nothing buffers without bound.
+ * is thrown at once: nothing buffers without bound. whenWritable() lets a
+ * sender wait (bounded) until what is queued in JS has gone into the ring.
  */
 import { RecordBatch, type Ring } from '../native/index.js';
 import { ENVELOPE_BYTES, RecordKind, writeEnvelope } from '../protocol/envelope.js';
-import { QueueFullError } from '../protocol/errors.js';
+import { ClosedError, QueueFullError } from '../protocol/errors.js';
 
 const BATCH_BYTES = 128 * 1024;
+
+interface Waiter {
+  resolve(): void;
+  reject(err: Error): void;
+}
 
 interface LargeMessage {
   payload: Uint8Array;
@@ -24,6 +30,7 @@ export class Outbox {
   private flushQueued = false;
   private retry: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly waiters = new Set<Waiter>();
 
   constructor(private readonly ring: Ring) {}
 
@@ -76,6 +83,7 @@ export class Outbox {
       if (l.offset >= l.payload.length) this.large = null;
     }
     if (!this.large && this.batch.length > 0) this.ring.writeBatch(this.batch);
+    if (!this.pending && this.waiters.size > 0) for (const w of [...this.waiters]) w.resolve();
     if (this.pending && !this.retry) {
       this.retry = setTimeout(() => {
         this.retry = undefined;
@@ -84,8 +92,40 @@ export class Outbox {
     }
   }
 
+  /** Senders waiting in whenWritable(). */
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  /**
+   * Resolves once nothing is queued in JS (the batch went into the ring), at
+   * once when nothing is. Rejects with QueueFullError after `timeoutMs`, with
+   * ClosedError when the outbox closes or `signal` aborts. Its timer and
+   * listener are released however it settles.
+   */
+  whenWritable(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError('instance closed'));
+    if (!this.pending) return Promise.resolve();
+    if (signal?.aborted) return Promise.reject(new ClosedError('aborted'));
+    return new Promise<void>((resolve, reject) => {
+      const settle = (err?: Error): void => {
+        this.waiters.delete(w);
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onAbort = (): void => settle(new ClosedError('aborted'));
+      const w: Waiter = { resolve: () => settle(), reject: settle };
+      const timer = setTimeout(() => settle(new QueueFullError(`the tx ring did not drain within ${timeoutMs} ms`)), timeoutMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.add(w);
+    });
+  }
+
   close(): void {
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
+    for (const w of [...this.waiters]) w.reject(new ClosedError('instance closed'));
   }
 }

@@ -30,6 +30,8 @@ export const ControlMessage = {
   KICKED: 42,
   /** agent -> app {localId, code, message}: the agent dropped the instance (e.g. a corrupt ring) */
   FAULT: 43,
+  /** agent -> app LoadReport: rx queue depths of this agent's instances (changes only, at most every ~100 ms) */
+  LOAD: 44,
 } as const;
 export type ControlMessage = (typeof ControlMessage)[keyof typeof ControlMessage];
 
@@ -67,4 +69,15 @@ export interface OfflineEvent {
   watchId: number;
   instance: InstanceInfo;
   reason: OfflineReason;
+}
+
+/** One instance's queue depth: bytes waiting for it (its rx ring plus the agent's staging). */
+export interface LoadItem {
+  node: number;
+  localId: number;
+  depth: number;
+}
+
+export interface LoadReport {
+  items: LoadItem[];
 }

@@ -22,6 +22,7 @@ export const ErrorCode = {
   KICKED: 'KICKED',
   REMOTE: 'REMOTE',
   RING: 'RING',
+  BAD_ARGUMENT: 'BAD_ARGUMENT',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -44,6 +45,7 @@ const MESSAGES: Record<ErrorCode, string> = {
   KICKED: 'the instance was replaced by another registration',
   REMOTE: 'the remote handler failed',
   RING: 'shared-memory ring error',
+  BAD_ARGUMENT: 'invalid argument (e.g. consistent-hash routing without a key)',
   INTERNAL: 'internal error',
 };
 
@@ -113,6 +115,7 @@ export class ClosedError extends make(ErrorCode.CLOSED, 'ClosedError') {}
 export class KickedError extends make(ErrorCode.KICKED, 'KickedError') {}
 export class RemoteError extends make(ErrorCode.REMOTE, 'RemoteError') {}
 export class RingFailureError extends make(ErrorCode.RING, 'RingFailureError') {}
+export class BadArgumentError extends make(ErrorCode.BAD_ARGUMENT, 'BadArgumentError') {}
 export class InternalError extends make(ErrorCode.INTERNAL, 'InternalError') {}
 
 const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {
@@ -133,5 +136,6 @@ const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {
   KICKED: KickedError,
   REMOTE: RemoteError,
   RING: RingFailureError,
+  BAD_ARGUMENT: BadArgumentError,
   INTERNAL: InternalError,
 };

@@ -1,0 +1,59 @@
+/** The options and small types of Instance: how it is created, how `send` routes, what `stats()` counts. */
+import type { OfflineReason } from '../protocol/registry-messages.js';
+import type { InstanceRef } from './message.js';
+
+export interface InstanceOptions {
+  userData: string;
+  /** What happens when the same service/userData is already registered. Default 'reject'. */
+  conflict?: 'reject' | 'replace';
+  /** Patterns to watch (online$/offline$, and routing for `send`). */
+  watch?: string[];
+  /** Hand out ring views in messages$ (valid only during `next`). */
+  zeroCopy?: boolean;
+}
+
+export type StrategyName = 'round-robin' | 'random' | 'least-loaded' | 'consistent-hash' | 'local-first';
+
+export interface SendOptions {
+  /** Default 'round-robin'. */
+  strategy?: StrategyName;
+  /** The routing key for 'consistent-hash' (required there: without it, BadArgumentError). */
+  key?: string | number;
+  /**
+   * Sticky routing: an instance of the same service (typically what an earlier
+   * `send` returned). While this instance's membership view has it online, the
+   * message goes to it and the strategy is not consulted. Once it is offline
+   * (its offline event arrived, or it was never online in the view), the
+   * strategy picks as if no `via` was given (with `key` for consistent-hash),
+   * and `send` returns that new instance: pass the return value as the next
+   * `via`. Until the offline event reaches this instance, sends still go to
+   * the old instance; those, and any it never read, come back on
+   * `undeliverable$` (reason `offline`): nothing is re-sent for you. The
+   * fallback needs the service watched (else NotWatchedError) and returns
+   * null (no_route) when no instance is online. A `via` of another service is
+   * a BadArgumentError.
+   */
+  via?: InstanceRef;
+}
+
+export interface RequestOptions extends SendOptions {
+  /** Default 5000. */
+  timeoutMs?: number;
+  /** Aborting it drops the pending request (its timer too) and rejects it with ClosedError. */
+  signal?: AbortSignal;
+}
+
+/** Counters of what an instance holds (specs check that operators release everything). */
+export interface InstanceStats {
+  /** Watches held on the agent (the instance's own plus those operators hold). */
+  watches: number;
+  /** Requests waiting for a reply. */
+  pendingRequests: number;
+  /** Senders waiting in whenWritable(). */
+  writeWaiters: number;
+}
+
+export interface OfflineInfo {
+  instance: InstanceRef;
+  reason: OfflineReason;
+}

@@ -1,0 +1,98 @@
+/**
+ * reply: for `inst.messages$`. Maps each message to a reply value with `fn`
+ * (returned directly, as a Promise, or as an Observable whose first value is
+ * used) and sends it back to the message's sender; a request's reply carries
+ * its correlation id, so it resolves the sender's `request()`. Emits one
+ * outcome per message once its reply went out.
+ *
+ * ```
+ * messages$: --m1------m2------m3--
+ * reply((m) => m.value() * 2)          (fn throws on m2)
+ * result:    --ok(2)---err(e)--ok(6)-   the requester of m2 gets a RemoteError
+ * ```
+ *
+ * A handler that throws, rejects, errors or completes without a value does
+ * not kill the stream: the sender gets an error reply (`code` from a MeshError,
+ * else `REMOTE`) and the outcome says `ok: false`. Replies run concurrently
+ * (up to `concurrency`, default unbounded) and may finish out of order.
+ * Temperature follows the source (`messages$` is hot). With `zeroCopy`
+ * instances, `fn` runs synchronously inside `next`, so it may read `m.data`.
+ *
+ * Backpressure: when the tx ring is full, a reply waits for it to drain, up to
+ * `drainTimeoutMs`; then that outcome is `ok: false` with QueueFullError.
+ * Unsubscribing drops pending replies and their timers.
+ *
+ * ## Example
+ * ```ts
+ * scene.messages$.pipe(
+ *   filter((m) => m.isRequest),
+ *   reply((m) => ({ ok: true, op: m.value<{ op: string }>().op })),
+ * ).subscribe();
+ * ```
+ *
+ * @param fn Maps a message to its reply value (sync, Promise or Observable).
+ * @param opts `concurrency` of pending replies, `drainTimeoutMs`.
+ * @return An operator emitting a ReplyOutcome per message.
+ */
+import { from, isObservable, mergeMap, Observable, of, take, type ObservableInput, type OperatorFunction } from 'rxjs';
+import { MeshError, QueueFullError } from '../../protocol/errors.js';
+import type { Message } from '../message.js';
+
+export type ReplyOutcome<R> = { message: Message; ok: true; value: R } | { message: Message; ok: false; error: Error };
+
+export interface ReplyOptions {
+  concurrency?: number;
+  /** How long one reply may wait for a full tx ring to drain (ms). Default 5000. */
+  drainTimeoutMs?: number;
+}
+
+const errorBody = (err: unknown): { code: string; message: string } => ({
+  code: err instanceof MeshError ? err.code : 'REMOTE',
+  message: err instanceof Error ? err.message : String(err),
+});
+
+export function reply<R>(fn: (message: Message) => R | PromiseLike<R> | ObservableInput<R>, opts: ReplyOptions = {}): OperatorFunction<Message, ReplyOutcome<R>> {
+  const drainTimeoutMs = opts.drainTimeoutMs ?? 5000;
+  const answer = (message: Message) =>
+    new Observable<ReplyOutcome<R>>((subscriber) => {
+      const abort = new AbortController();
+      const send = async (value: unknown, failed: unknown): Promise<void> => {
+        for (;;) {
+          try {
+            if (failed === undefined) message.reply(value);
+            else message.replyError(errorBody(failed));
+            break;
+          } catch (err) {
+            if (!(err instanceof QueueFullError)) throw err;
+            await message.whenWritable(drainTimeoutMs, abort.signal);
+          }
+        }
+      };
+      const finish = (value: R | undefined, failed: unknown): void => {
+        send(value, failed).then(
+          () => subscriber.next(failed === undefined ? { message, ok: true, value: value as R } : { message, ok: false, error: failed instanceof Error ? failed : new Error(String(failed)) }),
+          (err: Error) => subscriber.next({ message, ok: false, error: err }),
+        ).finally(() => subscriber.complete());
+      };
+      let result: Observable<R>;
+      try {
+        const r = fn(message);
+        const async = isObservable(r) || (typeof (r as PromiseLike<R> | null)?.then === 'function');
+        result = async ? from(r as ObservableInput<R>).pipe(take(1)) : of(r as R);
+      } catch (err) {
+        finish(undefined, err ?? new Error('handler threw'));
+        return () => abort.abort();
+      }
+      let got = false;
+      const inner = result.subscribe({
+        next: (v) => { got = true; finish(v, undefined); },
+        error: (err: unknown) => finish(undefined, err ?? new Error('handler failed')),
+        complete: () => { if (!got) finish(undefined, new Error('the handler produced no reply')); },
+      });
+      return () => {
+        inner.unsubscribe();
+        abort.abort();
+      };
+    });
+  return (source) => source.pipe(mergeMap(answer, opts.concurrency ?? Infinity));
+}
