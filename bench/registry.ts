@@ -91,8 +91,8 @@ async function run(name: string, make: () => Registry): Promise<void> {
       waiting.delete(r.userData);
     }
     lat.sort((a, b) => a - b);
-    console.log(`registry ${name}: register ${Math.round(N / seconds)}/s, notify p50 ${quantile(lat, 0.5).toFixed(2)} ms p99 ${quantile(lat, 0.99).toFixed(2)} ms` +
-      `  (${N} instances, ${CONCURRENCY} in flight; listed ${N})`);
+    console.log(`registry ${name}: register ${Math.round(N / seconds)}/s, notify p50 ${quantile(lat, 0.5).toFixed(2)} ms p99 ${quantile(lat, 0.99).toFixed(2)} ms`);
+    console.log(`  (${name}: ${N} instances, ${CONCURRENCY} in flight; listed ${N})`);
   } finally {
     await Promise.allSettled([agent.close(), watcher.close(), lister.close()]);
   }
