@@ -11,7 +11,7 @@ import { firstValueFrom, Observable, ReplaySubject, Subject } from 'rxjs';
 import { Reassembler, Frag, fragOf, kindOf, Ring, type Doorbell, type RecordVisitor } from '../native/index.js';
 import { ControlMessage, type Created, type InstanceInfo } from '../protocol/control-messages.js';
 import { BOUNCE_REASON_NAMES, bounceReasonOf, ENVELOPE_BYTES, Flag, RecordKind } from '../protocol/envelope.js';
-import { BadArgumentError, ClosedError, MeshError, NoRouteError, NotWatchedError, RemoteError } from '../protocol/errors.js';
+import { AgentLostError, BadArgumentError, ClosedError, ConflictError, MeshError, NoRouteError, NotWatchedError, RemoteError } from '../protocol/errors.js';
 import { matches, validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import type { OfflineReason } from '../protocol/registry-messages.js';
 import { Membership } from './membership.js';
@@ -37,6 +37,8 @@ export interface InstanceHost {
   unwatch(watchId: number): Promise<void>;
   attach(inst: Instance, localId: number): void;
   detach(localId: number): void;
+  /** The instance is closed for good. */
+  forget(inst: Instance): void;
   /** Run the pump soon (an instance started reading). */
   wake(): void;
   resolveRef(node: number, localId: number): InstanceRef;
@@ -89,7 +91,7 @@ export class Instance implements ReplyPort {
   private outbox: Outbox | undefined;
   private localId = 0;
   private selfRef: InstanceRef | undefined;
-  private state: 'starting' | 'online' | 'closed' = 'starting';
+  private state: 'starting' | 'online' | 'suspended' | 'closed' = 'starting';
   readonly visit: RecordVisitor = (type, body) => this.onRecord(type, body);
 
   constructor(
@@ -123,16 +125,7 @@ export class Instance implements ReplyPort {
 
   private async start(): Promise<void> {
     try {
-      const created = await this.host.control<Created>(ControlMessage.CREATE, {
-        service: this.service, userData: this.userData, conflict: this.options.conflict ?? 'reject',
-      });
-      this.localId = created.localId;
-      this.selfRef = created.info;
-      this.tx = Ring.open(created.txPath, 'producer');
-      this.tx.setBell(this.host.agentBell);
-      this.rx = Ring.open(created.rxPath, 'consumer');
-      this.outbox = new Outbox(this.tx);
-      this.host.attach(this, this.localId);
+      this.attachRings(await this.create());
       for (const p of this.options.watch ?? []) await this.watchPattern(p);
       if (this.state === 'closed') throw new ClosedError('closed during startup');
       this.selfRef = await this.host.control<InstanceInfo>(ControlMessage.STARTUP, { localId: this.localId });
@@ -146,6 +139,74 @@ export class Instance implements ReplyPort {
       if (localId) void this.host.control(ControlMessage.CLOSE, { localId }).catch(() => {});
       this.startupSubject.error(err instanceof MeshError ? err : new MeshError('INTERNAL', (err as Error).message, { cause: err }));
     }
+  }
+
+  private create(): Promise<Created> {
+    return this.host.control<Created>(ControlMessage.CREATE, {
+      service: this.service, userData: this.userData, conflict: this.options.conflict ?? 'reject',
+    });
+  }
+
+  private attachRings(created: Created): void {
+    this.localId = created.localId;
+    this.selfRef = created.info;
+    this.tx = Ring.open(created.txPath, 'producer');
+    this.tx.setBell(this.host.agentBell);
+    this.rx = Ring.open(created.rxPath, 'consumer');
+    this.outbox = new Outbox(this.tx);
+    this.host.attach(this, this.localId);
+  }
+
+  /**
+   * The agent connection was lost: drop the rings (the agent that made them
+   * is gone), fail requests in flight with AgentLostError, keep the streams
+   * open for resume(). Sends fail with AgentLostError (retryable) meanwhile.
+   */
+  suspend(err: AgentLostError): void {
+    if (this.state === 'starting') return this.fail(err);
+    if (this.state !== 'online') return;
+    this.state = 'suspended';
+    this.outbox?.close();
+    this.outbox = undefined;
+    this.tx?.close();
+    this.rx?.close();
+    this.tx = this.rx = undefined;
+    this.requests.rejectAll(err);
+    this.watchIds.length = 0;
+  }
+
+  /**
+   * The agent is back: register again under the same name and conflict
+   * strategy (retrying while the old registration waits out its lease),
+   * watch again, start up. Watchers of this instance see it online again;
+   * its own online$/offline$ report only what really changed meanwhile.
+   */
+  async resume(retryForMs = 15_000): Promise<void> {
+    if (this.state !== 'suspended') return;
+    const deadline = performance.now() + retryForMs;
+    let created: Created;
+    for (;;) {
+      try {
+        created = await this.create();
+        break;
+      } catch (err) {
+        if (!(err instanceof ConflictError) || performance.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    this.attachRings(created);
+    const before = new Map(this.membership.all().map((r) => [`${r.id}@${r.agentId}:${r.localId}`, r]));
+    this.membership.reset();
+    const patterns = this.ownPatterns.splice(0);
+    for (const p of patterns) await this.watchPattern(p);
+    for (const [service, lease] of this.leases) lease.watchId = this.watchPattern(service, false);
+    await Promise.all([...this.leases.values()].map((l) => l.watchId));
+    const after = new Map(this.membership.all().map((r) => [`${r.id}@${r.agentId}:${r.localId}`, r]));
+    for (const [k, r] of before) if (!after.has(k)) this.offlineSubject.next({ instance: r, reason: 'agent_lost' });
+    for (const [k, r] of after) if (!before.has(k)) this.onlineSubject.next(r);
+    this.selfRef = await this.host.control<InstanceInfo>(ControlMessage.STARTUP, { localId: this.localId });
+    this.state = 'online';
+    if (this.started) this.host.wake();
   }
 
   private async watchPattern(pattern: string, own = true): Promise<number> {
@@ -218,8 +279,9 @@ export class Instance implements ReplyPort {
   }
 
   private ensureOnline(): Outbox {
-    if (this.state !== 'online' || !this.outbox) throw new ClosedError(this.state === 'closed' ? 'instance is closed' : 'instance has not started up yet');
-    return this.outbox;
+    if (this.state === 'online' && this.outbox) return this.outbox;
+    if (this.state === 'suspended') throw new AgentLostError('the agent connection is lost; reconnecting');
+    throw new ClosedError(this.state === 'closed' ? 'instance is closed' : 'instance has not started up yet');
   }
 
   private deliver(to: InstanceRef, value: unknown, flags = 0, corr = 0): void {
@@ -405,6 +467,7 @@ export class Instance implements ReplyPort {
   private release(err?: Error): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    this.host.forget(this);
     this.outbox?.close();
     if (this.localId) this.host.detach(this.localId);
     this.requests.rejectAll(err ?? new ClosedError('instance closed'));
@@ -420,6 +483,7 @@ export class Instance implements ReplyPort {
     if (this.state === 'closed') return;
     if (this.state === 'starting') await firstValueFrom(this.startup$).catch(() => {});
     if ((this.state as string) === 'closed') return;
+    if (this.state === 'suspended') return this.release();
     this.outbox?.flush();
     const watchIds = this.watchIds.splice(0);
     const leased = [...this.leases.values()].map((l) => l.watchId.then((id) => this.host.unwatch(id)));

@@ -35,6 +35,18 @@ export class Membership {
     this.bump();
   }
 
+  /** Every instance known, across services. */
+  all(): InstanceRef[] {
+    return [...this.services.values()].flatMap((m) => [...m.values()]);
+  }
+
+  /** Forget every pattern and instance (the agent connection is being rebuilt). */
+  reset(): void {
+    this.patterns.clear();
+    this.services.clear();
+    this.lists.clear();
+  }
+
   /** Is some watch covering this service? */
   covers(service: string): boolean {
     for (const p of this.patterns.keys()) if (matches(p, service)) return true;

@@ -22,12 +22,20 @@ export interface ConnectOptions {
   agent?: string;
   /** Control request timeout (ms). */
   timeoutMs?: number;
+  /** Reconnect and re-register every instance when the agent comes back (default true). */
+  reconnect?: boolean;
 }
+
+const RECONNECT_MIN_MS = 100;
+const RECONNECT_MAX_MS = 2000;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 type WatchHandler = (type: number, body: { instance: InstanceInfo; reason?: OfflineReason }) => void;
 
 export class Mesh implements InstanceHost {
   private readonly instances = new Map<number, Instance>();
+  /** Every instance not closed, whatever its connection state (localIds change on reconnect). */
+  private readonly live = new Set<Instance>();
   private readonly watchHandlers = new Map<number, WatchHandler>();
   /** Events of a watch whose WATCH answer has not been processed yet (they can share a packet). */
   private readonly early = new Map<number, [number, { instance: InstanceInfo; reason?: OfflineReason }][]>();
@@ -36,8 +44,12 @@ export class Mesh implements InstanceHost {
   /** Queue depths the agent reported (LOAD), by `node:localId`: what `least-loaded` reads. */
   private readonly loads = new Map<string, number>();
   private readonly lostSubject = new Subject<AgentLostError>();
-  /** Emits once if the agent connection is lost (then completes). */
+  private readonly reconnectedSubject = new Subject<void>();
+  /** Emits an AgentLostError each time the agent connection is lost. */
   readonly lost$: Observable<AgentLostError> = this.lostSubject.asObservable();
+  /** Emits each time the connection is back and every instance is registered and started again. */
+  readonly reconnected$: Observable<void> = this.reconnectedSubject.asObservable();
+  private connected = false;
   private clientBell!: Doorbell;
   agentBell!: Doorbell;
   agentId = '';
@@ -45,44 +57,63 @@ export class Mesh implements InstanceHost {
   private scheduled = false;
   private closed = false;
 
-  private constructor(readonly options: ConnectOptions) {}
+  private constructor(
+    readonly options: ConnectOptions,
+    private readonly socketPath: string,
+  ) {}
 
   /** Connect and authenticate; rejects with AuthError on a wrong key. */
   static async connect(options: ConnectOptions, socketPath: string): Promise<Mesh> {
-    const mesh = new Mesh(options);
-    const socket = createConnection(socketPath);
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', (err) => reject(new AgentLostError(`cannot reach the agent at ${socketPath}: ${err.message}`, { cause: err })));
-    });
-    mesh.conn = new FramedConnection(socket, {
-      onMessage: (type, body) => mesh.onEvent(type, body as Record<string, unknown>),
-      onClose: (reason) => mesh.onLost(reason),
-    });
+    const mesh = new Mesh(options, socketPath);
     try {
-      const hello = await mesh.control<{ nonce: Uint8Array; agentId: string }>(ControlMessage.HELLO, { gameId: options.gameId, pid: process.pid });
-      const welcome = await mesh.control<Welcome>(ControlMessage.AUTH, { proof: gameProof(options.password, hello.nonce) });
-      mesh.agentId = welcome.agentId;
-      mesh.clientBell = Doorbell.open(welcome.clientBell);
-      mesh.agentBell = Doorbell.open(welcome.agentBell);
-      mesh.clientBell.listen(() => mesh.schedule());
+      await mesh.open();
     } catch (err) {
       mesh.closed = true;
-      mesh.conn.close();
       throw err;
     }
     return mesh;
   }
 
+  /** Dial the agent, authenticate, and open the doorbells. */
+  private async open(): Promise<void> {
+    const socket = createConnection(this.socketPath);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', (err) => reject(new AgentLostError(`cannot reach the agent at ${this.socketPath}: ${err.message}`, { cause: err })));
+    });
+    const conn = new FramedConnection(socket, {
+      onMessage: (type, body) => this.onEvent(type, body as Record<string, unknown>),
+      onClose: (reason) => { if (this.conn === conn) this.onLost(reason); },
+    });
+    this.conn = conn;
+    try {
+      const hello = await this.control<{ nonce: Uint8Array; agentId: string }>(ControlMessage.HELLO, { gameId: this.options.gameId, pid: process.pid });
+      const welcome = await this.control<Welcome>(ControlMessage.AUTH, { proof: gameProof(this.options.password, hello.nonce) });
+      this.agentId = welcome.agentId;
+      this.clientBell = Doorbell.open(welcome.clientBell);
+      this.agentBell = Doorbell.open(welcome.agentBell);
+      this.clientBell.listen(() => this.schedule());
+      this.connected = true;
+    } catch (err) {
+      conn.close();
+      throw err;
+    }
+  }
+
   /** Create, register and start an instance (CreateInstance + RegisterInstance + StartupInstance). */
   instance(service: string, options: InstanceOptions): Instance {
     if (this.closed) throw new ClosedError('mesh is closed');
-    return new Instance(service, options, this);
+    const inst = new Instance(service, options, this);
+    this.live.add(inst);
+    return inst;
   }
 
   // ---------------------------------------------------------------- InstanceHost
 
   control<T>(type: number, body: unknown): Promise<T> {
+    if (!this.connected && type !== ControlMessage.HELLO && type !== ControlMessage.AUTH) {
+      return Promise.reject(new AgentLostError('not connected to the agent (reconnecting)'));
+    }
     return this.conn.request<T>(type, body, this.options.timeoutMs ?? 10_000);
   }
 
@@ -109,6 +140,11 @@ export class Mesh implements InstanceHost {
 
   detach(localId: number): void {
     this.instances.delete(localId);
+  }
+
+  /** The instance is closed for good. */
+  forget(inst: Instance): void {
+    this.live.delete(inst);
   }
 
   wake(): void {
@@ -177,25 +213,63 @@ export class Mesh implements InstanceHost {
   }
 
   private onLost(reason: Error | undefined): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.closed || !this.connected) return;
+    this.connected = false;
     const err = new AgentLostError(`lost the agent connection${reason ? `: ${reason.message}` : ''}`);
-    for (const inst of [...this.instances.values()]) inst.fail(err);
-    this.instances.clear();
     this.clientBell?.close();
     this.agentBell?.close();
+    this.watchHandlers.clear();
+    this.early.clear();
+    this.highestWatchId = 0;
+    this.loads.clear();
+    this.instances.clear();
+    if (this.options.reconnect === false) {
+      this.closed = true;
+      for (const inst of this.live) inst.fail(err);
+      this.live.clear();
+      this.lostSubject.next(err);
+      this.lostSubject.complete();
+      return;
+    }
+    for (const inst of this.live) inst.suspend(err);
     this.lostSubject.next(err);
-    this.lostSubject.complete();
+    void this.reconnect();
+  }
+
+  /** Dial again with capped, jittered exponential back-off; then bring every instance back. */
+  private async reconnect(): Promise<void> {
+    for (let delay = RECONNECT_MIN_MS; !this.closed; delay = Math.min(RECONNECT_MAX_MS, delay * 2)) {
+      await sleep(delay * (0.5 + Math.random()));
+      if (this.closed) return;
+      try {
+        await this.open();
+      } catch {
+        continue;
+      }
+      for (const inst of [...this.live]) {
+        try {
+          await inst.resume();
+        } catch (err) {
+          inst.fail(err instanceof MeshError ? err : new AgentLostError((err as Error).message));
+          this.live.delete(inst);
+        }
+      }
+      if (this.connected) this.reconnectedSubject.next();
+      return;
+    }
   }
 
   /** Close every instance, then the connection (DeleteInstanceObj for all). */
   async close(): Promise<void> {
     if (this.closed) return;
-    await Promise.allSettled([...this.instances.values()].map((i) => i.close()));
+    await Promise.allSettled([...this.live].map((i) => i.close()));
     this.closed = true;
+    this.connected = false;
+    this.live.clear();
     this.conn.close();
     this.clientBell?.close();
     this.agentBell?.close();
     this.lostSubject.complete();
+    this.reconnectedSubject.complete();
   }
 }
