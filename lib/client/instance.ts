@@ -8,12 +8,13 @@
  *   undeliverable$ messages it sent that could not be delivered, with a reason (hot)
  */
 import { firstValueFrom, Observable, ReplaySubject, Subject } from 'rxjs';
-import { Reassembler, Frag, fragOf, kindOf, Ring, type Doorbell, type RecordVisitor } from '../native/index.js';
+import { Ring, type Doorbell } from '../native/index.js';
 import { ControlMessage, type Created, type InstanceInfo } from '../protocol/control-messages.js';
-import { BOUNCE_REASON_NAMES, bounceReasonOf, ENVELOPE_BYTES, Flag, RecordKind } from '../protocol/envelope.js';
+import { BOUNCE_REASON_NAMES, bounceReasonOf, Flag } from '../protocol/envelope.js';
 import { AgentLostError, BadArgumentError, ClosedError, ConflictError, MeshError, NoRouteError, NotWatchedError, RemoteError } from '../protocol/errors.js';
 import { matches, validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import type { OfflineReason } from '../protocol/registry-messages.js';
+import { Inbox } from './inbox.js';
 import { Membership } from './membership.js';
 import { Message, type InstanceRef, type ReplyPort, type Undeliverable } from './message.js';
 import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
@@ -45,8 +46,6 @@ export interface InstanceHost {
   /** The queue depth the agent last reported for an instance (0 when unknown). */
   load(node: number, localId: number): number;
 }
-
-const u32 = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 
 interface WatchLease {
   count: number;
@@ -81,7 +80,6 @@ export class Instance implements ReplyPort {
   };
   private readonly loadOf = (ref: InstanceRef): number => this.host.load(ref.node, ref.localId);
   private readonly leases = new Map<string, WatchLease>();
-  private readonly reassembler = new Reassembler<string>();
   private readonly requests = new PendingRequests();
   private readonly watchIds: number[] = [];
   /** Patterns of the instance's own watches (not operator leases, which end). */
@@ -92,7 +90,7 @@ export class Instance implements ReplyPort {
   private localId = 0;
   private selfRef: InstanceRef | undefined;
   private state: 'starting' | 'online' | 'suspended' | 'closed' = 'starting';
-  readonly visit: RecordVisitor = (type, body) => this.onRecord(type, body);
+  private readonly inbox: Inbox;
 
   constructor(
     readonly service: string,
@@ -100,6 +98,11 @@ export class Instance implements ReplyPort {
     private readonly host: InstanceHost,
   ) {
     validateService(service);
+    this.inbox = new Inbox({
+      message: (...a) => this.onMessage(...a),
+      reply: (...a) => this.onReply(...a),
+      bounce: (...a) => this.onBounce(...a),
+    }, options.zeroCopy === true);
     this.userData = validateUserData(options.userData);
     for (const p of options.watch ?? []) validatePattern(p);
     void this.start();
@@ -216,7 +219,7 @@ export class Instance implements ReplyPort {
         this.onlineSubject.next(ev.instance);
       } else {
         this.membership.offline(ev.instance);
-        this.reassembler.drop(`${RecordKind.DATA}:${ev.instance.node}:${ev.instance.localId}`);
+        this.inbox.forget(ev.instance.node, ev.instance.localId);
         this.offlineSubject.next({ instance: ev.instance, reason: ev.reason ?? 'closed' });
       }
     });
@@ -392,7 +395,7 @@ export class Instance implements ReplyPort {
 
   /** Read what is waiting in the rx ring (called by the Mesh pump). */
   drain(): number {
-    return this.rx && this.started && this.state !== 'closed' ? this.rx.drain(this.visit) : 0;
+    return this.rx && this.started && this.state !== 'closed' ? this.rx.drain(this.inbox.visit) : 0;
   }
 
   park(): boolean {
@@ -404,51 +407,27 @@ export class Instance implements ReplyPort {
     return this.host.control<InstanceInfo>(ControlMessage.RESOLVE, { node: ref.node, localId: ref.localId });
   }
 
-  private onRecord(type: number, body: Uint8Array): void {
-    if (body.length < ENVELOPE_BYTES) return;
-    const kind = kindOf(type);
-    const node = u32(body, 0);
-    const local = u32(body, 4);
-    const flags = u32(body, 8);
-    const corr = u32(body, 12);
-    let payload: Uint8Array | null = body.subarray(ENVELOPE_BYTES);
-    if (fragOf(type) !== Frag.COMPLETE) {
-      try {
-        payload = this.reassembler.push(`${kind}:${node}:${local}`, type, payload);
-      } catch {
-        return; // a broken fragment sequence from one source: its partial message is dropped
-      }
-      if (!payload) return;
-    } else if (!this.options.zeroCopy || kind !== RecordKind.DATA || flags & Flag.REPLY) {
-      payload = payload.slice();
-    }
-    if (kind === RecordKind.BOUNCE) return this.onBounce(node, local, flags, corr, payload);
-    if (kind !== RecordKind.DATA) return;
-    if (flags & Flag.REPLY) {
-      const p = this.requests.settle(corr);
-      if (!p) return;
-      const msg = new Message(payload, flags, node, local, corr, this.selfRef!, this);
-      if (flags & Flag.ERROR_REPLY) {
-        const e = msg.value<{ code?: string; message?: string }>();
-        p.reject(new RemoteError(`${e?.code ?? 'REMOTE'}: ${e?.message ?? 'remote error'}`));
-      } else {
-        p.resolve(msg);
-      }
-      return;
-    }
+  private onMessage(payload: Uint8Array, flags: number, node: number, local: number, corr: number): void {
     this.messageSubject.next(new Message(payload, flags, node, local, corr, this.selfRef!, this));
   }
 
-  private onBounce(node: number, local: number, flags: number, corr: number, payload: Uint8Array): void {
+  private onReply(payload: Uint8Array, flags: number, node: number, local: number, corr: number): void {
+    const p = this.requests.settle(corr);
+    if (!p) return;
+    const msg = new Message(payload, flags, node, local, corr, this.selfRef!, this);
+    if (flags & Flag.ERROR_REPLY) {
+      const e = msg.value<{ code?: string; message?: string }>();
+      p.reject(new RemoteError(`${e?.code ?? 'REMOTE'}: ${e?.message ?? 'remote error'}`));
+    } else {
+      p.resolve(msg);
+    }
+  }
+
+  private onBounce(payload: Uint8Array, flags: number, node: number, local: number, corr: number): void {
     const reason = BOUNCE_REASON_NAMES[bounceReasonOf(flags)] ?? 'offline';
     if (flags & Flag.REPLY) return; // a reply to a requester that went away: nobody to tell
     const to = this.host.resolveRef(node, local);
-    if (flags & Flag.REQUEST) {
-      const p = this.requests.settle(corr);
-      if (p) {
-        p.reject(new NoRouteError(`request to ${to.id} undeliverable: ${reason}`));
-      }
-    }
+    if (flags & Flag.REQUEST) this.requests.settle(corr)?.reject(new NoRouteError(`request to ${to.id} undeliverable: ${reason}`));
     this.undeliverableSubject.next({ to, reason, data: payload, corr, value: <T>() => decodePayload<T>(payload, flags) });
   }
 
