@@ -8,6 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type Mesh } from '../../lib/index.js';
+import { fetchStatus } from '../../lib/cli/status.js';
 import { startFixture, type Fixture } from './process.js';
 import { tempShmDir } from './shm.js';
 
@@ -15,9 +16,27 @@ export const GAME = 'g';
 export const KEY = 'g-key';
 export const GAMES: Record<string, string> = { [GAME]: KEY, other: 'other-key' };
 
+export const MESH_SECRET = 'spec-mesh-secret';
+
 export interface Ready {
   ns?: { port: number; httpPort: number };
-  agent?: { socket: string; agentId: string };
+  agent?: { socket: string; agentId: string; link?: string };
+}
+
+/** Peer-link options for startAgent/startUp: listen on an ephemeral loopback port with a mesh secret. */
+export interface LinkSpecOptions {
+  /** Listen for peer agents (on 127.0.0.1:0 unless `listen` says otherwise). */
+  links?: boolean;
+  listen?: string;
+  /** Default MESH_SECRET. */
+  secret?: string;
+  /** SIGUSR2 cuts the agent's links for 1 s (RXMESH_TEST_HOOKS=1). */
+  testHooks?: boolean;
+}
+
+function linkArgs(o: LinkSpecOptions): string[] {
+  if (!o.links && !o.listen) return [];
+  return ['--listen', o.listen ?? '127.0.0.1:0', '--mesh-secret', o.secret ?? MESH_SECRET];
 }
 
 export class MeshProcess {
@@ -35,24 +54,52 @@ export class MeshProcess {
     return `http://127.0.0.1:${this.ready.ns!.httpPort}`;
   }
 
+  /** Apps connected through connect(): closed when this process is stopped or
+   * killed, so no client is left redialling a dead agent (that keeps a spec alive). */
+  private readonly apps = new Set<Mesh>();
+
   /** Connect an app to this process's agent. */
-  connect(gameId = GAME, password = GAMES[gameId] ?? ''): Promise<Mesh> {
-    return connect({ gameId, password, agent: this.socket });
+  async connect(gameId = GAME, password = GAMES[gameId] ?? ''): Promise<Mesh> {
+    const mesh = await connect({ gameId, password, agent: this.socket });
+    this.apps.add(mesh);
+    return mesh;
   }
 
-  /** SIGTERM and wait for a clean exit. */
+  private async closeApps(): Promise<void> {
+    await Promise.allSettled([...this.apps].map((m) => m.close()));
+    this.apps.clear();
+  }
+
+  /** Close its apps, SIGTERM and wait for a clean exit. */
   async stop(): Promise<void> {
+    await this.closeApps();
     this.fixture.child.kill('SIGTERM');
     await this.fixture.exited;
   }
 
-  kill(): Promise<unknown> {
-    return this.fixture.kill();
+  async kill(): Promise<unknown> {
+    const exit = await this.fixture.kill();
+    await this.closeApps();
+    return exit;
+  }
+
+  /** The peer-link address the agent listens on ('' without links). */
+  get linkAddress(): string {
+    return this.ready.agent?.link ?? '';
+  }
+
+  get agentId(): string {
+    return this.ready.agent!.agentId;
+  }
+
+  /** The agent's counters (`rxmesh status --json`), read over its control socket. */
+  status(): ReturnType<typeof fetchStatus> {
+    return fetchStatus(this.shmDir);
   }
 }
 
-async function start(args: string[], shmDir: string): Promise<MeshProcess> {
-  const f = startFixture('lib/cli/main.ts', [...args, '--exit-with-parent']);
+async function start(args: string[], shmDir: string, env: NodeJS.ProcessEnv = {}): Promise<MeshProcess> {
+  const f = startFixture('lib/cli/main.ts', [...args, '--exit-with-parent'], env);
   await f.waitFor('"ready"');
   const line = f.stdout.split('\n').find((l) => l.includes('"ready"'))!;
   return new MeshProcess(f, (JSON.parse(line) as { ready: Ready }).ready, shmDir);
@@ -65,9 +112,10 @@ function gamesFile(): string {
 }
 
 /** `rxmesh up`: a name server and an agent in one process. */
-export function startUp(opts: { leaseTtlMs?: number } = {}): Promise<MeshProcess> {
+export function startUp(opts: { leaseTtlMs?: number } & LinkSpecOptions = {}): Promise<MeshProcess> {
   const shmDir = tempShmDir();
-  return start(['up', '--port', '0', '--http-port', '0', '--shm-dir', shmDir, '--games', gamesFile(), '--lease-ttl', String(opts.leaseTtlMs ?? 3000)], shmDir);
+  return start(['up', '--port', '0', '--http-port', '0', '--shm-dir', shmDir, '--games', gamesFile(), '--lease-ttl', String(opts.leaseTtlMs ?? 3000), ...linkArgs(opts)], shmDir,
+    opts.testHooks ? { RXMESH_TEST_HOOKS: '1' } : {});
 }
 
 /** `rxmesh ns` alone. */
@@ -76,7 +124,8 @@ export function startNs(opts: { leaseTtlMs?: number } = {}): Promise<MeshProcess
 }
 
 /** `rxmesh agent` on a registry. */
-export function startAgent(registry: string, opts: { id?: string } = {}): Promise<MeshProcess> {
+export function startAgent(registry: string, opts: { id?: string } & LinkSpecOptions = {}): Promise<MeshProcess> {
   const shmDir = tempShmDir();
-  return start(['agent', '--registry', registry, '--shm-dir', shmDir, ...(opts.id ? ['--id', opts.id] : [])], shmDir);
+  return start(['agent', '--registry', registry, '--shm-dir', shmDir, ...(opts.id ? ['--id', opts.id] : []), ...linkArgs(opts)], shmDir,
+    opts.testHooks ? { RXMESH_TEST_HOOKS: '1' } : {});
 }

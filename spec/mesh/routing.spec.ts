@@ -9,6 +9,7 @@ import { next, until } from './wait.js';
 const SVC = 'g.recv.1.0';
 let up: MeshProcess;
 let mesh: Mesh;
+let other: Mesh;
 let sender: Instance;
 const receivers: Instance[] = [];
 const counts = new Map<string, number>();
@@ -17,7 +18,7 @@ const Routing = suite('mesh routing');
 Routing.before(async () => {
   up = await startUp();
   mesh = await up.connect();
-  const other = await up.connect(); // receivers in another connection: a second client bell and pump
+  other = await up.connect(); // receivers in another connection: a second client bell and pump
   for (const ud of ['r1', 'r2', 'r3']) {
     const r = other.instance(SVC, { userData: ud });
     r.messages$.subscribe((m) => counts.set(ud, (counts.get(ud) ?? 0) + 1));
@@ -30,6 +31,7 @@ Routing.before(async () => {
 Routing.before.each(() => counts.clear());
 Routing.after(async () => {
   await mesh?.close();
+  await other?.close();
   await up?.stop();
   cleanupShm();
 });
