@@ -11,6 +11,8 @@
  *   ping  {to, count, warmup, size}  one message in flight, `warmup + count` round trips;
  *                              returns p50/p99 of the last `count` in µs
  *   idle                       nothing (the instance just stays online)
+ *   lookup {userData}          the ref of that instance of the service as this app's agent numbers it
+ *                              (for a receiver on another agent: bench/mesh-remote.ts)
  *
  *   mesh-app.ts <agent socket> <userData> [--zero-copy]
  *
@@ -18,7 +20,7 @@
  * the receiving side checks it, so a lost, duplicated or reordered message
  * fails the benchmark instead of inflating it.
  */
-import { firstValueFrom } from 'rxjs';
+import { filter, firstValueFrom } from 'rxjs';
 import { connect, QueueFullError, type Message } from '../lib/index.js';
 import {
   BENCH_GAME, BENCH_KEY, BENCH_SERVICE, exitWithParentIpc, serve, summarize,
@@ -143,6 +145,8 @@ serve({ ref: self, pid: process.pid } satisfies AppReady, {
   idle: () => {
     onMessage = () => {};
   },
+  lookup: async ({ userData: ud }: { userData: string }) =>
+    (await firstValueFrom(inst.members$(BENCH_SERVICE).pipe(filter((l) => l.some((r) => r.userData === ud))))).find((r) => r.userData === ud),
   close: async () => {
     await mesh.close();
   },

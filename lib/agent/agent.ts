@@ -25,6 +25,7 @@ import { LocalInstance } from './local-instance.js';
 import { NodeTable } from './node-table.js';
 import { RingPump } from './ring-pump.js';
 import { Router } from './router.js';
+import { LinkTable, type LinkOptions } from './links/link-table.js';
 
 export interface AgentOptions {
   registry: Registry;
@@ -35,6 +36,8 @@ export interface AgentOptions {
   address?: string;
   ring?: RingOptions;
   log?: (msg: string) => void;
+  /** Peer links to other agents (listen address, mesh secret, timings). */
+  links?: LinkOptions;
 }
 
 export const defaultShmDir = (): string => `/dev/shm/rxmesh-${userInfo().username}`;
@@ -59,6 +62,8 @@ export class Agent implements SessionHost {
   private loads!: LoadReporter;
   private bell!: Doorbell;
   private server!: Server;
+  private links: LinkTable | undefined;
+  private address = '';
   private nextLocalId = 1;
   private nextClientId = 1;
   private closing = false;
@@ -83,8 +88,24 @@ export class Agent implements SessionHost {
     agent.pump.onFault = (src, err) => agent.fault(src, err);
     agent.loads = new LoadReporter(agent.instances, (clientId, type, body) => agent.sessions.get(clientId)?.notify(type, body));
     agent.pump.onActivity = () => agent.loads.poke();
+    agent.address = options.address ?? '';
+    if (options.links) {
+      const links = new LinkTable({
+        agentId: agent.agentId,
+        instances: agent.instances,
+        nodes: agent.nodes,
+        router: agent.router,
+        log: agent.log,
+        wake: () => agent.pump.schedule(),
+      }, options.links);
+      agent.links = links;
+      agent.router.remote = links;
+      const listening = await links.listen();
+      agent.address ||= listening;
+      links.setAdvertised(agent.address);
+    }
     await agent.registry.open(
-      { agentId: agent.agentId, address: options.address ?? '' },
+      { agentId: agent.agentId, address: agent.address },
       { kicked: (instance, by) => agent.kicked(instance, by) },
     );
     agent.server = createServer((socket) => agent.accept(socket));
@@ -155,7 +176,7 @@ export class Agent implements SessionHost {
       throw new ConflictError(`${instanceId(service, userData)} is held by local instance ${held.localId} on agent ${this.agentId}`);
     }
     const localId = this.nextLocalId++;
-    const record: InstanceRecord = { gameId, service, userData, agentId: this.agentId, address: this.options.address ?? '', localId, online: false };
+    const record: InstanceRecord = { gameId, service, userData, agentId: this.agentId, address: this.address, localId, online: false };
     const info = this.toInfo(record);
     const inst = new LocalInstance(localId, record, info, join(this.shmDir, `i${localId}.tx`), join(this.shmDir, `i${localId}.rx`), this.options.ring ?? {}, bell);
     inst.clientId = clientId;
@@ -232,6 +253,7 @@ export class Agent implements SessionHost {
       node: this.nodes.nodeOf(r.agentId),
       localId: r.localId,
     };
+    this.links?.learn(r, info.node);
     this.known.set(`${info.node}:${info.localId}`, info);
     return info;
   }
@@ -257,10 +279,21 @@ export class Agent implements SessionHost {
     void this.removeInstance(inst, OfflineReason.CRASHED);
   }
 
-  /** Per-ring counters for `rxmesh status`. */
-  status(): { agentId: string; instances: { id: string; localId: number; state: string; tx: ReturnType<Ring['stats']>; rx: ReturnType<Ring['stats']> }[]; router: Router['stats'] } {
+  /** The address peers dial ('' without links). */
+  get linkAddress(): string {
+    return this.address;
+  }
+
+  /** Test hook: cut every peer link; ours stay away for `ms`. */
+  cutLinks(ms: number): void {
+    this.links?.cut(ms);
+  }
+
+  /** Per-ring and per-link counters for `rxmesh status`. */
+  status(): { agentId: string; instances: { id: string; localId: number; state: string; tx: ReturnType<Ring['stats']>; rx: ReturnType<Ring['stats']> }[]; router: Router['stats']; links: ReturnType<LinkTable['status']> | undefined } {
     return {
       agentId: this.agentId,
+      links: this.links?.status(),
       instances: [...this.instances.values()].map((i) => ({ id: i.info.id, localId: i.localId, state: i.state, tx: i.tx.stats(), rx: i.rx.stats() })),
       router: this.router.stats,
     };
@@ -276,6 +309,7 @@ export class Agent implements SessionHost {
     await Promise.allSettled(sessions.map((s) => s.teardown()));
     await serverClosed;
     this.sessions.clear();
+    await this.links?.close();
     for (const inst of [...this.instances.values()]) await this.removeInstance(inst, OfflineReason.CLOSED);
     this.pump.stop();
     this.loads.stop();

@@ -26,6 +26,7 @@ export interface SessionHost {
   removeInstance(inst: LocalInstance, reason: OfflineReason): Promise<void>;
   watch(gameId: string, pattern: string, onEvent: (type: number, body: unknown) => void, watchId: number): Promise<{ watch: RegistryWatch; instances: InstanceInfo[] }>;
   resolve(node: number, localId: number): InstanceInfo | undefined;
+  status(): unknown;
   log(msg: string): void;
 }
 
@@ -63,6 +64,7 @@ export class ClientSession {
     const body = (raw ?? {}) as Body;
     if (type === ControlMessage.HELLO) return this.guard(() => this.hello(body));
     if (type === ControlMessage.AUTH) return this.auth(body);
+    if (type === ControlMessage.STATUS) return this.host.status();
     if (!this.authed) return this.refuse(new AuthError('authenticate first'));
     switch (type) {
       case ControlMessage.CREATE: return this.create(body);

@@ -11,6 +11,11 @@ import type { InstanceRecord } from '../protocol/registry-messages.js';
 
 export type InstanceState = 'registered' | 'online' | 'gone';
 
+/** Something a source can be paused on: a full local destination or a full peer link. */
+export interface Blocker {
+  readonly waiters: Set<LocalInstance>;
+}
+
 export class LocalInstance {
   state: InstanceState = 'registered';
   /** The app connection that owns it. */
@@ -21,8 +26,8 @@ export class LocalInstance {
   readonly staging: RecordBatch;
   /** Sources whose tx ring is paused until our staging drains. */
   readonly waiters = new Set<LocalInstance>();
-  /** Set while this instance's tx ring is paused on a full destination. */
-  blockedOn: LocalInstance | null = null;
+  /** Set while this instance's tx ring is paused on a full destination or link. */
+  blockedOn: Blocker | null = null;
   /** Bounces that did not fit the staging batch; bounded by what this instance sent. */
   readonly overflow: { type: number; body: Uint8Array }[] = [];
   private readonly creators: Ring[];

@@ -24,8 +24,20 @@ export interface RouterStats {
   dropped: number;
 }
 
+/** Where records for other agents go (the peer links). */
+export interface RemoteRoute {
+  /** Route a record from `src` to agent `node`; false: `src` is now paused. */
+  forward(src: LocalInstance, type: number, body: Uint8Array, node: number): boolean;
+  /** A message from agent `node` that we had taken cannot be delivered after all;
+   * `record` holds (src local, dest local, flags, corr). */
+  bounceBack(node: number, type: number, record: Uint8Array, reason: BounceReason): void;
+}
+
 export class Router {
   readonly stats: RouterStats = { forwarded: 0, bounced: 0, dropped: 0 };
+  remote: RemoteRoute | undefined;
+  /** Destinations deliverRemote() staged into since the last flushRemote(). */
+  private readonly touched = new Set<LocalInstance>();
 
   constructor(
     private readonly instances: ReadonlyMap<number, LocalInstance>,
@@ -40,8 +52,9 @@ export class Router {
       return true;
     }
     const node = u32(body, 0);
-    const dest = node === 0 ? this.instances.get(u32(body, 4)) : undefined;
-    if (!dest || dest.state !== 'online') return this.bounce(src, type, body, node === 0 ? BounceReason.OFFLINE : BounceReason.NO_ROUTE);
+    if (node !== 0) return this.remote ? this.remote.forward(src, type, body, node) : this.bounce(src, type, body, BounceReason.NO_ROUTE);
+    const dest = this.instances.get(u32(body, 4));
+    if (!dest || dest.state !== 'online') return this.bounce(src, type, body, BounceReason.OFFLINE);
     if (dest.gameId !== src.gameId) return this.bounce(src, type, body, BounceReason.CROSS_GAME);
     let at = dest.staging.reserve(type, body.length);
     if (at < 0) {
@@ -59,6 +72,40 @@ export class Router {
     setU32(out, at + 4, src.localId);
     this.stats.forwarded++;
     return true;
+  }
+
+  /**
+   * A record from a peer agent (`record` holds src local, dest local, flags,
+   * corr): stage it for its destination with the source stamped as
+   * (srcNode, src local). 0 taken, -1 destination full, > 0 bounce reason.
+   */
+  deliverRemote(srcNode: number, type: number, record: Uint8Array): number {
+    if (kindOf(type) !== RecordKind.DATA) return BounceReason.NO_ROUTE;
+    const dest = this.instances.get(u32(record, 4));
+    if (!dest || dest.state !== 'online') return BounceReason.OFFLINE;
+    let at = dest.staging.reserve(type, record.length);
+    if (at < 0) {
+      dest.flush();
+      at = dest.staging.reserve(type, record.length);
+      if (at < 0) return -1;
+    }
+    const out = dest.staging.buffer;
+    out.set(record, at);
+    setU32(out, at + 4, u32(record, 0));
+    setU32(out, at, srcNode);
+    this.touched.add(dest);
+    this.stats.forwarded++;
+    return 0;
+  }
+
+  /** Flush the destinations deliverRemote() staged into; true when all of it is in their rx rings. */
+  flushRemote(): boolean {
+    let all = true;
+    for (const d of this.touched) {
+      if (d.flush()) this.touched.delete(d);
+      else all = false;
+    }
+    return all;
   }
 
   /** Send a record back to `src` as undeliverable. The envelope keeps the destination. */
@@ -82,6 +129,15 @@ export class Router {
   bounceQueued(dest: LocalInstance, readUnread: (visit: (type: number, body: Uint8Array) => void) => void): void {
     const back = (type: number, body: Uint8Array): void => {
       if (kindOf(type) !== RecordKind.DATA || body.length < ENVELOPE_BYTES) return;
+      const node = u32(body, 0);
+      if (node !== 0) {
+        const record = body.slice();
+        setU32(record, 0, u32(body, 4));
+        setU32(record, 4, dest.localId);
+        this.stats.bounced++;
+        this.remote?.bounceBack(node, type, record, BounceReason.OFFLINE);
+        return;
+      }
       const src = this.instances.get(u32(body, 4));
       if (!src) return;
       const copy = body.slice();
@@ -97,6 +153,7 @@ export class Router {
       off += (len + 7) & ~7;
     }
     dest.staging.reset();
+    this.touched.delete(dest);
     for (const w of dest.waiters) w.blockedOn = null;
     dest.waiters.clear();
   }

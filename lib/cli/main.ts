@@ -2,7 +2,8 @@
  * The rxmesh command.
  *
  *   rxmesh ns     [--host H] [--port 9092] [--http-port 8082] [--games games.json] [--lease-ttl 3000]
- *   rxmesh agent  --registry ns://host:9092 [--shm-dir DIR] [--id ID]
+ *   rxmesh agent  --registry ns://host:9092 [--shm-dir DIR] [--id ID] [--listen HOST:PORT --mesh-secret S | --mesh-secret-file F]
+ *   rxmesh status [--shm-dir DIR]   per-instance rings and per-link counters of a running agent
  *   rxmesh up     ns + agent in one process (the embedded single-machine default)
  *   rxmesh ls     [--http http://127.0.0.1:8082]   services and instances as a table
  *   rxmesh games set <gameId> --registry etcd://h1:2379,... [--key KEY]   (key on stdin without --key)
@@ -13,12 +14,15 @@
 import { parseArgs } from 'node:util';
 import { runAgent, runGamesSet, runNs, runUp } from './servers.js';
 import { runLs } from './ls.js';
+import { runStatus } from './status.js';
 
 const USAGE = `usage: rxmesh <command> [options]
 
 commands:
   ns      run the name server        --host 127.0.0.1 --port 9092 --http-port 8082 --games FILE --lease-ttl MS
   agent   run the host agent         --registry ns://127.0.0.1:9092 | etcd://h1:2379,h2:2379 --shm-dir DIR --id ID
+                                     --listen HOST:PORT (peer links) --mesh-secret S | --mesh-secret-file FILE
+  status  agent counters             --shm-dir DIR   (rings, and each link: peer, state, msgs/bytes, resends, bounces, RTT)
   up      name server + agent        (same options; a demo game 'demo' with key 'demo-key' unless --games)
   ls      list services/instances    --http http://127.0.0.1:8082
   games set <gameId>                 store a game key's verifier in etcd: --registry etcd://... --key KEY (or stdin)
@@ -36,6 +40,10 @@ const { values, positionals } = parseArgs({
     registry: { type: 'string', default: 'ns://127.0.0.1:9092' },
     'shm-dir': { type: 'string' },
     id: { type: 'string' },
+    listen: { type: 'string' },
+    'mesh-secret': { type: 'string' },
+    'mesh-secret-file': { type: 'string' },
+    json: { type: 'boolean', default: false },
     key: { type: 'string' },
     http: { type: 'string', default: 'http://127.0.0.1:8082' },
     'exit-with-parent': { type: 'boolean', default: false },
@@ -53,6 +61,9 @@ const opts = {
   registry: values.registry!,
   shmDir: values['shm-dir'],
   agentId: values.id,
+  listen: values.listen,
+  meshSecret: values['mesh-secret'],
+  meshSecretFile: values['mesh-secret-file'],
   exitWithParent: values['exit-with-parent']!,
 };
 
@@ -65,6 +76,8 @@ try {
     await runAgent(opts);
   } else if (command === 'up') {
     await runUp(opts);
+  } else if (command === 'status') {
+    await runStatus(values['shm-dir'], values.json!);
   } else if (command === 'ls') {
     await runLs(values.http!);
   } else if (command === 'games' && positionals[0] === 'set' && positionals.length <= 2) {

@@ -3,6 +3,7 @@
  * prints one JSON line `{"ready": {...}}` on stdout once it serves, and stops
  * cleanly on SIGINT/SIGTERM.
  */
+import { readFile } from 'node:fs/promises';
 import { Agent } from '../agent/agent.js';
 import { NameServer, loadGames, type GameKeys } from '../ns/index.js';
 import { EtcdRegistry } from '../registry/etcd-registry.js';
@@ -18,6 +19,10 @@ export interface ServerOptions {
   registry: string;
   shmDir: string | undefined;
   agentId: string | undefined;
+  /** Peer-link listen address ('host:port'). */
+  listen?: string | undefined;
+  meshSecret?: string | undefined;
+  meshSecretFile?: string | undefined;
   /** Stop when stdin closes (used by specs and supervisors so no server outlives its parent). */
   exitWithParent: boolean;
 }
@@ -83,11 +88,17 @@ async function startNs(o: ServerOptions, fallback: GameKeys | undefined): Promis
 }
 
 async function startAgent(o: ServerOptions, registry: string): Promise<Agent> {
-  return Agent.start({
+  const secret = o.meshSecretFile ? (await readFile(o.meshSecretFile, 'utf8')).replace(/\r?\n$/, '') : o.meshSecret ?? process.env['RXMESH_MESH_SECRET'];
+  if (o.listen && !secret) throw new Error('--listen needs a mesh secret (--mesh-secret, --mesh-secret-file or RXMESH_MESH_SECRET)');
+  const agent = await Agent.start({
     registry: registryFor(registry, o.leaseTtlMs),
     ...(o.shmDir ? { shmDir: o.shmDir } : {}),
     ...(o.agentId ? { agentId: o.agentId } : {}),
+    ...(secret ? { links: { secret, ...(o.listen ? { listen: o.listen } : {}) } } : {}),
   });
+  // Test hook for the link specs: SIGUSR2 cuts every peer link for 1 s.
+  if (process.env['RXMESH_TEST_HOOKS'] === '1') process.on('SIGUSR2', () => agent.cutLinks(1000));
+  return agent;
 }
 
 export async function runNs(o: ServerOptions): Promise<void> {
@@ -98,7 +109,7 @@ export async function runNs(o: ServerOptions): Promise<void> {
 
 export async function runAgent(o: ServerOptions): Promise<void> {
   const agent = await startAgent(o, o.registry);
-  ready({ agent: { socket: agent.socketPath, agentId: agent.agentId } });
+  ready({ agent: { socket: agent.socketPath, agentId: agent.agentId, link: agent.linkAddress } });
   await untilSignal(() => agent.close(), o.exitWithParent);
 }
 
@@ -111,7 +122,7 @@ export async function runUp(o: ServerOptions): Promise<void> {
     await ns.close();
     throw err;
   }
-  ready({ ns: { port: ns.port, httpPort: ns.httpPort }, agent: { socket: agent.socketPath, agentId: agent.agentId } });
+  ready({ ns: { port: ns.port, httpPort: ns.httpPort }, agent: { socket: agent.socketPath, agentId: agent.agentId, link: agent.linkAddress } });
   if (!o.games) {
     process.stderr.write(`rxmesh up: demo game 'demo' (key 'demo-key'); connect with\n` +
       `  connect({ gameId: 'demo', password: 'demo-key', agent: '${agent.socketPath}' })\n`);

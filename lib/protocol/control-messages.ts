@@ -22,6 +22,9 @@ export const ControlMessage = {
   CLOSE: 36,
   /** app -> agent {node, localId} -> InstanceInfo ; FAILURE NOT_FOUND */
   RESOLVE: 37,
+  /** `rxmesh status` -> agent {} -> the agent's counters (rings, router, links). Needs no game auth:
+   * the control socket is private to the agent's user. */
+  STATUS: 38,
   /** agent -> app {watchId, instance: InstanceInfo} */
   ONLINE: 40,
   /** agent -> app {watchId, instance: InstanceInfo, reason} */

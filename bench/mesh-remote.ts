@@ -1,0 +1,203 @@
+/**
+ * Two-host mesh benchmark: an instance on agent 1 → an instance on agent 2
+ * over a loopback TCP peer link, against NATS (nats-server + nats.js, pub/sub
+ * and request/reply) in the same run (DESIGN.md §8).
+ *
+ *   npx tsx bench/mesh-remote.ts [--quick] [--reps N] [--verbose]
+ *
+ * Needs `nats-server` on the PATH (Debian: apt-get install nats-server) and
+ * the npm dev dependency `nats`. Processes: `rxmesh up` (ns + agent 1),
+ * `rxmesh agent` (agent 2), each in its own shm dir with --listen on
+ * 127.0.0.1; apps are bench/mesh-app.ts children (sender on agent 1,
+ * receiver on agent 2); NATS: a nats-server child and bench/nats-app.ts
+ * children. Throughput: 64 B one-way, receiver checks every sequence number;
+ * RTT: one message in flight. Mesh and NATS alternate, 3 runs each, medians:
+ *
+ *   mesh-remote 64B: N msg/s, nats 64B: M msg/s, ratio R
+ *   mesh-remote rtt p50 X us, nats rtt p50 Y us
+ *
+ * Every child is killed and the shm directory removed on every way out.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { InstanceRef } from '../lib/index.js';
+import type { AppReady, ArmArg, Call, Hello, PingArg, Reply, RttResult, SendArg, SendResult } from './mesh-ipc.js';
+
+const { values: opts } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    reps: { type: 'string' },
+    verbose: { type: 'boolean', default: false },
+  },
+});
+const QUICK = opts.quick;
+const REPS = Number(opts.reps ?? (QUICK ? 1 : 3));
+const SIZE = 64;
+const COUNT = QUICK ? 20_000 : 500_000;
+const RTT_COUNT = QUICK ? 200 : 5_000;
+const RTT_WARMUP = QUICK ? 50 : 1_000;
+const SECRET = 'bench-mesh-secret';
+const TIMEOUT_MS = 120_000;
+const verbose = (msg: string): void => {
+  if (opts.verbose) process.stderr.write(`${msg}\n`);
+};
+
+const repoRoot = fileURLToPath(new URL('../', import.meta.url));
+const root = mkdtempSync('/dev/shm/rxmesh-bench-remote-');
+chmodSync(root, 0o700);
+const children = new Set<ChildProcess>();
+function cleanup(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  rmSync(root, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => { cleanup(); process.exit(130); });
+
+function withTimeout<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no result after ${TIMEOUT_MS / 1000} s`)), TIMEOUT_MS); });
+  return Promise.race([p, expired]).finally(() => clearTimeout(timer));
+}
+
+/** A bench child driven over IPC (mesh-ipc.ts). */
+class Child<R = unknown> {
+  readonly proc: ChildProcess;
+  readonly ready: Promise<R>;
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
+  private nextId = 1;
+  private readonly exited: Promise<never>;
+
+  constructor(readonly name: string, script: string, args: string[]) {
+    this.proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL(script, import.meta.url)), ...args], { cwd: repoRoot, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.add(this.proc);
+    this.exited = new Promise<never>((_, reject) => this.proc.once('exit', (code, sig) => reject(new Error(`${name} exited (${sig ?? code})`))));
+    this.exited.catch(() => {});
+    let hello: (r: R) => void;
+    this.ready = withTimeout(Promise.race([new Promise<R>((resolve) => (hello = resolve)), this.exited]), `${name} start`);
+    this.proc.on('message', (msg: Reply | Hello) => {
+      if ('ready' in msg) return hello(msg.ready as R);
+      const p = this.pending.get(msg.id);
+      if (!p) return;
+      this.pending.delete(msg.id);
+      if (msg.error !== undefined) p.reject(new Error(`${name}: ${msg.error}`));
+      else p.resolve(msg.result);
+    });
+  }
+
+  call<T>(op: string, arg?: unknown): Promise<T> {
+    const id = this.nextId++;
+    const result = new Promise<T>((resolve, reject) => this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject }));
+    this.proc.send({ id, op, arg } satisfies Call);
+    return withTimeout(Promise.race([result, this.exited]), `${this.name} ${op}`);
+  }
+
+  stop(): void {
+    if (this.proc.connected) this.proc.disconnect();
+    setTimeout(() => this.proc.kill('SIGKILL'), 5000).unref();
+  }
+}
+
+/** A server child that prints `{"ready": ...}` (rxmesh), or a plain one (nats-server, ready when its port answers). */
+function server(cmd: string, args: string[], readyText: string): Promise<{ proc: ChildProcess; line: string }> {
+  const proc = spawn(cmd, args, { cwd: repoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+  children.add(proc);
+  let out = '';
+  return withTimeout(new Promise((resolve, reject) => {
+    const check = (s: string): void => {
+      out += s;
+      const line = out.split('\n').find((l) => l.includes(readyText));
+      if (line) resolve({ proc, line });
+    };
+    proc.stdout!.setEncoding('utf8').on('data', check);
+    proc.stderr!.setEncoding('utf8').on('data', (s: string) => { verbose(s.trimEnd()); check(s); });
+    proc.once('exit', (code) => reject(new Error(`${cmd} exited (${code}): ${out}`)));
+  }), cmd);
+}
+
+const rxmesh = (args: string[]): Promise<{ proc: ChildProcess; line: string }> =>
+  server(process.execPath, ['--import', 'tsx', join(repoRoot, 'lib/cli/main.ts'), ...args, '--exit-with-parent'], '"ready"');
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function main(): Promise<void> {
+  const dir1 = join(root, 'a1');
+  const dir2 = join(root, 'a2');
+  mkdirSync(dir1, { mode: 0o700 });
+  mkdirSync(dir2, { mode: 0o700 });
+  const link = ['--listen', '127.0.0.1:0', '--mesh-secret', SECRET];
+  const up = await rxmesh(['up', '--port', '0', '--http-port', '0', '--shm-dir', dir1, '--id', 'bench-host-1', ...link]);
+  const upReady = (JSON.parse(up.line) as { ready: { ns: { port: number }; agent: { socket: string } } }).ready;
+  const a2 = await rxmesh(['agent', '--registry', `ns://127.0.0.1:${upReady.ns.port}`, '--shm-dir', dir2, '--id', 'bench-host-2', ...link]);
+  const socket2 = (JSON.parse(a2.line) as { ready: { agent: { socket: string } } }).ready.agent.socket;
+
+  const natsPort = await freePort();
+  await server('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)], 'Server is ready');
+  const natsUrl = `nats://127.0.0.1:${natsPort}`;
+
+  const recv = new Child<AppReady>('mesh recv', 'mesh-app.ts', [socket2, 'recv']);
+  const pong = new Child<AppReady>('mesh pong', 'mesh-app.ts', [socket2, 'pong']);
+  const send = new Child<AppReady>('mesh send', 'mesh-app.ts', [upReady.agent.socket, 'send']);
+  const ping = new Child<AppReady>('mesh ping', 'mesh-app.ts', [upReady.agent.socket, 'ping']);
+  const nSub = new Child('nats sub', 'nats-app.ts', [natsUrl]);
+  const nPub = new Child('nats pub', 'nats-app.ts', [natsUrl]);
+  const nPong = new Child('nats pong', 'nats-app.ts', [natsUrl]);
+  const nPing = new Child('nats ping', 'nats-app.ts', [natsUrl]);
+  const all = [recv, pong, send, ping, nSub, nPub, nPong, nPing];
+  await Promise.all(all.map((c) => c.ready));
+  const recvRef = await send.call<InstanceRef>('lookup', { userData: 'recv' });
+  const pongRef = await ping.call<InstanceRef>('lookup', { userData: 'pong' });
+  await pong.call('pong');
+  await nPong.call('pong');
+
+  const meshRun = async (): Promise<number> => {
+    await recv.call('arm', { count: COUNT, size: SIZE } satisfies ArmArg);
+    const t0 = performance.now();
+    const sent = send.call<SendResult>('send', { to: recvRef, count: COUNT, size: SIZE } satisfies SendArg);
+    await recv.call('wait');
+    await sent;
+    return COUNT / ((performance.now() - t0) / 1000);
+  };
+  const natsRun = async (): Promise<number> => {
+    await nSub.call('arm', { count: COUNT, size: SIZE } satisfies ArmArg);
+    const t0 = performance.now();
+    const sent = nPub.call<SendResult>('send', { count: COUNT, size: SIZE } satisfies Omit<SendArg, 'to'>);
+    await nSub.call('wait');
+    await sent;
+    return COUNT / ((performance.now() - t0) / 1000);
+  };
+  const rttArg = (to?: InstanceRef): PingArg => ({ to: to!, count: RTT_COUNT, warmup: RTT_WARMUP, size: SIZE });
+
+  // one untimed pass of each: JIT, link dial, NATS subscriptions
+  await meshRun();
+  await natsRun();
+  const mesh: number[] = [];
+  const nats: number[] = [];
+  const meshRtt: number[] = [];
+  const natsRtt: number[] = [];
+  for (let i = 0; i < REPS; i++) {
+    mesh.push(await meshRun());
+    nats.push(await natsRun());
+    meshRtt.push((await ping.call<RttResult>('ping', rttArg(pongRef))).p50);
+    natsRtt.push((await nPing.call<RttResult>('ping', rttArg())).p50);
+    verbose(`  run ${i + 1}: mesh ${Math.round(mesh[i]!)} msg/s, nats ${Math.round(nats[i]!)} msg/s, rtt mesh ${meshRtt[i]!.toFixed(1)} us, nats ${natsRtt[i]!.toFixed(1)} us`);
+  }
+  const m = median(mesh);
+  const n = median(nats);
+  console.log(`mesh-remote 64B: ${Math.round(m)} msg/s, nats 64B: ${Math.round(n)} msg/s, ratio ${(m / n).toFixed(2)}`);
+  console.log(`mesh-remote rtt p50 ${median(meshRtt).toFixed(1)} us, nats rtt p50 ${median(natsRtt).toFixed(1)} us`);
+  for (const c of all) c.stop();
+}
+
+main().then(() => { cleanup(); process.exit(0); }, (err: Error) => { console.error(`mesh-remote: ${err.stack ?? err.message}`); cleanup(); process.exit(1); });

@@ -1,0 +1,52 @@
+/** `rxmesh status`: a running agent's counters over its control socket: rings, router, and each peer link. */
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { defaultShmDir } from '../agent/agent.js';
+import type { Agent } from '../agent/agent.js';
+import { FramedConnection } from '../protocol/connection.js';
+import { ControlMessage } from '../protocol/control-messages.js';
+
+type Status = ReturnType<Agent['status']>;
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+}
+
+export async function fetchStatus(shmDir: string): Promise<Status> {
+  const socket = createConnection(join(shmDir, 'agent.sock'));
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const conn = new FramedConnection(socket, { onMessage: () => undefined });
+  try {
+    return await conn.request<Status>(ControlMessage.STATUS, {}, 5000);
+  } finally {
+    conn.close();
+  }
+}
+
+export async function runStatus(shmDir: string | undefined, json: boolean): Promise<void> {
+  const s = await fetchStatus(shmDir ?? defaultShmDir());
+  if (json) {
+    process.stdout.write(`${JSON.stringify(s)}\n`);
+    return;
+  }
+  let out = `agent ${s.agentId}${s.links?.address ? ` (links on ${s.links.address})` : ''}\n`;
+  out += `router: forwarded ${s.router.forwarded}, bounced ${s.router.bounced}, dropped ${s.router.dropped}\n\n`;
+  out += table([['INSTANCE', 'LOCAL', 'STATE', 'TX MSGS', 'RX MSGS'], ...s.instances.map((i) => [i.id, String(i.localId), i.state, String(i.tx.recordsRead), String(i.rx.recordsWritten)])]);
+  if (s.links) {
+    const inbound = new Map(s.links.in.map((i) => [i.peer, i]));
+    const peers = new Set([...s.links.out.map((l) => l.peer), ...inbound.keys()]);
+    const rows = [['PEER', 'STATE', 'MSGS OUT', 'BYTES OUT', 'MSGS IN', 'BYTES IN', 'QUEUED', 'RESENDS', 'BOUNCES', 'RTT']];
+    for (const p of peers) {
+      const o = s.links.out.find((l) => l.peer === p);
+      const i = inbound.get(p);
+      rows.push([p, `${o?.state ?? '-'}/${i?.connected ? 'in' : '-'}`, String(o?.msgsOut ?? 0), String(o?.bytesOut ?? 0), String(i?.msgsIn ?? 0), String(i?.bytesIn ?? 0),
+        String(o?.queued ?? 0), String(o?.resends ?? 0), String((o?.bounces ?? 0) + (i?.bounced ?? 0)), o?.rttUs ? `${o.rttUs} us` : '-']);
+    }
+    out += `\n${table(rows)}`;
+  }
+  process.stdout.write(out);
+}
