@@ -4,6 +4,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { QueueFullError, type Instance, type Mesh } from '../../lib/index.js';
 import { startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
+import { checkSequence, sendAll, seqPayload } from '../helpers/sequence.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, sleep, until } from '../mesh/wait.js';
 
@@ -38,25 +39,6 @@ Remote.after(async () => {
   await ns?.stop();
   cleanupShm();
 });
-
-const payload = (i: number): Uint8Array => {
-  const p = new Uint8Array(16);
-  new DataView(p.buffer).setUint32(0, i, true);
-  return p;
-};
-
-/** Send with backpressure: a full ring throws QueueFullError; wait a turn and retry the same message. */
-async function sendAll(from: Instance, to: NonNullable<Instance['ref']>, count: number, make: (i: number) => Uint8Array): Promise<void> {
-  for (let i = 0; i < count; ) {
-    try {
-      from.sendTo(to, make(i));
-      i++;
-    } catch (err) {
-      if (!(err instanceof QueueFullError)) throw err;
-      await sleep(1);
-    }
-  }
-}
 
 Remote('remote - a stateless message reaches the other host and its reply comes back', async () => {
   const sub = b.messages$.subscribe((m) => m.reply({ echo: m.value() }));
@@ -95,22 +77,12 @@ Remote('remote - an instance that watches nothing answers a remote sender (route
 
 Remote('remote - 100 000 messages A->B arrive in order, none lost or duplicated', async () => {
   const COUNT = 100_000;
-  let expected = 0;
-  let bad = 0;
-  const sub = b.messages$.subscribe((m) => {
-    const seq = new DataView(m.data.buffer, m.data.byteOffset).getUint32(0, true);
-    if (seq !== expected) bad++;
-    expected = seq + 1;
-  });
-  await sendAll(a, bRef, COUNT, (i) => {
-    const p = new Uint8Array(16);
-    new DataView(p.buffer).setUint32(0, i, true);
-    return p;
-  });
-  await until(() => expected === COUNT || bad > 0, 60_000, `${COUNT} messages`);
-  sub.unsubscribe();
-  assert.is(bad, 0, 'no gap, duplicate or reordering');
-  assert.is(expected, COUNT);
+  const seq = checkSequence(b);
+  await sendAll(a, bRef, COUNT);
+  await until(() => seq.expected === COUNT || seq.bad > 0, 60_000, `${COUNT} messages`);
+  seq.stop();
+  assert.is(seq.bad, 0, 'no gap, duplicate or reordering');
+  assert.is(seq.expected, COUNT);
 });
 
 Remote('remote - a 16 MiB message beside a stream of small ones', async () => {
@@ -143,14 +115,14 @@ Remote('remote - a receiver that does not read: its ring fills, the remote sende
   let full = false;
   while (!full && sent < 2_000_000) {
     try {
-      a.sendTo(ref, payload(sent));
+      a.sendTo(ref, seqPayload(sent));
       sent++;
     } catch (err) {
       if (!(err instanceof QueueFullError)) throw err;
       // the local ring is full: give the agents time to move what they can, then see if it stays full
       await sleep(50);
       try {
-        a.sendTo(ref, payload(sent));
+        a.sendTo(ref, seqPayload(sent));
         sent++;
       } catch (again) {
         if (!(again instanceof QueueFullError)) throw again;

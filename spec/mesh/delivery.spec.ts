@@ -1,8 +1,9 @@
 /** Order, large messages, request/reply and undeliverable reports, against a real `rxmesh up`. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { NoRouteError, QueueFullError, TimeoutError, type Instance, type Mesh, type Undeliverable } from '../../lib/index.js';
+import { NoRouteError, TimeoutError, type Instance, type Mesh, type Undeliverable } from '../../lib/index.js';
 import { startUp, type MeshProcess } from '../helpers/mesh.js';
+import { checkSequence, sendAll } from '../helpers/sequence.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, sleep, until } from './wait.js';
 
@@ -29,37 +30,14 @@ Delivery.after(async () => {
   cleanupShm();
 });
 
-/** Send with backpressure: a full ring throws QueueFullError; wait a turn and retry the same message. */
-async function sendAll(from: Instance, count: number, make: (i: number) => Uint8Array): Promise<void> {
-  for (let i = 0; i < count; ) {
-    try {
-      from.sendTo(b.ref!, make(i));
-      i++;
-    } catch (err) {
-      if (!(err instanceof QueueFullError)) throw err;
-      await sleep(1);
-    }
-  }
-}
-
 Delivery('delivery - 100 000 messages A->B arrive in order, none lost or duplicated', async () => {
   const COUNT = 100_000;
-  let expected = 0;
-  let bad = 0;
-  const sub = b.messages$.subscribe((m) => {
-    const seq = new DataView(m.data.buffer, m.data.byteOffset).getUint32(0, true);
-    if (seq !== expected) bad++;
-    expected = seq + 1;
-  });
-  await sendAll(a, COUNT, (i) => {
-    const p = new Uint8Array(16);
-    new DataView(p.buffer).setUint32(0, i, true);
-    return p;
-  });
-  await until(() => expected === COUNT || bad > 0, 30_000, `${COUNT} messages`);
-  sub.unsubscribe();
-  assert.is(bad, 0, 'no gap, duplicate or reordering');
-  assert.is(expected, COUNT);
+  const seq = checkSequence(b);
+  await sendAll(a, b.ref!, COUNT);
+  await until(() => seq.expected === COUNT || seq.bad > 0, 30_000, `${COUNT} messages`);
+  seq.stop();
+  assert.is(seq.bad, 0, 'no gap, duplicate or reordering');
+  assert.is(seq.expected, COUNT);
 });
 
 Delivery('delivery - a 16 MiB message arrives intact, between small ones', async () => {
