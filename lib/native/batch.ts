@@ -13,6 +13,10 @@ export const align8 = (n: number): number => (n + 7) & ~7;
  * Returning false stops the walk and leaves this record unconsumed. */
 export type RecordVisitor = (type: number, body: Uint8Array) => unknown;
 
+/** A RecordVisitor that also learns where the record is in its ring (`pos`,
+ * absolute) and how many bytes it takes there (`size`, header and padding). */
+export type PositionedVisitor = (type: number, body: Uint8Array, pos: number, size: number) => unknown;
+
 export class RecordBatch {
   readonly buffer: Uint8Array;
   private readonly view: DataView;
@@ -49,6 +53,11 @@ export class RecordBatch {
     this.length += size;
     this.count++;
     return at;
+  }
+
+  /** Bytes the first record takes (header and padding included), 0 when empty. */
+  get firstSize(): number {
+    return this.length === 0 ? 0 : align8(this.view.getInt32(0, true));
   }
 
   /** Drop the first `bytes` (written to the ring), keeping the rest. */

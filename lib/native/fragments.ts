@@ -77,6 +77,11 @@ export class Reassembler<K> {
     return this.partial.delete(key);
   }
 
+  /** Forget every partial message. */
+  clearAll(): void {
+    this.partial.clear();
+  }
+
   /** Sources with a message in flight. */
   get pending(): number {
     return this.partial.size;

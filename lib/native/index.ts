@@ -1,5 +1,5 @@
 /** The native layer's public surface, for the layers above. */
-export { RecordBatch, forEachRecord, countRecords, align8, type RecordVisitor } from './batch.js';
+export { RecordBatch, forEachRecord, countRecords, align8, type RecordVisitor, type PositionedVisitor } from './batch.js';
 export { Doorbell } from './doorbell.js';
 export { RingError } from './errors.js';
 export { Reassembler, ReassemblyError, fragOf, kindOf, recordType } from './fragments.js';

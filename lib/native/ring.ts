@@ -6,7 +6,7 @@
  * every waiting record and releases them with a second call.
  */
 import { unlinkSync } from 'node:fs';
-import { align8, type RecordBatch, type RecordVisitor } from './batch.js';
+import { align8, type PositionedVisitor, type RecordBatch, type RecordVisitor } from './batch.js';
 import type { Doorbell } from './doorbell.js';
 import { RingError } from './errors.js';
 import { Layout, native, ShmqResult, ShmqRole, viewOf, type RingHandle } from './shmq.js';
@@ -37,6 +37,10 @@ export interface RingStats {
   producerPid: number;
   consumerPid: number;
   creatorPid: number;
+  /** Consumer's read position: [head, cursor) is read but not released. */
+  cursor: number;
+  spaceWakeups: number;
+  spaceWanted: boolean;
 }
 
 const ROLES: Record<RingRole, ShmqRole> = {
@@ -56,6 +60,9 @@ export class Ring implements Disposable {
   readonly maxRecord: number;
   private handle: RingHandle | null;
   private dataView: Uint8Array | undefined;
+  private wordView: Int32Array | undefined;
+  /** Consumer: the read cursor, mirrored from C (absolute position). */
+  private readPos = 0;
   private readonly offset = new Uint32Array(1);
   private peekedBytes = 0;
   private readonly statsOut = new BigInt64Array(16);
@@ -69,14 +76,16 @@ export class Ring implements Disposable {
     const n = native();
     this.capacity = n.shmq_capacity(handle);
     this.maxRecord = n.shmq_max_record(handle);
+    if (role === 'consumer') this.readPos = Number(n.shmq_cursor(handle));
   }
 
-  /** Create a ring file (mode 0600). The returned handle observes it (stats, unlink). */
-  static create(path: string, options: RingOptions = {}): Ring {
+  /** Create a ring file (mode 0600), mapped once in `role` (default: an observer for stats and unlink).
+   * A full file system (a small /dev/shm) is a RingError NO_SPACE naming the bytes needed. */
+  static create(path: string, options: RingOptions = {}, role: RingRole = 'observer'): Ring {
     const n = native();
-    const handle = n.shmq_create(path, options.capacity ?? DEFAULT_CAPACITY, options.maxRecord ?? DEFAULT_MAX_RECORD);
+    const handle = n.shmq_create_as(path, options.capacity ?? DEFAULT_CAPACITY, options.maxRecord ?? DEFAULT_MAX_RECORD, ROLES[role]);
     if (!handle) throw Ring.lastError(path);
-    return new Ring(path, 'observer', handle);
+    return new Ring(path, role, handle);
   }
 
   /** Map an existing ring file in a role. Wrong magic, version or size throw a RingError saying which. */
@@ -161,27 +170,45 @@ export class Ring implements Disposable {
     this.check(native().shmq_commit_claim(this.q));
   }
 
-  /** Copy waiting records into `dst` (ring format). Returns bytes copied; 0 when empty or blocked. */
+  /** Copy waiting records into `dst` (ring format) and release them. Returns bytes copied; 0 when empty or blocked. */
   readBatch(dst: Uint8Array): number {
     this.peekedBytes = 0;
     const rc = this.check(native().shmq_read_batch(this.q, dst, dst.length));
+    if (rc > 0) this.readPos = Number(native().shmq_cursor(this.q));
     return rc > 0 ? rc : 0;
   }
 
   /** Visit waiting records in place (zero-copy views valid only during `visit`),
    * up to about `maxBytes`, and release them. A visitor that returns false
-   * stops the walk; that record stays in the ring. Returns the number consumed. */
+   * stops the walk; that record stays in the ring. Returns the number consumed.
+   * Only for a consumer that holds nothing back (see walk/releaseTo). */
   drain(visit: RecordVisitor, maxBytes = this.capacity): number {
+    return this.visitSpans((type, body) => visit(type, body), maxBytes, true);
+  }
+
+  /** Visit waiting records from the read cursor with their ring positions and
+   * move the cursor past them, without releasing them: the caller releases
+   * with releaseTo() once it is done with them (records before that position
+   * stay readable with walkRange()). A visitor that returns false stops the
+   * walk before its record. Returns the number visited. */
+  walk(visit: PositionedVisitor, maxBytes = this.capacity): number {
+    return this.visitSpans(visit, maxBytes, false);
+  }
+
+  private visitSpans(visit: PositionedVisitor, maxBytes: number, release: boolean): number {
     this.peekedBytes = 0;
     const n = native();
     const q = this.q;
     let total = 0;
     let budget = maxBytes;
     while (budget > 0) {
+      const before = this.readPos;
       const span = this.check(n.shmq_peek(q, this.offset, budget));
+      const at = this.offset[0]!;
+      // peek may have stepped over padding at the cursor: follow it
+      this.readPos = before + ((at - (before % this.capacity) + this.capacity) % this.capacity);
       if (span <= 0) break;
       const data = this.data;
-      const at = this.offset[0]!;
       const view = new DataView(data.buffer, data.byteOffset + at, span);
       let records = 0;
       let off = 0;
@@ -189,19 +216,98 @@ export class Ring implements Disposable {
       while (off < span) {
         const len = view.getInt32(off, true);
         const start = at + off + Layout.RECORD_HEADER;
-        if (visit(view.getInt32(off + 4, true), data.subarray(start, start + len - Layout.RECORD_HEADER)) === false) {
+        const size = align8(len);
+        if (visit(view.getInt32(off + 4, true), data.subarray(start, start + len - Layout.RECORD_HEADER), this.readPos + off, size) === false) {
           stopped = true;
           break;
         }
-        off += align8(len);
+        off += size;
         records++;
       }
-      if (off > 0) this.check(n.shmq_release(q, off, records));
+      if (off > 0) {
+        this.check(release ? n.shmq_release(q, off, records) : n.shmq_advance(q, off, records));
+        this.readPos += off;
+      }
       total += records;
       if (stopped) break;
       budget -= span;
     }
     return total;
+  }
+
+  /** Consumer: the read position (absolute, in bytes since the ring was made). */
+  get cursor(): number {
+    return this.readPos;
+  }
+
+  /** Consumer: give the producer everything before `pos` (a record boundary at or before the cursor). */
+  releaseTo(pos: number): void {
+    this.check(native().shmq_release_to(this.q, pos));
+  }
+
+  /** Visit the records between two positions (already read by the consumer, or, on the
+   * producer's side, written and not yet released), skipping padding. Views are valid
+   * only during `visit`; the walk stops early when it returns false. */
+  walkRange(from: number, to: number, visit: PositionedVisitor): void {
+    const data = this.data;
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    for (let pos = from; pos < to; ) {
+      const at = pos % this.capacity;
+      const len = view.getInt32(at, true);
+      if (len < Layout.RECORD_HEADER || at + align8(len) > this.capacity) {
+        throw new RingError(ShmqResult.CORRUPT, `corrupt record at position ${pos} of ${this.path}`);
+      }
+      const size = align8(len);
+      const type = view.getInt32(at + 4, true);
+      if (type !== Layout.TYPE_PAD && visit(type, data.subarray(at + Layout.RECORD_HEADER, at + len), pos, size) === false) return;
+      pos += size;
+    }
+  }
+
+  /** Take the record at `pos` out of the ring (compare-and-swap of its taken bit).
+   * True for exactly one caller, whether consumer or producer side: a record is
+   * handed out or bounced, never both. */
+  take(pos: number): boolean {
+    const word = ((pos % this.capacity) + 4) >> 2;
+    const words = this.words;
+    for (;;) {
+      const type = Atomics.load(words, word);
+      if (type & Layout.TYPE_TAKEN) return false;
+      if (Atomics.compareExchange(words, word, type, type | Layout.TYPE_TAKEN) === type) return true;
+    }
+  }
+
+  /** Has the record at `pos` been taken (claimed)? */
+  isTaken(pos: number): boolean {
+    return (Atomics.load(this.words, ((pos % this.capacity) + 4) >> 2) & Layout.TYPE_TAKEN) !== 0;
+  }
+
+  /** Producer: bytes free for the next record (header included), refreshing the consumer's position. */
+  free(): number {
+    return this.check(native().shmq_free(this.q));
+  }
+
+  /** Producer: ask to be woken through the consumer's space bell once `bytes` are free.
+   * True: wait for the bell; false: they are free already. */
+  wantSpace(bytes: number): boolean {
+    return this.check(native().shmq_want_space(this.q, bytes)) === 1;
+  }
+
+  /** Consumer: ring this doorbell when releasing space the producer waits for. */
+  setSpaceBell(bell: Doorbell | null): void {
+    native().shmq_set_space_bell(this.q, bell ? bell.fd : -1);
+  }
+
+  /** Producer side: visit the records written and not yet released by the consumer
+   * (its head to our tail), e.g. to bounce what a dead consumer left unread. */
+  unread(visit: PositionedVisitor): void {
+    const s = this.stats();
+    this.walkRange(s.head, s.tail, visit);
+  }
+
+  private get words(): Int32Array {
+    if (!this.wordView) this.wordView = new Int32Array(this.data.buffer, this.data.byteOffset, this.capacity >> 2);
+    return this.wordView;
   }
 
   /** Zero-copy look at the next record without consuming it; null when empty. */
@@ -220,6 +326,7 @@ export class Ring implements Disposable {
   commit(): void {
     if (this.peekedBytes === 0) throw new RingError(ShmqResult.INVALID, 'commit without peek');
     this.check(native().shmq_release(this.q, this.peekedBytes, 1));
+    this.readPos += this.peekedBytes;
     this.peekedBytes = 0;
   }
 
@@ -268,6 +375,9 @@ export class Ring implements Disposable {
       producerPid: Number(s[8]),
       consumerPid: Number(s[9]),
       creatorPid: Number(s[10]),
+      cursor: Number(s[11]),
+      spaceWakeups: Number(s[12]),
+      spaceWanted: s[13] !== 0n,
     };
   }
 
@@ -277,6 +387,7 @@ export class Ring implements Disposable {
     native().shmq_close(this.handle);
     this.handle = null;
     this.dataView = undefined;
+    this.wordView = undefined;
   }
 
   /** Remove the file (the mapping of every open handle stays valid until closed). */

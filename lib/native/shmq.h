@@ -5,12 +5,16 @@
 #include <stdint.h>
 
 #define SHMQ_MAGIC 0x514d5852u /* "RXMQ" */
-#define SHMQ_VERSION 1u
+#define SHMQ_VERSION 2u
 #define SHMQ_LINE 128
 #define SHMQ_ALIGN 8
 #define SHMQ_RECORD_HEADER 8
 #define SHMQ_DATA_OFFSET (5 * SHMQ_LINE)
 #define SHMQ_TYPE_PAD (-1)
+/* Set in a committed record's type by whoever takes it out of the ring (the
+ * consumer handing it out, or the producer side bouncing it after the consumer
+ * died): a compare-and-swap, so each record is taken exactly once. */
+#define SHMQ_TYPE_TAKEN (1 << 30)
 #define SHMQ_KIND_MASK 0x00ffffff
 #define SHMQ_FRAG_SHIFT 24
 #define SHMQ_FRAG_COMPLETE 0
@@ -33,6 +37,7 @@ enum shmq_result {
   SHMQ_BAD_SIZE = -9,
   SHMQ_BUSY = -10,      /* the producer that holds the claim is still alive */
   SHMQ_CORRUPT = -11,   /* a record header or position that cannot be valid */
+  SHMQ_NO_SPACE = -12,  /* the file system (e.g. /dev/shm) has no room for the ring */
 };
 
 enum shmq_role { SHMQ_PRODUCER = 1, SHMQ_CONSUMER = 2, SHMQ_OBSERVER = 3 };
@@ -44,6 +49,7 @@ const char *shmq_last_error(void);
 int shmq_last_code(void);
 int shmq_layout(int64_t *out, int n);
 shmq_t *shmq_create(const char *path, uint32_t capacity, uint32_t max_record);
+shmq_t *shmq_create_as(const char *path, uint32_t capacity, uint32_t max_record, int role);
 shmq_t *shmq_open(const char *path, int role);
 shmq_t *shmq_dup(const shmq_t *q, int role);
 void shmq_close(shmq_t *q);
@@ -61,9 +67,16 @@ int64_t shmq_write_fragments(shmq_t *q, int32_t kind, const uint8_t *prefix, uin
 int64_t shmq_claim(shmq_t *q, int32_t type, uint32_t len);
 int shmq_commit_claim(shmq_t *q);
 
+int64_t shmq_free(shmq_t *q);
+int shmq_want_space(shmq_t *q, uint32_t bytes);
+
 int64_t shmq_read_batch(shmq_t *q, uint8_t *dst, uint32_t cap);
 int64_t shmq_peek(shmq_t *q, uint32_t *offset, uint32_t max_bytes);
+int shmq_advance(shmq_t *q, uint32_t bytes, uint32_t records);
+int shmq_release_to(shmq_t *q, uint64_t pos);
 int shmq_release(shmq_t *q, uint32_t bytes, uint32_t records);
+int64_t shmq_cursor(shmq_t *q);
+void shmq_set_space_bell(shmq_t *q, int fd);
 int shmq_available(shmq_t *q);
 int shmq_spin(shmq_t *q, uint32_t spin_ns);
 int shmq_park(shmq_t *q);

@@ -7,10 +7,11 @@
  *
  *   0                   128                 256                 384                 512                 640
  *   +-------------------+-------------------+-------------------+-------------------+-------------------+------------------ - -
- *   | meta line         | producer line     | head-cache line   | consumer line     | parked line       | data area
+ *   | meta line         | producer line     | head-cache line   | consumer line     | doorbell line     | data area
  *   | magic version cap | tail              | head_cache        | head              | parked            | capacity bytes
- *   | max_record pids   | records_written   |                   | records_read      | wakeups           | (power of two)
- *   |                   | full_count        |                   | unblocked         |                   |
+ *   | max_record pids   | records_written   |                   | records_read      | space_wanted      | (power of two)
+ *   |                   | full_count        |                   | unblocked         | wakeups           |
+ *   |                   |                   |                   | cursor            | space_wakeups     |
  *   +-------------------+-------------------+-------------------+-------------------+-------------------+------------------ - -
  *
  *   offset  size  field            written by   meaning
@@ -27,11 +28,14 @@
  *      136     8  records_written  producer     counter
  *      144     8  full_count       producer     writes refused because the ring was full
  *      256     8  head_cache       producer     the producer's cached copy of head
- *      384     8  head             consumer     consumer position (monotonic)
+ *      384     8  head             consumer     released position: the producer may reuse what is before it
  *      392     8  records_read     consumer     counter
  *      400     8  unblocked        consumer     records skipped after a producer died mid-record
+ *      408     8  cursor           consumer     read position (>= head): [head, cursor) is read, not released
  *      512     4  parked           both         1 while the consumer sleeps on its doorbell
+ *      516     4  space_wanted     both         1 while the producer waits for the consumer to free space
  *      520     8  wakeups          producer     doorbell rings
+ *      528     8  space_wakeups    consumer     space-bell rings
  *      640     -  data             both         records
  *
  * Each hot field has its own 128-byte line (two 64-byte cache lines, so the
@@ -56,6 +60,11 @@
  *   length  < 0 : claimed by the producer, being written (-length bytes)
  *   type == SHMQ_TYPE_PAD : padding: up to the end of the data area (the
  *                 wrap), or a repaired claim of a producer that died
+ *   type & SHMQ_TYPE_TAKEN : taken out of the ring (bit 30, set by
+ *                 compare-and-swap): by the consumer as it hands the record
+ *                 out, or by the producer's side when it bounces records the
+ *                 consumer left unread. Whoever sets it owns the record, so a
+ *                 message is delivered or bounced, never both.
  *
  * The commit flag is the length, as in Aeron: the consumer acquire-loads the
  * length at its own head and never reads the producer position on the hot
@@ -74,6 +83,11 @@
  *             and if it was 1, write one byte to the doorbell fd.
  * At least one side sees the other's store, so either the consumer sees the
  * record or the producer sees the parked flag.
+ *
+ * Space wake-up (the same pair, the other way): a producer that finds the ring
+ * full sets space_wanted, fences and checks again; the consumer publishes a
+ * new head, fences, and if space_wanted is set exchanges it to 0 and rings its
+ * space bell. So neither side polls while the other is slow.
  *
  * Crash mid-record: a producer that dies after claiming (negative length) would
  * leave the consumer waiting forever. shmq_unblock() turns such a claim into a
@@ -105,6 +119,7 @@ SHMQ_EXPORT int shmq_layout(int64_t *out, int n) {
       offsetof(struct shmq_header, tail), offsetof(struct shmq_header, head_cache),
       offsetof(struct shmq_header, head), offsetof(struct shmq_header, parked),
       SHMQ_TYPE_PAD, SHMQ_FRAG_SHIFT, SHMQ_KIND_MASK, SHMQ_MIN_CAPACITY, SHMQ_MAX_CAPACITY,
+      offsetof(struct shmq_header, cursor), offsetof(struct shmq_header, space_wanted), SHMQ_TYPE_TAKEN,
   };
   int count = (int)(sizeof v / sizeof v[0]);
   if (out == NULL || n < count) return count;
@@ -130,6 +145,7 @@ static shmq_t *map_ring(int fd, size_t len, int role) {
   q->data = (uint8_t *)base + SHMQ_DATA_OFFSET;
   q->role = role;
   q->bell_fd = -1;
+  q->space_bell_fd = -1;
   q->claim = UINT64_MAX;
   return q;
 }
@@ -150,7 +166,26 @@ static void attach(shmq_t *q) {
   q->max_record = h->max_record;
   q->tail = OBSERVE(&h->tail);
   q->head = OBSERVE(&h->head);
+  q->cursor = q->head;
   q->head_cache = q->head;
+}
+
+static void take_role(shmq_t *q, int role) {
+  q->role = role;
+  if (role == SHMQ_PRODUCER) atomic_store(&q->hdr->producer_pid, (int32_t)getpid());
+  if (role == SHMQ_CONSUMER) atomic_store(&q->hdr->consumer_pid, (int32_t)getpid());
+}
+
+/* Create a ring file (mode 0600) and map it once, in `role` (the creator is
+ * usually one of the two sides: one mapping, not two). */
+SHMQ_EXPORT shmq_t *shmq_create_as(const char *path, uint32_t capacity, uint32_t max_record, int role) {
+  if (role < SHMQ_PRODUCER || role > SHMQ_OBSERVER) {
+    fail(SHMQ_INVALID, "create: bad role");
+    return NULL;
+  }
+  shmq_t *q = shmq_create(path, capacity, max_record);
+  if (q) take_role(q, role);
+  return q;
 }
 
 SHMQ_EXPORT shmq_t *shmq_create(const char *path, uint32_t capacity, uint32_t max_record) {
@@ -165,8 +200,18 @@ SHMQ_EXPORT shmq_t *shmq_create(const char *path, uint32_t capacity, uint32_t ma
     return NULL;
   }
   size_t len = (size_t)SHMQ_DATA_OFFSET + capacity;
-  if (ftruncate(fd, (off_t)len) != 0) {
-    fail(SHMQ_ERROR, "ftruncate %s: %s", path, strerror(errno));
+  /* Allocate every page now: on a full tmpfs (a container's 64 MB /dev/shm)
+   * this fails here with ENOSPC instead of a SIGBUS on first touch later. */
+  int err = posix_fallocate(fd, 0, (off_t)len);
+  if (err == EOPNOTSUPP || err == EINVAL) err = ftruncate(fd, (off_t)len) == 0 ? 0 : errno;
+  if (err != 0) {
+    struct statvfs vfs;
+    unsigned long long avail = fstatvfs(fd, &vfs) == 0 ? (unsigned long long)vfs.f_bavail * vfs.f_frsize : 0;
+    if (err == ENOSPC)
+      fail(SHMQ_NO_SPACE, "create %s: needs %zu bytes, %llu free on its file system (enlarge /dev/shm or use smaller rings)",
+           path, len, avail);
+    else
+      fail(SHMQ_ERROR, "allocate %s (%zu bytes): %s", path, len, strerror(err));
     close(fd);
     unlink(path);
     return NULL;
@@ -266,6 +311,9 @@ SHMQ_EXPORT shmq_t *shmq_open(const char *path, int role) {
     repair_tail(q);
   } else if (role == SHMQ_CONSUMER) {
     atomic_store(&h->consumer_pid, (int32_t)getpid());
+    /* a new consumer reads on from what was released: records a previous one
+     * read but did not release are read again */
+    PUBLISH(&h->cursor, q->cursor);
   }
   return q;
 }
@@ -286,6 +334,7 @@ SHMQ_EXPORT shmq_t *shmq_dup(const shmq_t *q, int role) {
   *d = *q;
   d->role = role;
   d->bell_fd = -1;
+  d->space_bell_fd = -1;
   d->claim = UINT64_MAX;
   d->peeked = 0;
   d->borrowed = 1;

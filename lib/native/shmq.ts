@@ -3,9 +3,8 @@
  * relative to this module (never the working directory), and the layout
  * constants that must equal the C ones (spec/native/layout.spec.ts checks).
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import koffi, { type LibraryHandle } from 'koffi';
+import { findLibrary, loadFailureMessage } from './locate.js';
 
 /** Results of the C functions (enum shmq_result). */
 export const ShmqResult = {
@@ -21,6 +20,7 @@ export const ShmqResult = {
   BAD_SIZE: -9,
   BUSY: -10,
   CORRUPT: -11,
+  NO_SPACE: -12,
 } as const;
 export type ShmqResult = (typeof ShmqResult)[keyof typeof ShmqResult];
 
@@ -34,7 +34,7 @@ export type Frag = (typeof Frag)[keyof typeof Frag];
 /** The ring layout as TypeScript sees it; must equal shmq_layout() in C. */
 export const Layout = {
   MAGIC: 0x514d5852,
-  VERSION: 1,
+  VERSION: 2,
   LINE: 128,
   DATA_OFFSET: 640,
   RECORD_HEADER: 8,
@@ -48,12 +48,16 @@ export const Layout = {
   KIND_MASK: 0x00ffffff,
   MIN_CAPACITY: 1024,
   MAX_CAPACITY: 1 << 30,
+  OFF_CURSOR: 408,
+  OFF_SPACE_WANTED: 516,
+  TYPE_TAKEN: 1 << 30,
 } as const;
 
 /** The order shmq_layout() reports its values in. */
 export const LAYOUT_ORDER: readonly (keyof typeof Layout)[] = [
   'MAGIC', 'VERSION', 'LINE', 'DATA_OFFSET', 'RECORD_HEADER', 'ALIGN', 'OFF_TAIL', 'OFF_HEAD_CACHE',
   'OFF_HEAD', 'OFF_PARKED', 'TYPE_PAD', 'FRAG_SHIFT', 'KIND_MASK', 'MIN_CAPACITY', 'MAX_CAPACITY',
+  'OFF_CURSOR', 'OFF_SPACE_WANTED', 'TYPE_TAKEN',
 ];
 
 /** shmq.so could not be found or loaded. */
@@ -61,7 +65,7 @@ export class NativeLoadError extends Error {
   override readonly name = 'NativeLoadError';
   readonly code = 'NATIVE_LOAD';
   constructor(readonly path: string, options?: ErrorOptions) {
-    super(`cannot load the shared-memory ring library at ${path}: run \`make\` (npm install does it)`, options);
+    super(loadFailureMessage(path), options);
   }
 }
 
@@ -73,6 +77,7 @@ export interface ShmqNative {
   shmq_last_code(): number;
   shmq_layout(out: BigInt64Array, n: number): number;
   shmq_create(path: string, capacity: number, maxRecord: number): RingHandle | null;
+  shmq_create_as(path: string, capacity: number, maxRecord: number, role: ShmqRole): RingHandle | null;
   shmq_open(path: string, role: ShmqRole): RingHandle | null;
   shmq_close(q: RingHandle): void;
   shmq_unlink(path: string): number;
@@ -89,9 +94,15 @@ export interface ShmqNative {
   ): number;
   shmq_claim(q: RingHandle, type: number, len: number): number;
   shmq_commit_claim(q: RingHandle): number;
+  shmq_free(q: RingHandle): number;
+  shmq_want_space(q: RingHandle, bytes: number): number;
   shmq_read_batch(q: RingHandle, dst: Uint8Array, cap: number): number;
   shmq_peek(q: RingHandle, offset: Uint32Array, maxBytes: number): number;
+  shmq_advance(q: RingHandle, bytes: number, records: number): number;
+  shmq_release_to(q: RingHandle, pos: number): number;
   shmq_release(q: RingHandle, bytes: number, records: number): number;
+  shmq_cursor(q: RingHandle): number;
+  shmq_set_space_bell(q: RingHandle, fd: number): void;
   shmq_available(q: RingHandle): number;
   shmq_spin(q: RingHandle, spinNs: number): number;
   shmq_park(q: RingHandle): number;
@@ -108,6 +119,7 @@ const SIGNATURES: Record<keyof ShmqNative, string> = {
   shmq_last_code: 'int shmq_last_code(void)',
   shmq_layout: 'int shmq_layout(int64_t *out, int n)',
   shmq_create: 'shmq_t *shmq_create(const char *path, uint32_t capacity, uint32_t max_record)',
+  shmq_create_as: 'shmq_t *shmq_create_as(const char *path, uint32_t capacity, uint32_t max_record, int role)',
   shmq_open: 'shmq_t *shmq_open(const char *path, int role)',
   shmq_close: 'void shmq_close(shmq_t *q)',
   shmq_unlink: 'int shmq_unlink(const char *path)',
@@ -122,9 +134,15 @@ const SIGNATURES: Record<keyof ShmqNative, string> = {
     'int64_t shmq_write_fragments(shmq_t *q, int32_t kind, const uint8_t *prefix, uint32_t prefix_len, const uint8_t *msg, uint64_t len, uint64_t offset)',
   shmq_claim: 'int64_t shmq_claim(shmq_t *q, int32_t type, uint32_t len)',
   shmq_commit_claim: 'int shmq_commit_claim(shmq_t *q)',
+  shmq_free: 'int64_t shmq_free(shmq_t *q)',
+  shmq_want_space: 'int shmq_want_space(shmq_t *q, uint32_t bytes)',
   shmq_read_batch: 'int64_t shmq_read_batch(shmq_t *q, uint8_t *dst, uint32_t cap)',
   shmq_peek: 'int64_t shmq_peek(shmq_t *q, uint32_t *offset, uint32_t max_bytes)',
+  shmq_advance: 'int shmq_advance(shmq_t *q, uint32_t bytes, uint32_t records)',
+  shmq_release_to: 'int shmq_release_to(shmq_t *q, uint64_t pos)',
   shmq_release: 'int shmq_release(shmq_t *q, uint32_t bytes, uint32_t records)',
+  shmq_cursor: 'int64_t shmq_cursor(shmq_t *q)',
+  shmq_set_space_bell: 'void shmq_set_space_bell(shmq_t *q, int fd)',
   shmq_available: 'int shmq_available(shmq_t *q)',
   shmq_spin: 'int shmq_spin(shmq_t *q, uint32_t spin_ns)',
   shmq_park: 'int shmq_park(shmq_t *q)',
@@ -136,14 +154,10 @@ const SIGNATURES: Record<keyof ShmqNative, string> = {
   shmq_bell_close: 'int shmq_bell_close(int fd)',
 };
 
-/** Where shmq.so lives: next to this module (lib/native), or, from the
- * compiled dist/native, in the package's lib/native. RXMESH_SHMQ_LIB wins. */
+/** Where shmq.so lives (lib/native/locate.ts): RXMESH_SHMQ_LIB if set, else
+ * the prebuilt binary for this platform if it loads, else a local `make` build. */
 export function locateLibrary(): string {
-  const override = process.env['RXMESH_SHMQ_LIB'];
-  if (override) return override;
-  const candidates = [new URL('./shmq.so', import.meta.url), new URL('../../lib/native/shmq.so', import.meta.url)];
-  const paths = candidates.map((u) => fileURLToPath(u));
-  return paths.find((p) => existsSync(p)) ?? paths[0]!;
+  return findLibrary().path;
 }
 
 let loaded: ShmqNative | undefined;

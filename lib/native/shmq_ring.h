@@ -15,10 +15,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "shmq.h"
+#include "shmq_compat.h"
 
 #define SHMQ_EXPORT __attribute__((visibility("default")))
 
@@ -51,20 +53,25 @@ struct shmq_header {
   _Atomic uint64_t head;
   _Atomic uint64_t records_read;
   _Atomic uint64_t unblocked;
-  uint8_t pad3[SHMQ_LINE - 24];
-  /* line 4: doorbell */
+  _Atomic uint64_t cursor;
+  uint8_t pad3[SHMQ_LINE - 32];
+  /* line 4: doorbells */
   _Atomic uint32_t parked;
-  uint32_t reserved;
+  _Atomic uint32_t space_wanted;
   _Atomic uint64_t wakeups;
-  uint8_t pad4[SHMQ_LINE - 16];
+  _Atomic uint64_t space_wakeups;
+  uint8_t pad4[SHMQ_LINE - 24];
 };
 
 _Static_assert(sizeof(struct shmq_header) == SHMQ_DATA_OFFSET, "header size");
 _Static_assert(offsetof(struct shmq_header, tail) == 128, "tail offset");
 _Static_assert(offsetof(struct shmq_header, head_cache) == 256, "head_cache offset");
 _Static_assert(offsetof(struct shmq_header, head) == 384, "head offset");
+_Static_assert(offsetof(struct shmq_header, cursor) == 408, "cursor offset");
 _Static_assert(offsetof(struct shmq_header, parked) == 512, "parked offset");
+_Static_assert(offsetof(struct shmq_header, space_wanted) == 516, "space_wanted offset");
 _Static_assert(offsetof(struct shmq_header, wakeups) == 520, "wakeups offset");
+_Static_assert(offsetof(struct shmq_header, space_wakeups) == 528, "space_wakeups offset");
 _Static_assert(SHMQ_DATA_OFFSET % SHMQ_ALIGN == 0, "data alignment");
 _Static_assert(sizeof(_Atomic uint64_t) == 8 && sizeof(_Atomic int32_t) == 4, "atomic sizes");
 
@@ -78,12 +85,14 @@ struct shmq {
   uint32_t max_record;
   int role;
   int bell_fd;      /* producer: doorbell to ring when the consumer is parked */
+  int space_bell_fd;/* consumer: doorbell to ring when the producer waits for space */
   uint64_t tail;    /* producer: authoritative local copy */
   uint64_t head_cache;
-  uint64_t head;    /* consumer: authoritative local copy */
+  uint64_t head;    /* consumer: released position (authoritative local copy) */
+  uint64_t cursor;  /* consumer: read position, >= head; records in [head, cursor) are read, not yet released */
   uint64_t claim;   /* producer: position of an open claim, or UINT64_MAX */
   int borrowed;     /* shares another handle's mapping (shmq_dup) */
-  uint32_t peeked;  /* consumer: bytes handed out by shmq_peek, not yet released */
+  uint32_t peeked;  /* consumer: bytes of the last shmq_peek span, from cursor */
 };
 
 int shmq_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -70,6 +70,34 @@ static int check_producer(const shmq_t *q) {
 
 static void count_full(shmq_t *q) { atomic_fetch_add_explicit(&q->hdr->full_count, 1, memory_order_relaxed); }
 
+/* Bytes the producer could write now as one record body plus its header,
+ * refreshing its view of the consumer's head. */
+SHMQ_EXPORT int64_t shmq_free(shmq_t *q) {
+  if (q == NULL || q->role != SHMQ_PRODUCER) return fail(SHMQ_INVALID, "not a producer handle");
+  uint64_t head = OBSERVE(&q->hdr->head); /* pairs with the consumer's PUBLISH of head */
+  if (head > q->tail || q->tail - head > q->capacity) return fail(SHMQ_CORRUPT, "consumer position out of range");
+  q->head_cache = head;
+  RELAXED_STORE(&q->hdr->head_cache, head);
+  uint64_t used = q->tail - head + SHMQ_RECORD_HEADER; /* the next header slot is always kept zeroed */
+  return used >= q->capacity ? 0 : (int64_t)(q->capacity - used);
+}
+
+/* Ask the consumer to ring its space bell once it releases space. Returns 1
+ * when the producer should wait for that bell, 0 when `bytes` are already free
+ * (the request is withdrawn), or a negative result. The same Dekker pair as
+ * parking: either we see the consumer's release, or it sees our flag. */
+SHMQ_EXPORT int shmq_want_space(shmq_t *q, uint32_t bytes) {
+  if (q == NULL || q->role != SHMQ_PRODUCER) return fail(SHMQ_INVALID, "not a producer handle");
+  atomic_store(&q->hdr->space_wanted, 1);
+  (void)atomic_load(&q->hdr->head); /* seq_cst: ordered after our flag (see publish_head in shmq_read.c) */
+  int64_t free_bytes = shmq_free(q);
+  if (free_bytes < 0 || free_bytes >= (int64_t)bytes) {
+    atomic_store(&q->hdr->space_wanted, 0);
+    return free_bytes < 0 ? (int)free_bytes : 0;
+  }
+  return 1;
+}
+
 SHMQ_EXPORT int shmq_write(shmq_t *q, int32_t type, const uint8_t *body, uint32_t len) {
   int rc = check_producer(q);
   if (rc != SHMQ_OK) return rc;
