@@ -40,7 +40,7 @@ const GAME = 'bg';
 const META = { pad: 'x'.repeat(480) };
 
 const record = (agentId: string, service: string, userData: string, localId: number): InstanceRecord =>
-  ({ gameId: GAME, service, userData, agentId, address: '127.0.0.1:7000', localId, online: false, meta: META });
+  ({ gameId: GAME, service, userData, agentId, address: '127.0.0.1:7000', localId, epoch: 1, online: false, meta: META });
 
 const quantile = (sorted: number[], q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 

@@ -1,18 +1,19 @@
 /**
  * Agent: the per-host sidecar. It serves the control socket and the rings in
- * its shm directory, registers instances with the registry, and pumps
- * messages between rings (RingPump + Router).
+ * its shm directory, registers instances with the registry, and runs the
+ * record path (data-path.ts is where to start reading it) and the peer links.
  *
  *   <shmDir>/agent.sock   control socket (Unix)
- *   <shmDir>/agent.bell   doorbell apps ring when the agent is parked
+ *   <shmDir>/agent.bell   doorbell apps ring when the agent is parked or waits for room
  *   <shmDir>/c<N>.bell    doorbell of app connection N
  *   <shmDir>/i<N>.tx|.rx  rings of instance N
+ *   <shmDir>/epoch        the last incarnation's number (incarnation.ts)
  */
-import { mkdirSync, readdirSync, rmdirSync, rmSync, chmodSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { Doorbell, Ring, type RingOptions } from '../native/index.js';
+import { Doorbell, RingError, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
 import { FramedConnection, isProtocolViolation } from '../protocol/connection.js';
 import { ControlMessage, type InstanceInfo } from '../protocol/control-messages.js';
 import { ConflictError } from '../protocol/errors.js';
@@ -20,12 +21,16 @@ import { instanceId } from '../protocol/names.js';
 import { keyOf, OfflineReason, type ConflictStrategy, type InstanceRecord } from '../protocol/registry-messages.js';
 import type { Registry, RegistryWatch } from '../registry/registry.js';
 import { ClientSession, type SessionHost } from './client-session.js';
+import { DataPath } from './data-path.js';
+import { nextEpoch } from './incarnation.js';
+import { LinkTable, type LinkOptions } from './links/link-table.js';
 import { LoadReporter } from './load-reporter.js';
 import { LocalInstance } from './local-instance.js';
+import type { SinkLimits } from './local-sink.js';
 import { NodeTable } from './node-table.js';
-import { RingPump } from './ring-pump.js';
 import { Router } from './router.js';
-import { LinkTable, type LinkOptions } from './links/link-table.js';
+import { ledger, UnreadBouncer, type UnreadRoutes } from './unread.js';
+import { agentStatus, type AgentStatus } from './status.js';
 
 export interface AgentOptions {
   registry: Registry;
@@ -38,6 +43,12 @@ export interface AgentOptions {
   log?: (msg: string) => void;
   /** Peer links to other agents (listen address, mesh secret, timings). */
   links?: LinkOptions;
+  /** How long a destination may take nothing before the messages waiting for it bounce QUEUE_FULL. Default 5000. */
+  fullMs?: number;
+  /** Bytes of unfinished fragmented messages one instance may be receiving at once. Default 256 MiB. */
+  maxPartialBytes?: number;
+  /** Write the taken-message ledger (fault-injection runs). */
+  testHooks?: boolean;
 }
 
 export const defaultShmDir = (): string => `/dev/shm/rxmesh-${userInfo().username}`;
@@ -45,20 +56,23 @@ export const defaultShmDir = (): string => `/dev/shm/rxmesh-${userInfo().usernam
 /** Control frames are small; this bounds what a client can make us allocate. */
 const CONTROL_MAX_FRAME = 1024 * 1024;
 
-export class Agent implements SessionHost {
+export class Agent implements SessionHost, UnreadRoutes {
   readonly agentId: string;
   readonly shmDir: string;
   readonly socketPath: string;
   readonly agentBellPath: string;
+  epoch = 0;
+  readonly log: (msg: string) => void;
   private readonly registry: Registry;
   private readonly instances = new Map<number, LocalInstance>();
   private readonly byKey = new Map<string, LocalInstance>();
   private readonly sessions = new Map<number, ClientSession>();
   private readonly clientBells = new Map<number, Doorbell>();
   private readonly known = new Map<string, InstanceInfo>();
-  private readonly nodes: NodeTable;
-  private readonly router: Router;
-  private pump!: RingPump;
+  private readonly limits: SinkLimits;
+  private nodes!: NodeTable;
+  private router!: Router;
+  private path!: DataPath;
   private loads!: LoadReporter;
   private bell!: Doorbell;
   private server!: Server;
@@ -67,7 +81,7 @@ export class Agent implements SessionHost {
   private nextLocalId = 1;
   private nextClientId = 1;
   private closing = false;
-  readonly log: (msg: string) => void;
+  private readonly ledgerFile: string | undefined;
 
   private constructor(private readonly options: AgentOptions) {
     this.registry = options.registry;
@@ -75,38 +89,41 @@ export class Agent implements SessionHost {
     this.shmDir = options.shmDir ?? defaultShmDir();
     this.socketPath = join(this.shmDir, 'agent.sock');
     this.agentBellPath = join(this.shmDir, 'agent.bell');
-    this.nodes = new NodeTable(this.agentId);
     this.log = options.log ?? ((msg) => process.stderr.write(`[rxmesh agent] ${msg}\n`));
-    this.router = new Router(this.instances, this.log);
+    const capacity = options.ring?.capacity ?? DEFAULT_CAPACITY;
+    this.limits = { fullMs: options.fullMs ?? 5000, maxWaitBytes: capacity, maxPartialBytes: options.maxPartialBytes ?? 256 * 1024 * 1024 };
+    this.ledgerFile = options.testHooks ? join(this.shmDir, 'taken.ledger') : undefined;
   }
 
   static async start(options: AgentOptions): Promise<Agent> {
     const agent = new Agent(options);
     await agent.prepareDir();
+    agent.epoch = nextEpoch(agent.shmDir);
+    agent.nodes = new NodeTable({ agentId: agent.agentId, epoch: agent.epoch });
+    agent.router = new Router(agent.epoch, agent.instances);
     agent.bell = Doorbell.create(agent.agentBellPath);
-    agent.pump = new RingPump(agent.instances, agent.router, agent.bell);
-    agent.pump.onFault = (src, err) => agent.fault(src, err);
+    agent.path = new DataPath(agent.epoch, agent.router, agent.bell, (localId, err) => agent.fault(localId, err), agent.log);
     agent.loads = new LoadReporter(agent.instances, (clientId, type, body) => agent.sessions.get(clientId)?.notify(type, body));
-    agent.pump.onActivity = () => agent.loads.poke();
+    agent.path.onActivity = () => agent.loads.poke();
     agent.address = options.address ?? '';
     if (options.links) {
       const links = new LinkTable({
         agentId: agent.agentId,
-        instances: agent.instances,
+        epoch: agent.epoch,
         nodes: agent.nodes,
-        router: agent.router,
         log: agent.log,
-        wake: () => agent.pump.schedule(),
+        round: (fn) => agent.path.round(fn),
+        gameOf: (local) => agent.instances.get(local)?.gameId ?? null,
+        ownSink: (local) => agent.ownSink(local),
+        destination: (epoch, local, game) => agent.router.inbound(epoch, local, game),
       }, options.links);
       agent.links = links;
       agent.router.remote = links;
-      const listening = await links.listen();
-      agent.address ||= listening;
-      links.setAdvertised(agent.address);
+      agent.address ||= await links.listen();
     }
     await agent.registry.open(
       { agentId: agent.agentId, address: agent.address },
-      { kicked: (instance, by) => agent.kicked(instance, by) },
+      { kicked: (instance, by) => agent.kickedElsewhere(instance, by) },
     );
     agent.server = createServer((socket) => agent.accept(socket));
     await new Promise<void>((resolve, reject) => {
@@ -176,9 +193,10 @@ export class Agent implements SessionHost {
       throw new ConflictError(`${instanceId(service, userData)} is held by local instance ${held.localId} on agent ${this.agentId}`);
     }
     const localId = this.nextLocalId++;
-    const record: InstanceRecord = { gameId, service, userData, agentId: this.agentId, address: this.address, localId, online: false };
+    const record: InstanceRecord = { gameId, service, userData, agentId: this.agentId, address: this.address, localId, epoch: this.epoch, online: false };
     const info = this.toInfo(record);
-    const inst = new LocalInstance(localId, record, info, join(this.shmDir, `i${localId}.tx`), join(this.shmDir, `i${localId}.rx`), this.options.ring ?? {}, bell);
+    const inst = new LocalInstance(localId, record, info, join(this.shmDir, `i${localId}.tx`), join(this.shmDir, `i${localId}.rx`),
+      this.options.ring ?? {}, bell, this.path, this.limits);
     inst.clientId = clientId;
     try {
       await this.registry.register(record, conflict);
@@ -186,9 +204,10 @@ export class Agent implements SessionHost {
       inst.destroy();
       throw err;
     }
-    if (held) await this.removeInstance(held, OfflineReason.REPLACED, true);
+    if (held) this.kick(held, record);
     this.instances.set(localId, inst);
     this.byKey.set(keyOf(record), inst);
+    this.path.add(inst.source);
     return inst;
   }
 
@@ -196,45 +215,35 @@ export class Agent implements SessionHost {
     await this.registry.startup(inst.record);
     if (inst.state === 'registered') inst.state = 'online';
     inst.record.online = true;
-    this.pump.schedule();
     return inst.info;
   }
 
-  async removeInstance(inst: LocalInstance, reason: OfflineReason, kicked = false): Promise<void> {
-    if (inst.state === 'gone' || !this.instances.has(inst.localId)) {
-      inst.destroy();
-      return;
-    }
-    // What the app sent before it went still goes out; what was queued for it goes back.
-    inst.state = 'registered';
-    try {
-      inst.tx.drain((type, body) => this.router.forward(inst, type, body));
-    } catch { /* a corrupt ring: nothing more to take from it */ }
-    this.router.bounceQueued(inst, (visit) => {
-      try {
-        using reader = Ring.open(inst.rxPath, 'consumer');
-        reader.drain((type, body) => { visit(type, body); });
-      } catch { /* already unreadable */ }
-    });
-    this.instances.delete(inst.localId);
-    if (this.byKey.get(keyOf(inst.record)) === inst) this.byKey.delete(keyOf(inst.record));
-    inst.destroy();
-    this.pump.schedule();
-    if (kicked || reason === OfflineReason.REPLACED) return;
-    try {
-      await this.registry.deregister(inst.record, reason);
-    } catch (err) {
-      this.log(`deregister ${inst.info.id}: ${(err as Error).message}`);
-    }
+  /** CLOSE from its app: leave routing now, answer once what it sent is read and settled. */
+  async closeInstance(inst: LocalInstance): Promise<void> {
+    this.leave(inst, OfflineReason.CLOSED, true);
+    await this.whenDrained(inst, 2 * this.limits.fullMs + 1000);
   }
 
-  async watch(gameId: string, pattern: string, onEvent: (type: number, body: unknown) => void, watchId: number): Promise<{ watch: RegistryWatch; instances: InstanceInfo[] }> {
-    const watch = await this.registry.watch(gameId, pattern, (ev) => {
+  /** RELEASE from its app: it reads no more; what it left unread goes back to the senders. */
+  releaseInstance(inst: LocalInstance): void {
+    this.leave(inst, OfflineReason.CLOSED, true);
+    this.finish(inst);
+  }
+
+  /** Its app went away without closing it (crash, lost connection). */
+  async dropInstance(inst: LocalInstance, reason: OfflineReason): Promise<void> {
+    if (this.closing) return;
+    this.leave(inst, reason, true);
+    await this.whenDrained(inst, 2 * this.limits.fullMs + 1000);
+    this.finish(inst);
+  }
+
+  watch(gameId: string, pattern: string, onEvent: (type: number, body: unknown) => void, watchId: number): Promise<{ watch: RegistryWatch; instances: InstanceInfo[] }> {
+    return this.registry.watch(gameId, pattern, (ev) => {
       const instance = this.toInfo(ev.instance);
       if (ev.kind === 'online') onEvent(ControlMessage.ONLINE, { watchId, instance });
       else onEvent(ControlMessage.OFFLINE, { watchId, instance, reason: ev.reason });
-    });
-    return { watch, instances: watch.snapshot.map((r) => this.toInfo(r)) };
+    }).then((watch) => ({ watch, instances: watch.snapshot.map((r) => this.toInfo(r)) }));
   }
 
   resolve(node: number, localId: number): InstanceInfo | undefined {
@@ -242,7 +251,96 @@ export class Agent implements SessionHost {
     return this.known.get(`${node}:${localId}`);
   }
 
-  // ---------------------------------------------------------------- events
+  // ---------------------------------------------------------------- instance lifecycle
+
+  /** Not a destination any more (its waiting data bounces); what it sent still goes out. */
+  private leave(inst: LocalInstance, reason: OfflineReason, deregister: boolean): void {
+    if (inst.state === 'leaving' || inst.state === 'gone') return;
+    inst.state = 'leaving';
+    this.path.round(() => inst.sink.leave());
+    if (!deregister) return;
+    this.registry.deregister(inst.record, reason).catch((err: Error) => this.log(`deregister ${inst.info.id}: ${err.message}`));
+  }
+
+  private async whenDrained(inst: LocalInstance, ms: number): Promise<void> {
+    const end = performance.now() + ms;
+    while (inst.state === 'leaving' && !inst.drained && performance.now() < end) {
+      this.path.schedule();
+      await new Promise((r) => setTimeout(r, 2));
+    }
+  }
+
+  /** Gone: read what it wrote last, bounce what it left unread, unmap and remove its rings. */
+  private finish(inst: LocalInstance): void {
+    if (inst.state === 'gone' || !this.instances.has(inst.localId)) return;
+    this.path.round(() => {
+      try {
+        if (inst.tx.unblock(true) !== 'empty' || inst.tx.available()) inst.source.pump(Number.MAX_SAFE_INTEGER);
+      } catch (err) {
+        if (!(err instanceof RingError)) throw err;
+      }
+      if (inst.source.unsettled > 0 || inst.tx.available()) this.log(`instance ${inst.info.id}: gone with messages still unsettled`);
+      inst.source.close(); // ends an unfinished message at its destination (ABORT)
+      const ledgerFile = this.ledgerFile;
+      try {
+        const unread = new UnreadBouncer(this, inst.localId);
+        inst.sink.close((type, body) => unread.add(type, body), ledgerFile ? (type, body) => ledger(ledgerFile, type, body) : undefined);
+      } catch (err) {
+        if (!(err instanceof RingError)) throw err;
+        this.log(`instance ${inst.info.id}: its rx ring is unreadable: ${err.message}`);
+      }
+    });
+    this.path.remove(inst.source);
+    this.path.forget(inst.sink);
+    this.instances.delete(inst.localId);
+    if (this.byKey.get(keyOf(inst.record)) === inst) this.byKey.delete(keyOf(inst.record));
+    inst.destroy();
+  }
+
+  /** Another registration took its name: tell its app, which then closes it (or we do after a while). */
+  private kick(inst: LocalInstance, by: InstanceRecord): void {
+    if (inst.state === 'leaving' || inst.state === 'gone') return;
+    const session = this.sessions.get(inst.clientId);
+    session?.notify(ControlMessage.KICKED, { localId: inst.localId, by: this.toInfo(by) });
+    this.leave(inst, OfflineReason.REPLACED, false);
+    if (this.byKey.get(keyOf(inst.record)) === inst) this.byKey.delete(keyOf(inst.record));
+    setTimeout(() => {
+      if (inst.state !== 'leaving') return;
+      session?.forget(inst.localId);
+      this.finish(inst);
+    }, 2 * this.limits.fullMs + 5000).unref();
+  }
+
+  private kickedElsewhere(record: InstanceRecord, by: InstanceRecord): void {
+    const inst = this.byKey.get(keyOf(record));
+    if (inst && inst.localId === record.localId && record.epoch === this.epoch) this.kick(inst, by);
+  }
+
+  /** One of its rings cannot be used (corrupt): drop the instance, never the agent. */
+  private fault(localId: number, err: Error): void {
+    const inst = this.instances.get(localId);
+    if (!inst || inst.state === 'gone') return;
+    this.log(`instance ${inst.info.id}: ${err.message}; dropping it`);
+    const session = this.sessions.get(inst.clientId);
+    session?.forget(inst.localId);
+    session?.notify(ControlMessage.FAULT, { localId: inst.localId, code: 'RING', message: err.message });
+    this.leave(inst, OfflineReason.CRASHED, true);
+    setImmediate(() => this.finish(inst));
+  }
+
+  // ---------------------------------------------------------------- routes for bounces
+
+  ownSink(localId: number): LocalInstance['sink'] | undefined {
+    return this.instances.get(localId)?.sink;
+  }
+
+  epochOf(node: number): number | undefined {
+    return this.nodes.agentOf(node)?.epoch;
+  }
+
+  sendBack(node: number, type: number, record: Uint8Array, ticket: import('./record-sink.js').Ticket): void {
+    if (this.links) this.links.sendBack(node, type, record, ticket);
+  }
 
   private toInfo(r: InstanceRecord): InstanceInfo {
     const info: InstanceInfo = {
@@ -250,33 +348,13 @@ export class Agent implements SessionHost {
       userData: r.userData,
       id: instanceId(r.service, r.userData),
       agentId: r.agentId,
-      node: this.nodes.nodeOf(r.agentId),
+      node: this.nodes.nodeOf(r.agentId, r.epoch),
       localId: r.localId,
+      epoch: this.epoch,
     };
     this.links?.learn(r, info.node);
     this.known.set(`${info.node}:${info.localId}`, info);
     return info;
-  }
-
-  private sessionOf(inst: LocalInstance): ClientSession | undefined {
-    return this.sessions.get(inst.clientId);
-  }
-
-  private kicked(record: InstanceRecord, by: InstanceRecord): void {
-    const inst = this.byKey.get(keyOf(record));
-    if (!inst || inst.localId !== record.localId) return;
-    const session = this.sessionOf(inst);
-    session?.forget(inst.localId);
-    session?.notify(ControlMessage.KICKED, { localId: inst.localId, by: this.toInfo(by) });
-    void this.removeInstance(inst, OfflineReason.REPLACED, true);
-  }
-
-  private fault(inst: LocalInstance, err: Error): void {
-    this.log(`instance ${inst.info.id}: ${err.message}; dropping it`);
-    const session = this.sessionOf(inst);
-    session?.forget(inst.localId);
-    session?.notify(ControlMessage.FAULT, { localId: inst.localId, code: 'RING', message: err.message });
-    void this.removeInstance(inst, OfflineReason.CRASHED);
   }
 
   /** The address peers dial ('' without links). */
@@ -284,35 +362,41 @@ export class Agent implements SessionHost {
     return this.address;
   }
 
+  /** Where the link server really listens (differs from linkAddress behind a proxy). */
+  get listeningAddress(): string {
+    return this.links?.listening ?? '';
+  }
+
   /** Test hook: cut every peer link; ours stay away for `ms`. */
   cutLinks(ms: number): void {
     this.links?.cut(ms);
   }
 
-  /** Per-ring and per-link counters for `rxmesh status`. */
-  status(): { agentId: string; instances: { id: string; localId: number; state: string; tx: ReturnType<Ring['stats']>; rx: ReturnType<Ring['stats']> }[]; router: Router['stats']; links: ReturnType<LinkTable['status']> | undefined } {
-    return {
-      agentId: this.agentId,
-      links: this.links?.status(),
-      instances: [...this.instances.values()].map((i) => ({ id: i.info.id, localId: i.localId, state: i.state, tx: i.tx.stats(), rx: i.rx.stats() })),
-      router: this.router.stats,
-    };
+  /** Counters for `rxmesh status`. */
+  status(): AgentStatus {
+    return agentStatus(this.agentId, this.epoch, this.instances.values(), this.links?.status(), this.path.malformedCount);
   }
 
+  /** Stop: settle what the links hold (briefly), then let every app go; apps keep reading their rings. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    // stop accepting; the server's close callback waits for the sessions we end next
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    const sessions = [...this.sessions.values()]; // disconnect() removes them from the map
+    await this.links?.drain(2000);
+    await this.links?.close();
+    this.path.round(() => {});
+    const sessions = [...this.sessions.values()];
     for (const s of sessions) s.disconnect();
     await Promise.allSettled(sessions.map((s) => s.teardown()));
     await serverClosed;
     this.sessions.clear();
-    await this.links?.close();
-    for (const inst of [...this.instances.values()]) await this.removeInstance(inst, OfflineReason.CLOSED);
-    this.pump.stop();
+    this.path.stop();
     this.loads.stop();
+    for (const inst of this.instances.values()) {
+      inst.state = 'gone';
+      inst.destroy();
+    }
+    this.instances.clear();
     await this.registry.close().catch((err: Error) => this.log(`registry close: ${err.message}`));
     this.bell.close();
     for (const b of this.clientBells.values()) b.close();
@@ -320,6 +404,6 @@ export class Agent implements SessionHost {
     rmSync(this.socketPath, { force: true });
     try {
       rmdirSync(this.shmDir);
-    } catch { /* not empty: someone else's files */ }
+    } catch { /* not empty: the epoch file, or someone else's files */ }
   }
 }

@@ -17,13 +17,19 @@ import type { LocalInstance } from './local-instance.js';
 /** The narrow part of the agent a session needs. */
 export interface SessionHost {
   readonly agentId: string;
+  readonly epoch: number;
   readonly agentBellPath: string;
   verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<boolean>;
   openClientBell(clientId: number): string;
   closeClientBell(clientId: number): void;
   createInstance(clientId: number, gameId: string, service: string, userData: string, conflict: ConflictStrategy): Promise<LocalInstance>;
   startupInstance(inst: LocalInstance): Promise<InstanceInfo>;
-  removeInstance(inst: LocalInstance, reason: OfflineReason): Promise<void>;
+  /** Leave routing; resolves once what it sent is read and settled. */
+  closeInstance(inst: LocalInstance): Promise<void>;
+  /** After CLOSE: the app reads no more. */
+  releaseInstance(inst: LocalInstance): void;
+  /** The app went away without closing it. */
+  dropInstance(inst: LocalInstance, reason: OfflineReason): Promise<void>;
   watch(gameId: string, pattern: string, onEvent: (type: number, body: unknown) => void, watchId: number): Promise<{ watch: RegistryWatch; instances: InstanceInfo[] }>;
   resolve(node: number, localId: number): InstanceInfo | undefined;
   status(): unknown;
@@ -71,7 +77,8 @@ export class ClientSession {
       case ControlMessage.STARTUP: return this.host.startupInstance(this.instance(num(body, 'localId')));
       case ControlMessage.WATCH: return this.watch(body);
       case ControlMessage.UNWATCH: return this.unwatch(num(body, 'watchId'));
-      case ControlMessage.CLOSE: return this.closeInstance(num(body, 'localId'));
+      case ControlMessage.CLOSE: return this.host.closeInstance(this.instance(num(body, 'localId'))).then(() => ({}));
+      case ControlMessage.RELEASE: return this.releaseInstance(num(body, 'localId'));
       case ControlMessage.RESOLVE: {
         const info = this.host.resolve(num(body, 'node'), num(body, 'localId'));
         if (!info) throw new NotFoundError('no such instance');
@@ -114,7 +121,7 @@ export class ClientSession {
       return this.refuse(new AuthError(`wrong key for game '${this.gameId}'`));
     }
     this.authed = true;
-    return { agentId: this.host.agentId, clientBell: this.host.openClientBell(this.clientId), agentBell: this.host.agentBellPath };
+    return { agentId: this.host.agentId, epoch: this.host.epoch, clientBell: this.host.openClientBell(this.clientId), agentBell: this.host.agentBellPath };
   }
 
   private checkGame(name: string): void {
@@ -128,7 +135,7 @@ export class ClientSession {
     const conflict = body['conflict'] === 'replace' ? 'replace' : 'reject';
     const inst = await this.host.createInstance(this.clientId, this.gameId!, service, userData, conflict);
     if (this.closed) {
-      await this.host.removeInstance(inst, OfflineReason.CRASHED);
+      await this.host.dropInstance(inst, OfflineReason.CRASHED);
       throw new MeshError('CLOSED');
     }
     this.instances.set(inst.localId, inst);
@@ -161,10 +168,10 @@ export class ClientSession {
     return {};
   }
 
-  private async closeInstance(localId: number): Promise<unknown> {
+  private releaseInstance(localId: number): unknown {
     const inst = this.instance(localId);
     this.instances.delete(localId);
-    await this.host.removeInstance(inst, OfflineReason.CLOSED);
+    this.host.releaseInstance(inst);
     return {};
   }
 
@@ -197,7 +204,7 @@ export class ClientSession {
     const watches = [...this.watches.values()];
     this.watches.clear();
     await Promise.allSettled([
-      ...insts.map((i) => this.host.removeInstance(i, OfflineReason.CRASHED)),
+      ...insts.map((i) => this.host.dropInstance(i, OfflineReason.CRASHED)),
       ...watches.map((w) => w.close()),
     ]);
     this.host.closeClientBell(this.clientId);

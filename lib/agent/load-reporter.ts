@@ -47,7 +47,7 @@ export class LoadReporter {
     const clients = new Map<number, string>();
     for (const [localId, inst] of this.instances) {
       if (inst.state !== 'online') continue;
-      const item = { node: 0, localId, depth: inst.rx.stats().depth + inst.staging.length };
+      const item = { node: 0, localId, depth: inst.rx.stats().depth + inst.sink.queued };
       clients.set(inst.clientId, inst.gameId);
       push(all, inst.gameId, item);
       if (this.last.get(localId) !== item.depth) push(changed, inst.gameId, item);

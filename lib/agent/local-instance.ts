@@ -1,36 +1,33 @@
 /**
- * LocalInstance: one instance hosted by this agent — its two rings and the
- * staging batch of records on their way into its rx ring.
+ * LocalInstance: one instance hosted by this agent: its registry record, its
+ * two rings (each mapped once here), and the two ends of the record path they
+ * feed: its Source (what it sends) and its LocalSink (what it receives).
  *
- *   tx ring: app -> agent (the app produces, the agent consumes)
- *   rx ring: agent -> app (the agent produces, the app consumes)
+ *   tx ring: app -> agent (the app produces, the agent consumes: Source)
+ *   rx ring: agent -> app (the agent produces: LocalSink, the app consumes)
+ *
+ * Lifecycle: registered -> online (routable) -> leaving (not a destination any
+ * more; what it sent still goes out and settles) -> gone (rings unmapped and
+ * removed; what it left unread bounced to the senders).
  */
-import { Ring, RecordBatch, type Doorbell, type RingOptions } from '../native/index.js';
+import { unlinkSync } from 'node:fs';
+import { Ring, type Doorbell, type RingOptions } from '../native/index.js';
 import type { InstanceInfo } from '../protocol/control-messages.js';
 import type { InstanceRecord } from '../protocol/registry-messages.js';
+import { LocalSink, type SinkHost, type SinkLimits } from './local-sink.js';
+import type { Destination } from './router.js';
+import { Source, type SourceHost } from './source.js';
 
-export type InstanceState = 'registered' | 'online' | 'gone';
+export type InstanceState = 'registered' | 'online' | 'leaving' | 'gone';
 
-/** Something a source can be paused on: a full local destination or a full peer link. */
-export interface Blocker {
-  readonly waiters: Set<LocalInstance>;
-}
-
-export class LocalInstance {
+export class LocalInstance implements Destination {
   state: InstanceState = 'registered';
   /** The app connection that owns it. */
   clientId = 0;
   readonly tx: Ring;
   readonly rx: Ring;
-  /** Records for the rx ring that did not fit yet (bounded). */
-  readonly staging: RecordBatch;
-  /** Sources whose tx ring is paused until our staging drains. */
-  readonly waiters = new Set<LocalInstance>();
-  /** Set while this instance's tx ring is paused on a full destination or link. */
-  blockedOn: Blocker | null = null;
-  /** Bounces that did not fit the staging batch; bounded by what this instance sent. */
-  readonly overflow: { type: number; body: Uint8Array }[] = [];
-  private readonly creators: Ring[];
+  readonly sink: LocalSink;
+  readonly source: Source;
 
   constructor(
     readonly localId: number,
@@ -40,46 +37,58 @@ export class LocalInstance {
     readonly rxPath: string,
     ringOptions: RingOptions,
     clientBell: Doorbell,
+    host: SinkHost & SourceHost,
+    limits: SinkLimits,
   ) {
-    const txOwner = Ring.create(txPath, ringOptions);
-    let rxOwner: Ring | undefined;
+    this.tx = Ring.create(txPath, ringOptions, 'consumer');
     try {
-      rxOwner = Ring.create(rxPath, ringOptions);
-      this.creators = [txOwner, rxOwner];
-      this.tx = Ring.open(txPath, 'consumer');
-      this.rx = Ring.open(rxPath, 'producer');
+      this.rx = Ring.create(rxPath, ringOptions, 'producer');
     } catch (err) {
-      txOwner.unlink();
-      txOwner.close();
-      rxOwner?.unlink();
-      rxOwner?.close();
+      this.tx.close();
+      remove(txPath);
       throw err;
     }
-    this.rx.setBell(clientBell);
-    this.staging = new RecordBatch(Math.max(256 * 1024, 4 * (this.rx.maxRecord + 64)));
+    this.tx.setSpaceBell(clientBell); // the app waits for room in its tx ring: ring it when we release
+    this.rx.setBell(clientBell); // the app sleeps on its rx ring: ring it when we write
+    this.sink = new LocalSink(localId, this.rx, host, limits);
+    this.source = new Source(localId, record.gameId, this.tx, this.sink, host);
   }
 
   get gameId(): string {
     return this.record.gameId;
   }
 
+  get routable(): boolean {
+    return this.state === 'online';
+  }
+
   get maxRecord(): number {
     return this.tx.maxRecord;
   }
 
-  /** Move staged records into the rx ring. True when nothing is left staged. */
-  flush(): boolean {
-    if (this.state === 'gone') return true;
-    if (this.staging.length > 0) this.rx.writeBatch(this.staging);
-    while (this.overflow.length > 0 && this.staging.add(this.overflow[0]!.type, this.overflow[0]!.body)) this.overflow.shift();
-    if (this.staging.length > 0) this.rx.writeBatch(this.staging);
-    return this.staging.length === 0 && this.overflow.length === 0;
+  /** What it sent is all read and settled (a clean close may complete). */
+  get drained(): boolean {
+    try {
+      return !this.source.isPaused && this.source.unsettled === 0 && !this.tx.available();
+    } catch {
+      return true; // an unreadable ring has nothing more to give
+    }
   }
 
   /** Unmap and remove both ring files. Idempotent. */
   destroy(): void {
     this.state = 'gone';
-    for (const r of [this.tx, this.rx, ...this.creators]) r.close();
-    for (const r of this.creators) r.unlink();
+    this.source.close();
+    this.rx.close();
+    remove(this.txPath);
+    remove(this.rxPath);
+  }
+}
+
+function remove(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    /* already gone */
   }
 }

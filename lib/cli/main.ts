@@ -21,7 +21,9 @@ const USAGE = `usage: rxmesh <command> [options]
 commands:
   ns      run the name server        --host 127.0.0.1 --port 9092 --http-port 8082 --games FILE --lease-ttl MS
   agent   run the host agent         --registry ns://127.0.0.1:9092 | etcd://h1:2379,h2:2379 --shm-dir DIR --id ID
-                                     --listen HOST:PORT (peer links) --mesh-secret S | --mesh-secret-file FILE
+                                     --listen HOST:PORT (peer links) [--advertise HOST:PORT] --mesh-secret-file FILE
+                                     --full-ms MS (a destination that takes nothing this long: its queued messages bounce)
+                                     --max-partial-bytes N (unfinished large messages one instance may be receiving)
   status  agent counters             --shm-dir DIR   (rings, and each link: peer, state, msgs/bytes, resends, bounces, RTT)
   up      name server + agent        (same options; a demo game 'demo' with key 'demo-key' unless --games)
   ls      list services/instances    --http http://127.0.0.1:8082
@@ -41,6 +43,9 @@ const { values, positionals } = parseArgs({
     'shm-dir': { type: 'string' },
     id: { type: 'string' },
     listen: { type: 'string' },
+    advertise: { type: 'string' },
+    'full-ms': { type: 'string' },
+    'max-partial-bytes': { type: 'string' },
     'mesh-secret': { type: 'string' },
     'mesh-secret-file': { type: 'string' },
     json: { type: 'boolean', default: false },
@@ -62,6 +67,9 @@ const opts = {
   shmDir: values['shm-dir'],
   agentId: values.id,
   listen: values.listen,
+  advertise: values.advertise,
+  fullMs: values['full-ms'] === undefined ? undefined : Number(values['full-ms']),
+  maxPartialBytes: values['max-partial-bytes'] === undefined ? undefined : Number(values['max-partial-bytes']),
   meshSecret: values['mesh-secret'],
   meshSecretFile: values['mesh-secret-file'],
   exitWithParent: values['exit-with-parent']!,

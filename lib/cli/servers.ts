@@ -21,6 +21,10 @@ export interface ServerOptions {
   agentId: string | undefined;
   /** Peer-link listen address ('host:port'). */
   listen?: string | undefined;
+  /** The address peers should dial, when not the listen address (a proxy, NAT). */
+  advertise?: string | undefined;
+  fullMs?: number | undefined;
+  maxPartialBytes?: number | undefined;
   meshSecret?: string | undefined;
   meshSecretFile?: string | undefined;
   /** Stop when stdin closes (used by specs and supervisors so no server outlives its parent). */
@@ -94,7 +98,10 @@ async function startAgent(o: ServerOptions, registry: string): Promise<Agent> {
     registry: registryFor(registry, o.leaseTtlMs),
     ...(o.shmDir ? { shmDir: o.shmDir } : {}),
     ...(o.agentId ? { agentId: o.agentId } : {}),
-    ...(secret ? { links: { secret, ...(o.listen ? { listen: o.listen } : {}) } } : {}),
+    ...(secret ? { links: { secret, ...(o.listen ? { listen: o.listen } : {}), ...(o.advertise ? { advertise: o.advertise } : {}) } } : {}),
+    testHooks: process.env['RXMESH_TEST_HOOKS'] === '1',
+    ...(o.fullMs !== undefined ? { fullMs: o.fullMs } : {}),
+    ...(o.maxPartialBytes !== undefined ? { maxPartialBytes: o.maxPartialBytes } : {}),
   });
   // Test hook for the link specs: SIGUSR2 cuts every peer link for 1 s.
   if (process.env['RXMESH_TEST_HOOKS'] === '1') process.on('SIGUSR2', () => agent.cutLinks(1000));
@@ -109,7 +116,7 @@ export async function runNs(o: ServerOptions): Promise<void> {
 
 export async function runAgent(o: ServerOptions): Promise<void> {
   const agent = await startAgent(o, o.registry);
-  ready({ agent: { socket: agent.socketPath, agentId: agent.agentId, link: agent.linkAddress } });
+  ready({ agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress } });
   await untilSignal(() => agent.close(), o.exitWithParent);
 }
 
@@ -122,7 +129,7 @@ export async function runUp(o: ServerOptions): Promise<void> {
     await ns.close();
     throw err;
   }
-  ready({ ns: { port: ns.port, httpPort: ns.httpPort }, agent: { socket: agent.socketPath, agentId: agent.agentId, link: agent.linkAddress } });
+  ready({ ns: { port: ns.port, httpPort: ns.httpPort }, agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress } });
   if (!o.games) {
     process.stderr.write(`rxmesh up: demo game 'demo' (key 'demo-key'); connect with\n` +
       `  connect({ gameId: 'demo', password: 'demo-key', agent: '${agent.socketPath}' })\n`);

@@ -34,17 +34,19 @@ export async function runStatus(shmDir: string | undefined, json: boolean): Prom
     return;
   }
   let out = `agent ${s.agentId}${s.links?.address ? ` (links on ${s.links.address})` : ''}\n`;
-  out += `router: forwarded ${s.router.forwarded}, bounced ${s.router.bounced}, dropped ${s.router.dropped}\n\n`;
-  out += table([['INSTANCE', 'LOCAL', 'STATE', 'TX MSGS', 'RX MSGS'], ...s.instances.map((i) => [i.id, String(i.localId), i.state, String(i.tx.recordsRead), String(i.rx.recordsWritten)])]);
+  out += `epoch ${s.epoch}; malformed records dropped: ${s.malformed}\n\n`;
+  out += table([['INSTANCE', 'LOCAL', 'STATE', 'SENT', 'UNSETTLED', 'BOUNCED', 'RECEIVED', 'QUEUED', 'REFUSED', 'STALLS'],
+    ...s.instances.map((i) => [i.id, String(i.localId), i.state, String(i.sent.read), String(i.sent.unsettled), String(i.sent.bounced),
+      String(i.received.delivered), String(i.received.queued), String(i.received.refused), String(i.received.stalls)])]);
   if (s.links) {
     const inbound = new Map(s.links.in.map((i) => [i.peer, i]));
     const peers = new Set([...s.links.out.map((l) => l.peer), ...inbound.keys()]);
-    const rows = [['PEER', 'STATE', 'MSGS OUT', 'BYTES OUT', 'MSGS IN', 'BYTES IN', 'QUEUED', 'RESENDS', 'BOUNCES', 'RTT']];
+    const rows = [['PEER', 'STATE', 'MSGS OUT', 'BYTES OUT', 'MSGS IN', 'BYTES IN', 'QUEUED', 'RESENDS', 'BOUNCES', 'IN DOUBT', 'RTT']];
     for (const p of peers) {
       const o = s.links.out.find((l) => l.peer === p);
       const i = inbound.get(p);
       rows.push([p, `${o?.state ?? '-'}/${i?.connected ? 'in' : '-'}`, String(o?.msgsOut ?? 0), String(o?.bytesOut ?? 0), String(i?.msgsIn ?? 0), String(i?.bytesIn ?? 0),
-        String(o?.queued ?? 0), String(o?.resends ?? 0), String((o?.bounces ?? 0) + (i?.bounced ?? 0)), o?.rttUs ? `${o.rttUs} us` : '-']);
+        String(o?.queued ?? 0), String(o?.resends ?? 0), String((o?.bounces ?? 0) + (i?.refused ?? 0)), String(o?.inDoubt ?? 0), o?.rttUs ? `${o.rttUs} us` : '-']);
     }
     out += `\n${table(rows)}`;
   }

@@ -1,55 +1,205 @@
 /**
- * Inbox: turns the records of an instance's rx ring into what they mean —
- * a message, a reply to one of its requests, or a bounce of something it
- * sent — reassembling fragments per source on the way.
+ * Inbox: reads one instance's rx ring and turns its records into what they
+ * mean: a message for `messages$`, a reply to one of its requests, or a bounce
+ * of something it sent, reassembling fragments on the way.
+ *
+ * A record leaves the ring only by being taken (a compare-and-swap of its
+ * taken bit) right before it is handed out, so if the app dies the agent
+ * bounces exactly the messages it never handed out. A message nobody can take
+ * yet (no `messages$` subscriber, or the instance is closing) stays in the
+ * ring, unreleased, and so does every message after it; replies and bounces
+ * behind it are still read. When a subscriber comes, the held messages are
+ * handed out first, in order.
+ *
+ * A fragmented message that fits a quarter of the ring (WHOLE_MESSAGE_MAX at
+ * most) is taken whole: its fragments are copied as they come and all taken
+ * at once when its last one is there, so it is delivered whole or bounced
+ * whole. A larger one is taken fragment by fragment as it streams in.
  */
-import { Frag, fragOf, kindOf, Reassembler, type RecordVisitor } from '../native/index.js';
-import { ENVELOPE_BYTES, Flag, RecordKind } from '../protocol/envelope.js';
-
-const u32 = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+import { Frag, fragOf, kindOf, Reassembler, type Ring } from '../native/index.js';
+import { ENVELOPE_BYTES, envAux, envCorr, envEpoch, envFlags, envLocal, envNode, Flag, RecordKind, WHOLE_MESSAGE_MAX } from '../protocol/envelope.js';
 
 /** Where an Inbox delivers. `payload` is a copy unless zero-copy applies (a view valid during the call). */
 export interface InboxSink {
-  message(payload: Uint8Array, flags: number, node: number, local: number, corr: number): void;
-  reply(payload: Uint8Array, flags: number, node: number, local: number, corr: number): void;
-  bounce(payload: Uint8Array, flags: number, node: number, local: number, corr: number): void;
+  /** Can a message be handed out now (someone subscribed, not closing)? */
+  canDeliver(): boolean;
+  message(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void;
+  reply(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void;
+  bounce(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void;
+}
+
+/** A fragmented message being put together: where its records are (taken at its end, when whole). */
+interface Assembly {
+  begin: number;
+  whole: boolean;
+  positions: number[];
 }
 
 export class Inbox {
-  private readonly reassembler = new Reassembler<string>();
-  readonly visit: RecordVisitor = (type, body) => this.onRecord(type, body);
+  private readonly messages = new Reassembler<string>();
+  private readonly assembling = new Map<string, Assembly>();
+  /** Bounces of a large message may start mid-way (its first fragments were delivered). */
+  private readonly bounces = new Map<string, Uint8Array[]>();
+  /** Position of the first message held back, or -1. */
+  private holdFrom = -1;
+  private readonly wholeMax: number;
+  private readonly walker = (type: number, body: Uint8Array, pos: number): boolean => {
+    this.onRecord(type, body, pos, false);
+    return true;
+  };
+  private readonly rescanner = (type: number, body: Uint8Array, pos: number): boolean => this.onRecord(type, body, pos, true);
 
   constructor(
+    private ring: Ring,
     private readonly sink: InboxSink,
     private readonly zeroCopy: boolean,
-  ) {}
+  ) {
+    this.wholeMax = Math.min(WHOLE_MESSAGE_MAX, ring.capacity / 4);
+  }
+
+  /** Read what is waiting (and what was held, if it can go now). Returns the records looked at. */
+  pump(budget = 256 * 1024): number {
+    if (this.holdFrom >= 0 && this.sink.canDeliver()) this.rescan();
+    const n = this.ring.walk(this.walker, budget);
+    let upTo = this.holdFrom >= 0 ? this.holdFrom : this.ring.cursor;
+    for (const a of this.assembling.values()) if (a.whole && a.begin < upTo) upTo = a.begin;
+    this.ring.releaseTo(upTo);
+    return n;
+  }
+
+  /** Messages held in the ring for want of a subscriber. */
+  get holding(): boolean {
+    return this.holdFrom >= 0;
+  }
+
+  /** Large messages partly received. */
+  get partials(): number {
+    return this.messages.pending;
+  }
+
+  /** Hand out the held messages, in order, as far as they can go now. */
+  private rescan(): void {
+    const from = this.holdFrom;
+    this.holdFrom = -1;
+    this.ring.walkRange(from, this.ring.cursor, this.rescanner);
+  }
 
   /** A source went offline: free its partial message. */
   forget(node: number, local: number): void {
-    this.reassembler.drop(`${RecordKind.DATA}:${node}:${local}`);
+    const key = `${node}:${local}`;
+    this.messages.drop(key);
+    const a = this.assembling.get(key);
+    this.assembling.delete(key);
+    if (a?.whole) for (const pos of a.positions) this.ring.take(pos); // discard what it left in the ring
   }
 
-  private onRecord(type: number, body: Uint8Array): void {
-    if (body.length < ENVELOPE_BYTES) return;
-    const kind = kindOf(type);
-    const node = u32(body, 0);
-    const local = u32(body, 4);
-    const flags = u32(body, 8);
-    const corr = u32(body, 12);
-    let payload: Uint8Array | null = body.subarray(ENVELOPE_BYTES);
-    if (fragOf(type) !== Frag.COMPLETE) {
-      try {
-        payload = this.reassembler.push(`${kind}:${node}:${local}`, type, payload);
-      } catch {
-        return; // a broken fragment sequence from one source: its partial message is dropped
-      }
-      if (!payload) return;
-    } else if (!this.zeroCopy || kind !== RecordKind.DATA || flags & Flag.REPLY) {
-      payload = payload.slice();
+  /** The agent is gone: partial messages of its sources will never be finished. */
+  reset(ring: Ring): void {
+    this.ring = ring;
+    this.holdFrom = -1;
+    this.messages.clearAll();
+    this.assembling.clear();
+    this.bounces.clear();
+  }
+
+  private onRecord(type: number, body: Uint8Array, pos: number, rescan: boolean): boolean {
+    if (this.ring.isTaken(pos)) return true; // the agent took it (bounced at close), or we did
+    if (body.length < ENVELOPE_BYTES) {
+      this.ring.take(pos);
+      return true;
     }
-    if (kind === RecordKind.BOUNCE) this.sink.bounce(payload, flags, node, local, corr);
-    else if (kind !== RecordKind.DATA) return;
-    else if (flags & Flag.REPLY) this.sink.reply(payload, flags, node, local, corr);
-    else this.sink.message(payload, flags, node, local, corr);
+    const kind = kindOf(type);
+    const flags = envFlags(body);
+    if (kind === RecordKind.DATA && !(flags & Flag.REPLY)) {
+      if (this.holdFrom >= 0 || !this.sink.canDeliver()) {
+        if (this.holdFrom < 0) this.holdFrom = pos;
+        return !rescan; // a rescan stops at the first message that must wait again
+      }
+      this.onMessageRecord(type, body, pos, flags);
+      return true;
+    }
+    if (!this.ring.take(pos)) return true;
+    const node = envNode(body);
+    const local = envLocal(body);
+    const payload = body.subarray(ENVELOPE_BYTES);
+    if (kind === RecordKind.BOUNCE) {
+      const whole = this.bounceChunk(`${node}:${local}`, fragOf(type), payload);
+      if (whole) this.sink.bounce(whole, flags, node, local, envCorr(body), envEpoch(body));
+    } else if (kind === RecordKind.DATA) {
+      let whole: Uint8Array | null = payload.slice();
+      if (fragOf(type) !== Frag.COMPLETE) {
+        try {
+          whole = this.messages.push(`reply:${node}:${local}`, type, payload);
+        } catch {
+          return true; // a broken reply: the request times out
+        }
+      }
+      if (whole) this.sink.reply(whole, flags, node, local, envCorr(body), envEpoch(body));
+    }
+    return true;
+  }
+
+  /** A record of a message for `messages$`, which can be handed out now. */
+  private onMessageRecord(type: number, body: Uint8Array, pos: number, flags: number): void {
+    const node = envNode(body);
+    const local = envLocal(body);
+    const key = `${node}:${local}`;
+    const frag = fragOf(type);
+    if (flags & Flag.ABORT) {
+      this.ring.take(pos);
+      this.forget(node, local);
+      return;
+    }
+    if (frag === Frag.COMPLETE) {
+      if (!this.ring.take(pos)) return;
+      const payload = body.subarray(ENVELOPE_BYTES);
+      this.deliver(this.zeroCopy ? payload : payload.slice(), flags, body);
+      return;
+    }
+    let a = this.assembling.get(key);
+    if (frag === Frag.BEGIN) {
+      if (a) this.forget(node, local); // a new message: the old one will never end
+      const total = envAux(body);
+      a = { begin: pos, whole: total > 0 && total <= this.wholeMax, positions: [] };
+      this.assembling.set(key, a);
+    } else if (!a) {
+      this.ring.take(pos); // a continuation whose start we never saw: nothing to add it to
+      return;
+    }
+    if (a.whole) a.positions.push(pos);
+    else if (!this.ring.take(pos)) return;
+    let whole: Uint8Array | null;
+    try {
+      whole = this.messages.push(key, type, body.subarray(ENVELOPE_BYTES));
+    } catch {
+      this.forget(node, local); // a broken fragment sequence from one source: its partial message is dropped
+      return;
+    }
+    if (!whole) return;
+    this.assembling.delete(key);
+    if (a.whole) {
+      let all = true;
+      for (const p of a.positions) if (!this.ring.take(p)) all = false;
+      if (!all) return; // the agent bounced part of it (we are closing): it is the sender's again
+    }
+    this.deliver(whole, flags, body);
+  }
+
+  private deliver(payload: Uint8Array, flags: number, body: Uint8Array): void {
+    this.sink.message(payload, flags, envNode(body), envLocal(body), envCorr(body), envEpoch(body));
+  }
+
+  /** Bounce fragments: collected per destination; a report may begin mid-message. */
+  private bounceChunk(key: string, frag: Frag, chunk: Uint8Array): Uint8Array | null {
+    if (frag === Frag.COMPLETE) return chunk.slice();
+    let parts = this.bounces.get(key);
+    if (frag === Frag.BEGIN || !parts) {
+      parts = [];
+      this.bounces.set(key, parts);
+    }
+    parts.push(chunk.slice());
+    if (frag !== Frag.END) return null;
+    this.bounces.delete(key);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 }

@@ -51,6 +51,8 @@ export interface InstanceStats {
   pendingRequests: number;
   /** Senders waiting in whenWritable(). */
   writeWaiters: number;
+  /** Large messages partly received (their senders' remaining fragments still due). */
+  partialMessages: number;
 }
 
 export interface OfflineInfo {

@@ -4,53 +4,57 @@
  *   startup$       emits its own ref once online, then completes (errors with a MeshError)
  *   online$        watched instances coming online (hot)
  *   offline$       watched instances going offline, with a reason (hot)
- *   messages$      messages to this instance (hot)
+ *   messages$      messages to this instance (hot; held in the ring while nobody subscribes)
  *   undeliverable$ messages it sent that could not be delivered, with a reason (hot)
+ *
+ * Sending goes through its Outbox into the tx ring; reading through its Inbox
+ * from the rx ring; its view of the mesh lives in Watches.
  */
 import { firstValueFrom, Observable, ReplaySubject, Subject } from 'rxjs';
 import { Ring, type Doorbell } from '../native/index.js';
 import { ControlMessage, type Created, type InstanceInfo } from '../protocol/control-messages.js';
-import { BOUNCE_REASON_NAMES, bounceReasonOf, Flag } from '../protocol/envelope.js';
-import { AgentLostError, BadArgumentError, ClosedError, ConflictError, MeshError, NoRouteError, NotWatchedError, RemoteError } from '../protocol/errors.js';
-import { matches, validatePattern, validateService, validateUserData } from '../protocol/names.js';
+import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, envCorr, envFlags, envLocal, envNode, Flag } from '../protocol/envelope.js';
+import {
+  AgentLostError, BadArgumentError, ClosedError, ConflictError, InDoubtError, KickedError, MeshError, NoRouteError, NotWatchedError, RemoteError,
+} from '../protocol/errors.js';
+import { validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import type { OfflineReason } from '../protocol/registry-messages.js';
 import { Inbox } from './inbox.js';
-import { Membership } from './membership.js';
-import { Message, type InstanceRef, type ReplyPort, type Undeliverable } from './message.js';
 import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
-import { Outbox } from './outbox.js';
-import { PendingRequests } from './pending-requests.js';
+import { lostMessages } from './lost-messages.js';
+import { Message, type InstanceRef, type ReplyPort, type Undeliverable } from './message.js';
+import { Outbox, type Unsent } from './outbox.js';
 import { decodePayload, encodePayload } from './payload.js';
+import { PendingRequests } from './pending-requests.js';
 import { ConsistentHashStrategy } from './strategies/consistent-hash.js';
 import { LeastLoadedStrategy } from './strategies/least-loaded.js';
 import { LocalFirstStrategy } from './strategies/local-first.js';
 import { RandomStrategy } from './strategies/random.js';
 import { RoundRobinStrategy } from './strategies/round-robin.js';
 import type { RouteContext, Strategy } from './strategies/strategy.js';
+import { Watches, type WatchHost } from './watches.js';
 
 export type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
 
 /** What an Instance needs from its Mesh. */
-export interface InstanceHost {
+export interface InstanceHost extends WatchHost {
   readonly agentBell: Doorbell;
+  /** The incarnation of the agent we are connected to. */
+  readonly epoch: number;
   control<T>(type: number, body: unknown): Promise<T>;
-  watch(pattern: string, onEvent: (type: number, body: { instance: InstanceInfo; reason?: OfflineReason }) => void): Promise<{ watchId: number; instances: InstanceInfo[] }>;
-  unwatch(watchId: number): Promise<void>;
   attach(inst: Instance, localId: number): void;
   detach(localId: number): void;
   /** The instance is closed for good. */
   forget(inst: Instance): void;
   /** Run the pump soon (an instance started reading). */
   wake(): void;
-  resolveRef(node: number, localId: number): InstanceRef;
+  /** The names of an address (an address of another epoch keeps its epoch). */
+  resolveRef(node: number, localId: number, epoch?: number): InstanceRef;
   /** The queue depth the agent last reported for an instance (0 when unknown). */
   load(node: number, localId: number): number;
 }
 
-interface WatchLease {
-  count: number;
-  watchId: Promise<number>;
-}
+type State = 'starting' | 'online' | 'suspended' | 'closing' | 'closed';
 
 export class Instance implements ReplyPort {
   readonly userData: string;
@@ -62,15 +66,13 @@ export class Instance implements ReplyPort {
   readonly startup$: Observable<InstanceRef> = this.startupSubject.asObservable();
   readonly online$: Observable<InstanceRef> = this.onlineSubject.asObservable();
   readonly offline$: Observable<OfflineInfo> = this.offlineSubject.asObservable();
-  /** Hot. The instance starts reading its ring at the first subscription (to this,
-   * undeliverable$, or a request): until then messages wait in the ring, so an
-   * instance that closes before reading them bounces them to their senders. */
+  /** Hot. Messages wait in the ring until someone subscribes; an instance that closes
+   * before they are taken bounces them to their senders. */
   readonly messages$: Observable<Message> = this.reading(this.messageSubject);
   /** Hot. Messages this instance sent that could not be delivered, with a reason. */
   readonly undeliverable$: Observable<Undeliverable> = this.reading(this.undeliverableSubject);
-  private started = false;
 
-  private readonly membership = new Membership();
+  private readonly watches: Watches;
   private readonly strategies: Record<StrategyName, Strategy> = {
     'round-robin': new RoundRobinStrategy(),
     random: new RandomStrategy(),
@@ -79,18 +81,19 @@ export class Instance implements ReplyPort {
     'local-first': new LocalFirstStrategy(),
   };
   private readonly loadOf = (ref: InstanceRef): number => this.host.load(ref.node, ref.localId);
-  private readonly leases = new Map<string, WatchLease>();
   private readonly requests = new PendingRequests();
-  private readonly watchIds: number[] = [];
-  /** Patterns of the instance's own watches (not operator leases, which end). */
-  private readonly ownPatterns: string[] = [];
   private tx: Ring | undefined;
-  private rx: Ring | undefined;
   private outbox: Outbox | undefined;
+  private inbox: Inbox | undefined;
+  /** rx rings of earlier agent incarnations that still hold messages for a subscriber to come. */
+  private legacy: { inbox: Inbox; ring: Ring }[] = [];
+  private rx: Ring | undefined;
   private localId = 0;
   private selfRef: InstanceRef | undefined;
-  private state: 'starting' | 'online' | 'suspended' | 'closed' = 'starting';
-  private readonly inbox: Inbox;
+  private state: State = 'starting';
+  private kickedBy = false;
+  private started = false;
+  private closing: Promise<void> | undefined;
 
   constructor(
     readonly service: string,
@@ -98,20 +101,24 @@ export class Instance implements ReplyPort {
     private readonly host: InstanceHost,
   ) {
     validateService(service);
-    this.inbox = new Inbox({
-      message: (...a) => this.onMessage(...a),
-      reply: (...a) => this.onReply(...a),
-      bounce: (...a) => this.onBounce(...a),
-    }, options.zeroCopy === true);
     this.userData = validateUserData(options.userData);
     for (const p of options.watch ?? []) validatePattern(p);
+    this.watches = new Watches(host, {
+      online: (ref) => this.onlineSubject.next(ref),
+      offline: (ref, reason) => {
+        this.inbox?.forget(ref.node, ref.localId);
+        this.offlineSubject.next({ instance: ref, reason });
+      },
+    });
     void this.start();
   }
 
   private reading<T>(subject: Subject<T>): Observable<T> {
     return new Observable<T>((subscriber) => {
+      const sub = subject.subscribe(subscriber);
       this.startReading();
-      return subject.subscribe(subscriber);
+      this.host.wake(); // held messages may go now
+      return sub;
     });
   }
 
@@ -126,11 +133,13 @@ export class Instance implements ReplyPort {
     return this.selfRef;
   }
 
+  // ---------------------------------------------------------------- lifecycle
+
   private async start(): Promise<void> {
     try {
       this.attachRings(await this.create());
-      for (const p of this.options.watch ?? []) await this.watchPattern(p);
-      if (this.state === 'closed') throw new ClosedError('closed during startup');
+      for (const p of this.options.watch ?? []) await this.watches.watch(p);
+      if (this.state !== 'starting') throw new ClosedError('closed during startup');
       this.selfRef = await this.host.control<InstanceInfo>(ControlMessage.STARTUP, { localId: this.localId });
       this.state = 'online';
       this.startupSubject.next(this.selfRef);
@@ -139,7 +148,7 @@ export class Instance implements ReplyPort {
       const localId = this.localId;
       this.release();
       // CREATE went through but a later step failed: give the name back.
-      if (localId) void this.host.control(ControlMessage.CLOSE, { localId }).catch(() => {});
+      if (localId) void this.host.control(ControlMessage.CLOSE, { localId }).then(() => this.host.control(ControlMessage.RELEASE, { localId })).catch(() => {});
       this.startupSubject.error(err instanceof MeshError ? err : new MeshError('INTERNAL', (err as Error).message, { cause: err }));
     }
   }
@@ -154,35 +163,58 @@ export class Instance implements ReplyPort {
     this.localId = created.localId;
     this.selfRef = created.info;
     this.tx = Ring.open(created.txPath, 'producer');
-    this.tx.setBell(this.host.agentBell);
+    this.tx.setBell(this.host.agentBell); // wake a parked agent
     this.rx = Ring.open(created.rxPath, 'consumer');
+    this.rx.setSpaceBell(this.host.agentBell); // wake an agent waiting for room in our rx ring
     this.outbox = new Outbox(this.tx);
+    this.inbox = new Inbox(this.rx, {
+      canDeliver: () => this.messageSubject.observed && this.state !== 'closing' && this.state !== 'closed',
+      message: (...a) => this.onMessage(...a),
+      reply: (...a) => this.onReply(...a),
+      bounce: (...a) => this.onBounce(...a),
+    }, this.options.zeroCopy === true);
     this.host.attach(this, this.localId);
   }
 
   /**
-   * The agent connection was lost: drop the rings (the agent that made them
-   * is gone), fail requests in flight with AgentLostError, keep the streams
-   * open for resume(). Sends fail with AgentLostError (retryable) meanwhile.
+   * The agent connection was lost. Read what it had written for us, report
+   * every message it had not settled (`in_doubt` if it had read it,
+   * `agent_lost` if not), and keep the streams open for resume(). An rx ring
+   * still holding messages for a subscriber to come stays readable.
    */
   suspend(err: AgentLostError): void {
     if (this.state === 'starting') return this.fail(err);
-    if (this.state !== 'online') return;
+    if (this.state !== 'online' && this.state !== 'closing') return;
+    const wasClosing = this.state === 'closing';
     this.state = 'suspended';
-    this.outbox?.close();
+    this.reportLost(this.outbox?.close() ?? []);
     this.outbox = undefined;
     this.tx?.close();
-    this.rx?.close();
-    this.tx = this.rx = undefined;
+    this.tx = undefined;
+    if (this.inbox && this.rx) {
+      if (this.started) this.inbox.pump(Number.MAX_SAFE_INTEGER);
+      if (this.inbox.holding && !wasClosing) this.legacy.push({ inbox: this.inbox, ring: this.rx });
+      else this.rx.close();
+    }
+    this.inbox = undefined;
+    this.rx = undefined;
     this.requests.rejectAll(err);
-    this.watchIds.length = 0;
+    this.watches.lost();
+    if (wasClosing) this.release(err);
+  }
+
+  /** Report what the dead agent had not settled, from our tx ring and the Outbox. */
+  private reportLost(unsent: Unsent[]): void {
+    if (!this.tx) return;
+    for (const m of lostMessages(this.tx, unsent)) {
+      this.report(m.payload, envFlags(m.envelope), envNode(m.envelope), envLocal(m.envelope), envCorr(m.envelope), m.reason);
+    }
   }
 
   /**
    * The agent is back: register again under the same name and conflict
    * strategy (retrying while the old registration waits out its lease),
-   * watch again, start up. Watchers of this instance see it online again;
-   * its own online$/offline$ report only what really changed meanwhile.
+   * watch again, start up.
    */
   async resume(retryForMs = 15_000): Promise<void> {
     if (this.state !== 'suspended') return;
@@ -198,114 +230,140 @@ export class Instance implements ReplyPort {
       }
     }
     this.attachRings(created);
-    const before = new Map(this.membership.all().map((r) => [`${r.id}@${r.agentId}:${r.localId}`, r]));
-    this.membership.reset();
-    const patterns = this.ownPatterns.splice(0);
-    for (const p of patterns) await this.watchPattern(p);
-    for (const [service, lease] of this.leases) lease.watchId = this.watchPattern(service, false);
-    await Promise.all([...this.leases.values()].map((l) => l.watchId));
-    const after = new Map(this.membership.all().map((r) => [`${r.id}@${r.agentId}:${r.localId}`, r]));
-    for (const [k, r] of before) if (!after.has(k)) this.offlineSubject.next({ instance: r, reason: 'agent_lost' });
-    for (const [k, r] of after) if (!before.has(k)) this.onlineSubject.next(r);
+    await this.watches.rewatch();
     this.selfRef = await this.host.control<InstanceInfo>(ControlMessage.STARTUP, { localId: this.localId });
     this.state = 'online';
     if (this.started) this.host.wake();
   }
 
-  private async watchPattern(pattern: string, own = true): Promise<number> {
-    const { watchId, instances } = await this.host.watch(pattern, (type, ev) => {
-      if (type === ControlMessage.ONLINE) {
-        this.membership.online(ev.instance);
-        this.onlineSubject.next(ev.instance);
-      } else {
-        this.membership.offline(ev.instance);
-        this.inbox.forget(ev.instance.node, ev.instance.localId);
-        this.offlineSubject.next({ instance: ev.instance, reason: ev.reason ?? 'closed' });
-      }
-    });
-    if (own) {
-      this.watchIds.push(watchId);
-      this.ownPatterns.push(pattern);
+  /** Close: offline for its watchers (reason `closed`); resolves once what it sent is
+   * delivered or reported; messages waiting for it are bounced to their senders. */
+  close(): Promise<void> {
+    if (this.state === 'closed') return Promise.resolve();
+    if (this.state === 'starting') return firstValueFrom(this.startup$).then(() => this.close(), () => {});
+    if (this.state === 'suspended') {
+      this.release();
+      return Promise.resolve();
     }
-    this.membership.addPattern(pattern, instances);
-    return watchId;
+    this.closing ??= this.shutdown();
+    return this.closing;
   }
+
+  private async shutdown(): Promise<void> {
+    this.state = 'closing';
+    const localId = this.localId;
+    if (this.outbox?.pending) await this.outbox.whenWritable(5000).catch(() => {});
+    await this.watches.closeAll();
+    // answered once everything we sent is read and settled; meanwhile the pump reads its reports
+    await this.host.control(ControlMessage.CLOSE, { localId }).catch(() => {});
+    if (this.state !== 'closing') return;
+    this.inbox?.pump(Number.MAX_SAFE_INTEGER);
+    await this.host.control(ControlMessage.RELEASE, { localId }).catch(() => {});
+    if (this.state === 'closing') this.release();
+  }
+
+  /** The agent says another registration replaced this one: it closes, and says so once. */
+  kicked(): void {
+    if (this.state !== 'online') return;
+    this.kickedBy = true;
+    this.closing = this.shutdown(); // sends throw from here on, also inside offline$ handlers
+    if (this.selfRef) this.offlineSubject.next({ instance: this.selfRef, reason: 'replaced' });
+  }
+
+  /** The agent dropped the instance, or the agent connection was lost for good. */
+  fail(err: MeshError): void {
+    if (this.state === 'starting') this.startupSubject.error(err);
+    this.release(err);
+  }
+
+  private release(err?: Error): void {
+    if (this.state === 'closed') return;
+    const unsent = this.outbox?.close() ?? [];
+    this.state = 'closed';
+    this.host.forget(this);
+    for (const u of unsent) {
+      this.report(u.payload, envFlags(u.envelope), envNode(u.envelope), envLocal(u.envelope), envCorr(u.envelope), BounceReason.QUEUE_FULL);
+    }
+    if (this.localId) this.host.detach(this.localId);
+    this.requests.rejectAll(err ?? new ClosedError('instance closed'));
+    this.watches.complete();
+    this.tx?.close();
+    this.rx?.close();
+    for (const l of this.legacy) l.ring.close();
+    this.legacy = [];
+    for (const s of [this.onlineSubject, this.offlineSubject, this.messageSubject, this.undeliverableSubject]) s.complete();
+  }
+
+  // ---------------------------------------------------------------- reading (called by the Mesh pump)
+
+  /** Read what is waiting. Returns the records looked at. */
+  pump(): number {
+    if (!this.started || this.state === 'closed') return 0;
+    let n = 0;
+    if (this.legacy.length > 0) {
+      for (const l of this.legacy) n += l.inbox.pump();
+      this.legacy = this.legacy.filter((l) => l.inbox.holding || (l.ring.close(), false));
+      if (this.legacy.length > 0) return n; // messages of the old incarnation go first
+    }
+    return n + (this.inbox?.pump() ?? 0);
+  }
+
+  /** Set the parked word of the rx ring: false if data arrived meanwhile. */
+  park(): boolean {
+    return !this.rx || !this.started || this.state === 'closed' || this.rx.park();
+  }
+
+  /** The doorbell rang: an Outbox waiting for room tries again. */
+  wakeOutbox(): void {
+    this.outbox?.wake();
+  }
+
+  // ---------------------------------------------------------------- watching
 
   /** Watch a service so `send` can route to it (tbuspp's CreateService). */
-  async service$(service: string): Promise<void> {
-    validateService(service);
-    if (!this.ownPatterns.some((p) => matches(p, service))) await this.watchPattern(service);
+  service$(service: string): Promise<void> {
+    return this.watches.service(service);
   }
 
-  /**
-   * Hold a watch on `service` until the returned release is called (operators
-   * watch what they send to while they are subscribed). Costs nothing when a
-   * watch of the instance already covers it; holders of the same service
-   * share one watch, which is dropped with the last release. Release is
-   * idempotent.
-   */
-  async holdWatch(service: string): Promise<() => void> {
-    validateService(service);
-    let lease = this.leases.get(service);
-    if (!lease) {
-      if (this.membership.covers(service)) return () => {};
-      this.ensureOnline();
-      lease = { count: 0, watchId: this.watchPattern(service, false) };
-      this.leases.set(service, lease);
-    }
-    const l = lease;
-    l.count++;
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      if (--l.count > 0) return;
-      if (this.leases.get(service) === l) this.leases.delete(service);
-      void l.watchId.then((id) => {
-        this.membership.removePattern(service);
-        return this.host.unwatch(id);
-      }).catch(() => {});
-    };
-    try {
-      await l.watchId;
-    } catch (err) {
-      release();
-      throw err;
-    }
-    return release;
+  /** Hold a watch on `service` until the returned release is called (operators hold what they send to). */
+  holdWatch(service: string): Promise<() => void> {
+    return this.watches.hold(service, () => this.ensureOnline());
   }
 
   /** Replays the current set of a service's online instances, then every change. */
   members$(service: string): Observable<InstanceRef[]> {
-    if (!this.ownPatterns.some((p) => matches(p, service))) void this.service$(service).catch(() => {});
-    return this.membership.members$(service);
+    return this.watches.members$(service);
   }
+
+  // ---------------------------------------------------------------- sending
 
   private ensureOnline(): Outbox {
     if (this.state === 'online' && this.outbox) return this.outbox;
     if (this.state === 'suspended') throw new AgentLostError('the agent connection is lost; reconnecting');
-    throw new ClosedError(this.state === 'closed' ? 'instance is closed' : 'instance has not started up yet');
+    if (this.kickedBy) throw new KickedError('instance was replaced by another registration');
+    throw new ClosedError(this.state === 'starting' ? 'instance has not started up yet' : 'instance is closed');
   }
 
   private deliver(to: InstanceRef, value: unknown, flags = 0, corr = 0): void {
     const { bytes, flags: f } = encodePayload(value);
-    this.ensureOnline().push(to.node, to.localId, f | flags, corr, bytes);
+    this.ensureOnline().push(to.node, to.localId, to.epoch, f | flags, corr, bytes);
   }
 
   /** Route to the instance a strategy picks (`via` while it is online); null when none is online. */
   private route(service: string, opts: SendOptions): InstanceRef | null {
+    const m = this.watches.membership;
     if (opts.via) {
       if (opts.via.service !== service) throw new BadArgumentError(`via ${opts.via.id} is not an instance of '${service}'`);
-      if (this.membership.isOnline(opts.via)) return opts.via;
+      if (m.isOnline(opts.via)) return opts.via;
     }
-    if (!this.membership.covers(service)) {
+    if (!m.covers(service)) {
       throw new NotWatchedError(`service '${service}' is not watched by ${this.selfRef?.id ?? this.service}: pass it in \`watch\` or await inst.service$('${service}') first`);
     }
     const strategy = this.strategies[opts.strategy ?? 'round-robin'];
     if (!strategy) throw new BadArgumentError(`unknown strategy '${String(opts.strategy)}'`);
     const ctx: RouteContext = { service, load: this.loadOf };
     if (opts.key !== undefined) ctx.key = opts.key;
-    return strategy.select(this.membership.members(service), ctx) ?? null;
+    return strategy.select(m.members(service), ctx) ?? null;
   }
 
   /** The queue depth (bytes waiting) its agent last reported for `ref`; 0 when unknown. */
@@ -327,7 +385,7 @@ export class Instance implements ReplyPort {
   }
 
   stats(): InstanceStats {
-    return { watches: this.watchIds.length + this.leases.size, pendingRequests: this.requests.size, writeWaiters: this.outbox?.waiting ?? 0 };
+    return { watches: this.watches.count, pendingRequests: this.requests.size, writeWaiters: this.outbox?.waiting ?? 0, partialMessages: this.inbox?.partials ?? 0 };
   }
 
   /** Stateless send: one instance of `service`, load-balanced. Returns the
@@ -347,8 +405,9 @@ export class Instance implements ReplyPort {
 
   private noRoute(service: string, value: unknown, corr: number): void {
     const { bytes, flags } = encodePayload(value);
-    const to = { service, userData: '', id: `${service}/`, agentId: '', node: 0, localId: 0 };
-    queueMicrotask(() => this.undeliverableSubject.next({ to, reason: 'no_route', data: bytes, corr, value: <T>() => decodePayload<T>(bytes, flags) }));
+    const copy = bytes.slice();
+    const to = { service, userData: '', id: `${service}/`, agentId: '', node: 0, localId: 0, epoch: 0 };
+    queueMicrotask(() => this.undeliverableSubject.next({ to, reason: 'no_route', data: copy, corr, value: <T>() => decodePayload<T>(copy, flags) }));
   }
 
   /** Stateful send: exactly this instance. */
@@ -360,8 +419,8 @@ export class Instance implements ReplyPort {
   broadcast(service: string, value: unknown): number {
     validateService(service);
     this.ensureOnline();
-    if (!this.membership.covers(service)) throw new NotWatchedError(`service '${service}' is not watched`);
-    const members = this.membership.members(service);
+    if (!this.watches.membership.covers(service)) throw new NotWatchedError(`service '${service}' is not watched`);
+    const members = this.watches.membership.members(service);
     for (const m of members) this.deliver(m, value);
     return members.length;
   }
@@ -369,37 +428,24 @@ export class Instance implements ReplyPort {
   /** Send a request and wait for its reply (cold: nothing is sent until called). */
   request(target: string | InstanceRef, value: unknown, opts: RequestOptions = {}): Promise<Message> {
     try {
-      return this.startRequest(target, value, opts);
+      this.ensureOnline();
+      this.startReading();
+      const to = typeof target === 'string' ? this.route(validateService(target), opts) : target;
+      if (!to) return Promise.reject(new NoRouteError(`no instance of '${String(target)}' is online`));
+      return this.requests.start(to.id, opts.timeoutMs ?? 5000, opts.signal, (corr) => this.deliver(to, value, Flag.REQUEST, corr));
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  private startRequest(target: string | InstanceRef, value: unknown, opts: RequestOptions): Promise<Message> {
-    this.ensureOnline();
-    this.startReading();
-    const to = typeof target === 'string' ? this.route(validateService(target), opts) : target;
-    if (!to) return Promise.reject(new NoRouteError(`no instance of '${String(target)}' is online`));
-    return this.requests.start(to.id, opts.timeoutMs ?? 5000, opts.signal, (corr) => this.deliver(to, value, Flag.REQUEST, corr));
-  }
-
-  replyTo(node: number, localId: number, corr: number, value: unknown, request: boolean, error: boolean): void {
+  replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean): void {
     const { bytes, flags } = encodePayload(value);
     const replyFlags = request ? Flag.REPLY | (error ? Flag.ERROR_REPLY : 0) : 0;
-    this.ensureOnline().push(node, localId, flags | replyFlags, request ? corr : 0, bytes);
+    this.ensureOnline().push(node, localId, epoch, flags | replyFlags, request ? corr : 0, bytes);
   }
 
-  resolveRef(node: number, localId: number): InstanceRef {
-    return this.host.resolveRef(node, localId);
-  }
-
-  /** Read what is waiting in the rx ring (called by the Mesh pump). */
-  drain(): number {
-    return this.rx && this.started && this.state !== 'closed' ? this.rx.drain(this.inbox.visit) : 0;
-  }
-
-  park(): boolean {
-    return !this.rx || !this.started || this.state === 'closed' || this.rx.park();
+  resolveRef(node: number, localId: number, epoch?: number): InstanceRef {
+    return this.host.resolveRef(node, localId, epoch);
   }
 
   /** The names of an instance known only by its address (e.g. a sender this instance never watched). */
@@ -407,14 +453,16 @@ export class Instance implements ReplyPort {
     return this.host.control<InstanceInfo>(ControlMessage.RESOLVE, { node: ref.node, localId: ref.localId });
   }
 
-  private onMessage(payload: Uint8Array, flags: number, node: number, local: number, corr: number): void {
-    this.messageSubject.next(new Message(payload, flags, node, local, corr, this.selfRef!, this));
+  // ---------------------------------------------------------------- what the Inbox hands out
+
+  private onMessage(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void {
+    this.messageSubject.next(new Message(payload, flags, node, local, epoch, corr, this.selfRef!, this));
   }
 
-  private onReply(payload: Uint8Array, flags: number, node: number, local: number, corr: number): void {
+  private onReply(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void {
     const p = this.requests.settle(corr);
     if (!p) return;
-    const msg = new Message(payload, flags, node, local, corr, this.selfRef!, this);
+    const msg = new Message(payload, flags, node, local, epoch, corr, this.selfRef!, this);
     if (flags & Flag.ERROR_REPLY) {
       const e = msg.value<{ code?: string; message?: string }>();
       p.reject(new RemoteError(`${e?.code ?? 'REMOTE'}: ${e?.message ?? 'remote error'}`));
@@ -423,52 +471,20 @@ export class Instance implements ReplyPort {
     }
   }
 
-  private onBounce(payload: Uint8Array, flags: number, node: number, local: number, corr: number): void {
-    const reason = BOUNCE_REASON_NAMES[bounceReasonOf(flags)] ?? 'offline';
+  private onBounce(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void {
+    this.report(payload, flags, node, local, corr, bounceReasonOf(flags), epoch);
+  }
+
+  /** One message of ours was not delivered (or may not have been): tell its request and undeliverable$. */
+  private report(payload: Uint8Array, flags: number, node: number, local: number, corr: number, reasonCode: BounceReason, epoch?: number): void {
     if (flags & Flag.REPLY) return; // a reply to a requester that went away: nobody to tell
-    const to = this.host.resolveRef(node, local);
-    if (flags & Flag.REQUEST) this.requests.settle(corr)?.reject(new NoRouteError(`request to ${to.id} undeliverable: ${reason}`));
+    const reason = BOUNCE_REASON_NAMES[reasonCode] ?? 'offline';
+    const to = this.host.resolveRef(node, local, epoch);
+    if (flags & Flag.REQUEST) {
+      const why = `request to ${to.id} undeliverable: ${reason}`;
+      const err = reason === 'in_doubt' ? new InDoubtError(why) : reason === 'agent_lost' ? new AgentLostError(why) : new NoRouteError(why);
+      this.requests.settle(corr)?.reject(err);
+    }
     this.undeliverableSubject.next({ to, reason, data: payload, corr, value: <T>() => decodePayload<T>(payload, flags) });
-  }
-
-  /** The agent says another registration replaced this one. */
-  kicked(): void {
-    if (this.selfRef) this.offlineSubject.next({ instance: this.selfRef, reason: 'replaced' });
-    this.release();
-  }
-
-  /** The agent dropped the instance, or the agent connection was lost. */
-  fail(err: MeshError): void {
-    if (this.state === 'starting') this.startupSubject.error(err);
-    this.release(err);
-  }
-
-  private release(err?: Error): void {
-    if (this.state === 'closed') return;
-    this.state = 'closed';
-    this.host.forget(this);
-    this.outbox?.close();
-    if (this.localId) this.host.detach(this.localId);
-    this.requests.rejectAll(err ?? new ClosedError('instance closed'));
-    this.leases.clear();
-    this.tx?.close();
-    this.rx?.close();
-    this.membership.complete();
-    for (const s of [this.onlineSubject, this.offlineSubject, this.messageSubject, this.undeliverableSubject]) s.complete();
-  }
-
-  /** Close: offline for its watchers (reason `closed`); queued messages to it are bounced to their senders. */
-  async close(): Promise<void> {
-    if (this.state === 'closed') return;
-    if (this.state === 'starting') await firstValueFrom(this.startup$).catch(() => {});
-    if ((this.state as string) === 'closed') return;
-    if (this.state === 'suspended') return this.release();
-    this.outbox?.flush();
-    const watchIds = this.watchIds.splice(0);
-    const leased = [...this.leases.values()].map((l) => l.watchId.then((id) => this.host.unwatch(id)));
-    const localId = this.localId;
-    this.release();
-    await Promise.allSettled([...watchIds.map((id) => this.host.unwatch(id)), ...leased]);
-    await this.host.control(ControlMessage.CLOSE, { localId }).catch(() => {});
   }
 }

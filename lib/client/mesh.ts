@@ -53,6 +53,8 @@ export class Mesh implements InstanceHost {
   private clientBell!: Doorbell;
   agentBell!: Doorbell;
   agentId = '';
+  /** The incarnation of the agent we are connected to: every ref we hand out is of it. */
+  epoch = 0;
   private conn!: FramedConnection;
   private scheduled = false;
   private closed = false;
@@ -90,6 +92,8 @@ export class Mesh implements InstanceHost {
       const hello = await this.control<{ nonce: Uint8Array; agentId: string }>(ControlMessage.HELLO, { gameId: this.options.gameId, pid: process.pid });
       const welcome = await this.control<Welcome>(ControlMessage.AUTH, { proof: gameProof(this.options.password, hello.nonce) });
       this.agentId = welcome.agentId;
+      if (this.epoch !== welcome.epoch) this.refs.clear(); // node numbers are the new agent's own
+      this.epoch = welcome.epoch;
       this.clientBell = Doorbell.open(welcome.clientBell);
       this.agentBell = Doorbell.open(welcome.agentBell);
       this.clientBell.listen(() => this.schedule());
@@ -151,8 +155,9 @@ export class Mesh implements InstanceHost {
     this.schedule();
   }
 
-  resolveRef(node: number, localId: number): InstanceRef {
-    return this.refs.get(`${node}:${localId}`) ?? { service: '', userData: '', id: `#${node}:${localId}`, agentId: '', node, localId };
+  resolveRef(node: number, localId: number, epoch = this.epoch): InstanceRef {
+    const known = epoch === this.epoch ? this.refs.get(`${node}:${localId}`) : undefined;
+    return known ?? { service: '', userData: '', id: `#${node}:${localId}`, agentId: '', node, localId, epoch };
   }
 
   load(node: number, localId: number): number {
@@ -160,7 +165,7 @@ export class Mesh implements InstanceHost {
   }
 
   private remember(info: InstanceInfo): void {
-    this.refs.set(`${info.node}:${info.localId}`, info);
+    if (info.epoch === this.epoch) this.refs.set(`${info.node}:${info.localId}`, info);
   }
 
   // ---------------------------------------------------------------- events and pumping
@@ -207,7 +212,10 @@ export class Mesh implements InstanceHost {
   private pump(): void {
     this.scheduled = false;
     let work = 0;
-    for (const inst of this.instances.values()) work += inst.drain();
+    for (const inst of this.live) {
+      inst.wakeOutbox();
+      work += inst.pump();
+    }
     if (work > 0) return this.schedule();
     for (const inst of this.instances.values()) if (!inst.park()) return this.schedule();
   }
@@ -225,7 +233,10 @@ export class Mesh implements InstanceHost {
     this.instances.clear();
     if (this.options.reconnect === false) {
       this.closed = true;
-      for (const inst of this.live) inst.fail(err);
+      for (const inst of this.live) {
+        inst.suspend(err); // what the agent had delivered is still handed out, what it had not settled reported
+        inst.fail(err);
+      }
       this.live.clear();
       this.lostSubject.next(err);
       this.lostSubject.complete();

@@ -15,8 +15,8 @@ export type InstanceRef = InstanceInfo;
 /** What a Message needs from its instance to reply. */
 export interface ReplyPort {
   /** Answer a message: a request gets a reply (its correlation id), anything else a plain message. */
-  replyTo(node: number, localId: number, corr: number, value: unknown, request: boolean, error: boolean): void;
-  resolveRef(node: number, localId: number): InstanceRef;
+  replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean): void;
+  resolveRef(node: number, localId: number, epoch?: number): InstanceRef;
   whenWritable(timeoutMs?: number, signal?: AbortSignal): Promise<void>;
 }
 
@@ -26,6 +26,7 @@ export class Message {
     private readonly flags: number,
     private readonly node: number,
     private readonly local: number,
+    private readonly epoch: number,
     readonly corr: number,
     readonly to: InstanceRef,
     private readonly port: ReplyPort,
@@ -33,7 +34,7 @@ export class Message {
 
   /** The sender (stamped by the agent, so it cannot be spoofed). */
   get from(): InstanceRef {
-    return this.port.resolveRef(this.node, this.local);
+    return this.port.resolveRef(this.node, this.local, this.epoch);
   }
 
   get isRequest(): boolean {
@@ -47,7 +48,7 @@ export class Message {
 
   /** Answer the sender; for a request, the reply resolves its `request()` promise. */
   reply(value: unknown): void {
-    this.port.replyTo(this.node, this.local, this.corr, value, this.isRequest, false);
+    this.port.replyTo(this.node, this.local, this.epoch, this.corr, value, this.isRequest, false);
   }
 
   /** Resolves once the receiving instance can send again (see Instance.whenWritable). */
@@ -57,11 +58,11 @@ export class Message {
 
   /** Answer a request with an error (its `request()` rejects with a RemoteError). */
   replyError(error: { code?: string; message: string }): void {
-    this.port.replyTo(this.node, this.local, this.corr, { code: error.code ?? 'REMOTE', message: error.message }, this.isRequest, true);
+    this.port.replyTo(this.node, this.local, this.epoch, this.corr, { code: error.code ?? 'REMOTE', message: error.message }, this.isRequest, true);
   }
 }
 
-/** A message this instance sent that could not be delivered. */
+/** A message this instance sent that could not be delivered (or, `in_doubt`, may not have been). */
 export interface Undeliverable {
   to: InstanceRef;
   reason: UndeliverableReason;

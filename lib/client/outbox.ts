@@ -1,12 +1,14 @@
 /**
- * Outbox: the sending side of one instance's tx ring. send() appends records
+ * Outbox: the sending side of one instance's tx ring. push() appends records
  * to a bounded RecordBatch; one flush per event-loop turn hands the whole
  * batch to C in one call. Messages larger than a record go out as fragments
  * (resumable). When neither the ring nor the batch has room, QueueFullError
- * is thrown at once: nothing buffers without bound. whenWritable() lets a
- * sender wait (bounded) until what is queued in JS has gone into the ring.
+ * is thrown at once: nothing buffers without bound. A full ring asks the
+ * agent to ring this app's doorbell when it has read (no polling), and
+ * whenWritable() lets a sender wait (bounded) until what is queued in JS has
+ * gone into the ring.
  */
-import { RecordBatch, type Ring } from '../native/index.js';
+import { forEachRecord, fragOf, kindOf, Frag, RecordBatch, type Ring } from '../native/index.js';
 import { ENVELOPE_BYTES, RecordKind, writeEnvelope } from '../protocol/envelope.js';
 import { ClosedError, QueueFullError } from '../protocol/errors.js';
 
@@ -23,12 +25,17 @@ interface LargeMessage {
   offset: number;
 }
 
+/** A message that never reached the ring (the agent went away first). */
+export interface Unsent {
+  envelope: Uint8Array;
+  payload: Uint8Array;
+}
+
 export class Outbox {
   private readonly batch = new RecordBatch(BATCH_BYTES);
-  private readonly view = new DataView(this.batch.buffer.buffer, this.batch.buffer.byteOffset, this.batch.buffer.byteLength);
   private large: LargeMessage | null = null;
   private flushQueued = false;
-  private retry: NodeJS.Timeout | undefined;
+  private waitingForSpace = false;
   private closed = false;
   private readonly waiters = new Set<Waiter>();
 
@@ -40,7 +47,8 @@ export class Outbox {
   }
 
   /** Queue one message. Throws QueueFullError when there is no room. */
-  push(node: number, local: number, flags: number, corr: number, payload: Uint8Array): void {
+  push(node: number, local: number, epoch: number, flags: number, corr: number, payload: Uint8Array): void {
+    if (this.closed) throw new ClosedError('instance closed');
     const bodyLen = ENVELOPE_BYTES + payload.length;
     if (bodyLen <= this.ring.maxRecord) {
       let at = this.batch.reserve(RecordKind.DATA, bodyLen);
@@ -49,7 +57,7 @@ export class Outbox {
         at = this.batch.reserve(RecordKind.DATA, bodyLen);
         if (at < 0) throw new QueueFullError('the tx ring is full');
       }
-      writeEnvelope(this.view, at, node, local, flags, corr);
+      writeEnvelope(this.batch.buffer.subarray(at, at + ENVELOPE_BYTES), node, local, flags, corr, epoch);
       this.batch.buffer.set(payload, at + ENVELOPE_BYTES);
       this.schedule();
       return;
@@ -57,10 +65,13 @@ export class Outbox {
     this.flush();
     if (this.large || this.batch.length > 0) throw new QueueFullError('the tx ring is full');
     const prefix = new Uint8Array(ENVELOPE_BYTES);
-    writeEnvelope(new DataView(prefix.buffer), 0, node, local, flags, corr);
+    writeEnvelope(prefix, node, local, flags, corr, epoch, payload.length);
     const offset = this.ring.writeFragments(RecordKind.DATA, payload, 0, prefix);
     if (offset < payload.length) {
-      this.large = { payload: payload.slice(), prefix, offset };
+      // keep a copy: the caller may reuse its buffer as soon as send() returns
+      const copy = new Uint8Array(payload.length);
+      copy.set(payload);
+      this.large = { payload: copy, prefix, offset };
       this.schedule();
     }
   }
@@ -74,22 +85,29 @@ export class Outbox {
     });
   }
 
-  /** Move what is queued into the ring, large message first (order). */
+  /** Move what is queued into the ring, large message first (order). Called again when the agent has read. */
   flush(): void {
     if (this.closed) return;
+    this.waitingForSpace = false;
     if (this.large) {
       const l = this.large;
       l.offset = this.ring.writeFragments(RecordKind.DATA, l.payload, l.offset, l.prefix);
       if (l.offset >= l.payload.length) this.large = null;
     }
     if (!this.large && this.batch.length > 0) this.ring.writeBatch(this.batch);
-    if (!this.pending && this.waiters.size > 0) for (const w of [...this.waiters]) w.resolve();
-    if (this.pending && !this.retry) {
-      this.retry = setTimeout(() => {
-        this.retry = undefined;
-        this.flush();
-      }, 1);
+    if (!this.pending) {
+      if (this.waiters.size > 0) for (const w of [...this.waiters]) w.resolve();
+      return;
     }
+    // room for the next record twice over: placing it at the wrap may need padding as large
+    const next = this.large ? this.ring.maxRecord + 8 : this.batch.firstSize;
+    if (this.ring.wantSpace(2 * next + 8)) this.waitingForSpace = true; // the agent rings our doorbell when it has read
+    else setImmediate(() => this.flush());
+  }
+
+  /** The doorbell rang: if we wait for room, try again. */
+  wake(): void {
+    if (this.waitingForSpace) this.flush();
   }
 
   /** Senders waiting in whenWritable(). */
@@ -123,9 +141,21 @@ export class Outbox {
     });
   }
 
-  close(): void {
+  /** Close; returns the messages still queued in JS (never written to the ring), whole. */
+  close(): Unsent[] {
     this.closed = true;
-    if (this.retry) clearTimeout(this.retry);
     for (const w of [...this.waiters]) w.reject(new ClosedError('instance closed'));
+    const out: Unsent[] = [];
+    if (this.large) {
+      out.push({ envelope: this.large.prefix, payload: this.large.payload.subarray(this.large.offset) });
+      this.large = null;
+    }
+    forEachRecord(this.batch.buffer, 0, this.batch.length, (type, body) => {
+      if (kindOf(type) === RecordKind.DATA && fragOf(type) === Frag.COMPLETE) {
+        out.push({ envelope: body.slice(0, ENVELOPE_BYTES), payload: body.slice(ENVELOPE_BYTES) });
+      }
+    });
+    this.batch.reset();
+    return out;
   }
 }

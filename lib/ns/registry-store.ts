@@ -44,7 +44,7 @@ export interface ServiceSummary {
   online: number;
 }
 
-const sameHolder = (a: InstanceRecord, b: InstanceRecord): boolean => a.agentId === b.agentId && a.localId === b.localId;
+const sameHolder = (a: InstanceRecord, b: InstanceRecord): boolean => a.agentId === b.agentId && a.localId === b.localId && a.epoch === b.epoch;
 const holderOf = (r: InstanceRecord): string => `agent '${r.agentId}' (localId ${r.localId})`;
 
 export class RegistryStore {

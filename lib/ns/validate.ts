@@ -90,6 +90,7 @@ export function instanceRecord(value: unknown): InstanceRecord {
     agentId: text(b, 'agentId'),
     address: text(b, 'address', 256, 0),
     localId: integer(b, 'localId'),
+    epoch: b.epoch === undefined ? 0 : integer(b, 'epoch'),
     online: false,
   };
   if (b.meta !== undefined && b.meta !== null) record.meta = meta(b.meta);

@@ -18,13 +18,16 @@ export const ControlMessage = {
   WATCH: 34,
   /** app -> agent {watchId} -> {} */
   UNWATCH: 35,
-  /** app -> agent {localId} -> {} */
+  /** app -> agent {localId} -> {}: the instance leaves routing (messages waiting for it bounce);
+   * answered once everything it sent is read and settled (delivered or reported back) */
   CLOSE: 36,
   /** app -> agent {node, localId} -> InstanceInfo ; FAILURE NOT_FOUND */
   RESOLVE: 37,
   /** `rxmesh status` -> agent {} -> the agent's counters (rings, router, links). Needs no game auth:
    * the control socket is private to the agent's user. */
   STATUS: 38,
+  /** app -> agent {localId} -> {}: after CLOSE, the app reads no more; what it left unread is bounced */
+  RELEASE: 39,
   /** agent -> app {watchId, instance: InstanceInfo} */
   ONLINE: 40,
   /** agent -> app {watchId, instance: InstanceInfo, reason} */
@@ -48,10 +51,15 @@ export interface InstanceInfo {
   agentId: string;
   node: number;
   localId: number;
+  /** The incarnation of the local agent that gave out this address (node numbers are its own):
+   * a message to an address of another incarnation is bounced `offline`, never delivered. */
+  epoch: number;
 }
 
 export interface Welcome {
   agentId: string;
+  /** The agent's incarnation (see InstanceInfo.epoch). */
+  epoch: number;
   /** FIFO the app listens on: the agent rings it when one of the app's rx rings gets data. */
   clientBell: string;
   /** FIFO the app rings when the agent is parked on the app's tx rings. */

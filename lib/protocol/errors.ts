@@ -23,6 +23,7 @@ export const ErrorCode = {
   REMOTE: 'REMOTE',
   RING: 'RING',
   BAD_ARGUMENT: 'BAD_ARGUMENT',
+  IN_DOUBT: 'IN_DOUBT',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -46,6 +47,7 @@ const MESSAGES: Record<ErrorCode, string> = {
   REMOTE: 'the remote handler failed',
   RING: 'shared-memory ring error',
   BAD_ARGUMENT: 'invalid argument (e.g. consistent-hash routing without a key)',
+  IN_DOUBT: 'an agent died holding the message unacknowledged: it may or may not have been delivered',
   INTERNAL: 'internal error',
 };
 
@@ -116,6 +118,7 @@ export class KickedError extends make(ErrorCode.KICKED, 'KickedError') {}
 export class RemoteError extends make(ErrorCode.REMOTE, 'RemoteError') {}
 export class RingFailureError extends make(ErrorCode.RING, 'RingFailureError') {}
 export class BadArgumentError extends make(ErrorCode.BAD_ARGUMENT, 'BadArgumentError') {}
+export class InDoubtError extends make(ErrorCode.IN_DOUBT, 'InDoubtError') {}
 export class InternalError extends make(ErrorCode.INTERNAL, 'InternalError') {}
 
 const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {
@@ -137,5 +140,6 @@ const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {
   REMOTE: RemoteError,
   RING: RingFailureError,
   BAD_ARGUMENT: BadArgumentError,
+  IN_DOUBT: InDoubtError,
   INTERNAL: InternalError,
 };

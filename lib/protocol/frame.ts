@@ -6,7 +6,9 @@
  *
  * The body is CBOR (or raw bytes, by type). FrameDecoder is pure: bytes in,
  * frames out, no I/O, so it can be fuzzed. It checks the length against the
- * maximum before allocating anything.
+ * maximum before allocating anything, then allocates each frame once and
+ * copies the bytes in as they arrive: linear in the bytes received however
+ * they are split, and each frame's buffer is its own (a consumer may keep it).
  */
 import { FrameTooLargeError, ProtocolError } from './errors.js';
 
@@ -30,37 +32,50 @@ export function encodeFrame(type: number, id: number, body: Uint8Array): Buffer 
 }
 
 export class FrameDecoder {
-  private pending: Buffer = Buffer.alloc(0);
+  private readonly prefix = Buffer.alloc(FRAME_PREFIX);
+  private prefixLen = 0;
+  private frame: Buffer | null = null;
+  private filled = 0;
+  /** Bytes copied so far (each byte received is copied once: the decoder is linear). */
+  copied = 0;
 
   constructor(readonly maxFrame = DEFAULT_MAX_FRAME) {}
 
   /** Feed bytes; returns the frames completed. Throws FrameTooLargeError or
    * ProtocolError on a frame that cannot be valid (the connection must close). */
   push(chunk: Uint8Array): Frame[] {
-    this.pending = this.pending.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([this.pending, chunk]);
     const frames: Frame[] = [];
     let off = 0;
-    const buf = this.pending;
-    while (buf.length - off >= FRAME_PREFIX) {
-      const len = buf.readUInt32BE(off);
-      if (len > this.maxFrame) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${this.maxFrame}-byte limit`);
-      if (len < FRAME_HEADER) throw new ProtocolError(`frame of ${len} bytes is shorter than its ${FRAME_HEADER}-byte header`);
-      if (buf.length - off < FRAME_PREFIX + len) break;
-      const start = off + FRAME_PREFIX;
-      frames.push({
-        type: buf.readUInt16BE(start),
-        id: buf.readUInt32BE(start + 2),
-        body: buf.subarray(start + FRAME_HEADER, start + len),
-      });
-      off = start + len;
+    while (off < chunk.length) {
+      if (!this.frame) {
+        const take = Math.min(FRAME_PREFIX - this.prefixLen, chunk.length - off);
+        this.prefix.set(chunk.subarray(off, off + take), this.prefixLen);
+        this.prefixLen += take;
+        off += take;
+        if (this.prefixLen < FRAME_PREFIX) break;
+        const len = this.prefix.readUInt32BE(0);
+        if (len > this.maxFrame) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${this.maxFrame}-byte limit`);
+        if (len < FRAME_HEADER) throw new ProtocolError(`frame of ${len} bytes is shorter than its ${FRAME_HEADER}-byte header`);
+        this.frame = Buffer.allocUnsafe(len);
+        this.filled = 0;
+        this.prefixLen = 0;
+      }
+      const frame = this.frame;
+      const take = Math.min(frame.length - this.filled, chunk.length - off);
+      frame.set(chunk.subarray(off, off + take), this.filled);
+      this.copied += take;
+      this.filled += take;
+      off += take;
+      if (this.filled === frame.length) {
+        frames.push({ type: frame.readUInt16BE(0), id: frame.readUInt32BE(2), body: frame.subarray(FRAME_HEADER) });
+        this.frame = null;
+      }
     }
-    // keep only the unparsed tail; copy it so a large consumed chunk can be freed
-    this.pending = off === buf.length ? Buffer.alloc(0) : off === 0 ? buf : Buffer.from(buf.subarray(off));
     return frames;
   }
 
   /** Bytes received that do not yet form a frame. */
   get buffered(): number {
-    return this.pending.length;
+    return this.prefixLen + (this.frame ? this.filled : 0);
   }
 }

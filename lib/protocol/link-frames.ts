@@ -1,22 +1,30 @@
 /**
- * Agent-link frames: the generic length-prefixed frame (frame.ts) with
- * these types. Pure encoders; decoding is FrameDecoder plus the helpers here,
- * so the codec can be fuzzed without sockets.
+ * Agent-link frames: the generic length-prefixed frame (frame.ts) with these
+ * types. Pure encoders and decoders, so the codec can be fuzzed without sockets.
  *
  * Handshake (the dialer D sends data to the acceptor A on this connection):
- *   A -> D  CHALLENGE  cbor { agentId: A, nonce: nA }
- *   D -> A  HELLO      cbor { agentId: D, address, session, nonce: nD, proof: HMAC(secret, 'd'|nA|D|A) }
- *           (address: where D listens, so A can dial back to answer a sender it never watched)
- *   A -> D  WELCOME    cbor { proof: HMAC(secret, 'a'|nD|A|D), acked }   (acked: last seq of `session` A took)
- * A wrong proof closes the connection (logged). D checks that A's agentId is
- * the one the registry placed at that address.
+ *   A -> D  CHALLENGE  cbor { v, agentId: A, epoch: eA, nonce: nA }
+ *   D -> A  HELLO      cbor { v, agentId: D, epoch: eD, address, next, nonce: nD, proof }
+ *           proof = HMAC(secret, 'd' | nA | D | A | eD | eA); address: where D listens (so A
+ *           can dial back with bounces); next: the first sequence number D will send
+ *   A -> D  WELCOME    cbor { v, proof: HMAC(secret, 'a' | nD | A | D | eA | eD), top, pending }
+ *           top: the highest sequence number of D's incarnation eD that A has taken;
+ *           pending: those at or below top whose outcome A still holds back
+ * D checks that A is the agent (id and incarnation) it meant to reach.
  *
  * Data (D -> A), frame id = per-link sequence number (1, 2, ...):
- *   DATA    body = u32 LE ring record type | record body whose envelope holds
- *           (src localId, dest localId, flags, corr) instead of (node, local, ...)
+ *   DATA    body = u32 LE ring record type | record. The record's envelope holds, on a
+ *           link, (source local id, destination local id, flags, corr, A's epoch, aux);
+ *           a BOUNCE record (a refusal of one of A's frames, aux = its sequence number,
+ *           or a bounce of a message delivered earlier, aux = 0) travels the same way.
+ *   SOURCE  cbor { local, game }: before the first DATA of a source on a connection,
+ *           so A can check every delivery is within the source's game.
  * Control (A -> D):
- *   ACK     id = highest sequence number taken (cumulative)
- *   BOUNCE  id = seq, body as DATA with the bounce reason in the flags
+ *   ACK     id = top (highest sequence number taken, cumulative); body = three u32 LE
+ *           lists (count, then items): newly pending (taken, outcome held back), now
+ *           done (were pending), in doubt (A could not report their outcome).
+ *           Every other number in (previous top, top] is done: in a ring, or refused
+ *           by a BOUNCE that D has acknowledged.
  * Both ways: PING / PONG, id = a token echoed back (RTT).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
@@ -28,39 +36,47 @@ export const LinkFrame = {
   WELCOME: 3,
   DATA: 10,
   ACK: 11,
-  BOUNCE: 12,
+  SOURCE: 12,
   PING: 13,
   PONG: 14,
 } as const;
 export type LinkFrame = (typeof LinkFrame)[keyof typeof LinkFrame];
 
-/** Bytes a DATA/BOUNCE frame adds before the record body. */
+/** The link protocol version in CHALLENGE/HELLO/WELCOME. */
+export const LINK_VERSION = 2;
+
+/** Bytes a DATA frame adds before the record body. */
 export const DATA_OVERHEAD = FRAME_PREFIX + FRAME_HEADER + 4;
 
 /** A link frame is at most one ring record plus headers; this leaves room for large rings. */
 export const LINK_MAX_FRAME = 4 * 1024 * 1024;
 
-export function linkProof(secret: string, role: 'd' | 'a', nonce: Uint8Array, self: string, peer: string): Uint8Array {
-  return createHmac('sha256', secret).update(role).update(nonce).update(`\0${self}\0${peer}`).digest();
+export function linkProof(secret: string, role: 'd' | 'a', nonce: Uint8Array, self: string, peer: string, selfEpoch: number, peerEpoch: number): Uint8Array {
+  return createHmac('sha256', secret).update(role).update(nonce).update(`\0${self}\0${peer}\0${selfEpoch}\0${peerEpoch}`).digest();
 }
 
-export function checkLinkProof(secret: string, role: 'd' | 'a', nonce: Uint8Array, self: string, peer: string, proof: unknown): boolean {
+export function checkLinkProof(secret: string, role: 'd' | 'a', nonce: Uint8Array, self: string, peer: string, selfEpoch: number, peerEpoch: number, proof: unknown): boolean {
   if (!(proof instanceof Uint8Array) || proof.length !== 32) return false;
-  return timingSafeEqual(linkProof(secret, role, nonce, self, peer), proof);
+  return timingSafeEqual(linkProof(secret, role, nonce, self, peer, selfEpoch, peerEpoch), proof);
 }
 
-/** A DATA or BOUNCE frame carrying one record. */
-export function encodeRecordFrame(frameType: number, seq: number, recordType: number, body: Uint8Array): Buffer {
+/** A DATA frame carrying one record. */
+export function encodeRecordFrame(seq: number, recordType: number, body: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(DATA_OVERHEAD + body.length);
   out.writeUInt32BE(FRAME_HEADER + 4 + body.length, 0);
-  out.writeUInt16BE(frameType, 4);
+  out.writeUInt16BE(LinkFrame.DATA, 4);
   out.writeUInt32BE(seq >>> 0, 6);
   out.writeUInt32LE(recordType >>> 0, 10);
   out.set(body, DATA_OVERHEAD);
   return out;
 }
 
-/** A frame with no body (ACK, PING, PONG). */
+/** The record (type, body) inside an encoded DATA frame. */
+export function recordOfFrame(frame: Buffer): { recordType: number; body: Buffer } {
+  return { recordType: frame.readUInt32LE(DATA_OVERHEAD - 4), body: frame.subarray(DATA_OVERHEAD) };
+}
+
+/** A frame with no body (PING, PONG). */
 export function encodeBareFrame(frameType: number, id: number): Buffer {
   const out = Buffer.allocUnsafe(FRAME_PREFIX + FRAME_HEADER);
   out.writeUInt32BE(FRAME_HEADER, 0);
@@ -69,9 +85,54 @@ export function encodeBareFrame(frameType: number, id: number): Buffer {
   return out;
 }
 
-/** Split a DATA/BOUNCE frame body into record type and record body; null when too short. */
-export function decodeRecordBody(body: Uint8Array): { recordType: number; record: Uint8Array } | null {
-  if (body.length < 4 + 16) return null;
+/** Split a DATA frame body into record type and record body; null when too short. */
+export function decodeRecordBody(body: Uint8Array, minRecord: number): { recordType: number; record: Uint8Array } | null {
+  if (body.length < 4 + minRecord) return null;
   const recordType = (body[0]! | (body[1]! << 8) | (body[2]! << 16) | (body[3]! << 24)) >>> 0;
   return { recordType, record: body.subarray(4) };
+}
+
+export interface AckLists {
+  pending: number[];
+  done: number[];
+  doubt: number[];
+}
+
+/** An ACK frame: cumulative top plus the three lists. */
+export function encodeAck(top: number, lists: AckLists): Buffer {
+  const n = 3 + lists.pending.length + lists.done.length + lists.doubt.length;
+  const out = Buffer.allocUnsafe(FRAME_PREFIX + FRAME_HEADER + 4 * n);
+  out.writeUInt32BE(FRAME_HEADER + 4 * n, 0);
+  out.writeUInt16BE(LinkFrame.ACK, 4);
+  out.writeUInt32BE(top >>> 0, 6);
+  let at = FRAME_PREFIX + FRAME_HEADER;
+  for (const list of [lists.pending, lists.done, lists.doubt]) {
+    out.writeUInt32LE(list.length, at);
+    at += 4;
+    for (const seq of list) {
+      out.writeUInt32LE(seq >>> 0, at);
+      at += 4;
+    }
+  }
+  return out;
+}
+
+/** The lists of an ACK body; null when malformed. */
+export function decodeAck(body: Uint8Array): AckLists | null {
+  if (body.length === 0) return { pending: [], done: [], doubt: [] };
+  const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const lists: number[][] = [];
+  let at = 0;
+  for (let i = 0; i < 3; i++) {
+    if (at + 4 > body.length) return null;
+    const count = view.getUint32(at, true);
+    at += 4;
+    if (at + 4 * count > body.length) return null;
+    const list = new Array<number>(count);
+    for (let j = 0; j < count; j++) list[j] = view.getUint32(at + 4 * j, true);
+    at += 4 * count;
+    lists.push(list);
+  }
+  if (at !== body.length) return null;
+  return { pending: lists[0]!, done: lists[1]!, doubt: lists[2]! };
 }

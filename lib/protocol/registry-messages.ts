@@ -54,6 +54,8 @@ export interface InstanceRecord extends InstanceKey {
   address: string;
   /** The instance's number on its agent. */
   localId: number;
+  /** The incarnation of that agent (its epoch): local ids are unique only within one. */
+  epoch: number;
   /** Online (started up) or only registered. */
   online: boolean;
   /** Free-form metadata. */

@@ -76,6 +76,7 @@ export interface InstanceValue {
   agentId: string;
   address: string;
   localId: number;
+  epoch?: number;
   online: boolean;
   meta?: Record<string, string>;
   offline?: OfflineReason;
@@ -94,7 +95,7 @@ export interface GameValue {
 const REASONS: ReadonlySet<string> = new Set(Object.values(OfflineReason));
 
 export function encodeInstance(r: InstanceRecord, extra: { online: boolean; offline?: OfflineReason }): Buffer {
-  const v: InstanceValue = { agentId: r.agentId, address: r.address, localId: r.localId, online: extra.online };
+  const v: InstanceValue = { agentId: r.agentId, address: r.address, localId: r.localId, epoch: r.epoch, online: extra.online };
   if (r.meta) v.meta = r.meta;
   if (extra.offline) v.offline = extra.offline;
   return Buffer.from(JSON.stringify(v));
@@ -112,7 +113,8 @@ export function decodeInstance(path: string, value: Buffer): { record: InstanceR
   }
   if (typeof v !== 'object' || v === null || typeof v.agentId !== 'string' || typeof v.address !== 'string' ||
     typeof v.localId !== 'number' || typeof v.online !== 'boolean') return undefined;
-  const record: InstanceRecord = { ...key, agentId: v.agentId, address: v.address, localId: v.localId, online: v.online };
+  const epoch = typeof v.epoch === 'number' ? v.epoch : 0;
+  const record: InstanceRecord = { ...key, agentId: v.agentId, address: v.address, localId: v.localId, epoch, online: v.online };
   if (v.meta && typeof v.meta === 'object') record.meta = v.meta;
   const offline = typeof v.offline === 'string' && REASONS.has(v.offline) ? v.offline : undefined;
   return offline ? { record, offline } : { record };
@@ -126,8 +128,8 @@ export function decodeJson<T>(value: Buffer): T | undefined {
   }
 }
 
-/** Same holder: the same agent and local instance number. */
-export const sameHolder = (a: Pick<InstanceRecord, 'agentId' | 'localId'>, b: Pick<InstanceRecord, 'agentId' | 'localId'>): boolean =>
-  a.agentId === b.agentId && a.localId === b.localId;
+/** Same holder: the same agent incarnation and local instance number. */
+export const sameHolder = (a: Pick<InstanceRecord, 'agentId' | 'localId' | 'epoch'>, b: Pick<InstanceRecord, 'agentId' | 'localId' | 'epoch'>): boolean =>
+  a.agentId === b.agentId && a.localId === b.localId && a.epoch === b.epoch;
 
 export const holderOf = (r: InstanceRecord): string => `agent '${r.agentId}' (localId ${r.localId})`;

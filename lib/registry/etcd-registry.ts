@@ -390,7 +390,7 @@ function checkRecord(r: InstanceRecord): InstanceRecord {
   if (typeof r.agentId !== 'string' || !r.agentId || typeof r.localId !== 'number' || !Number.isInteger(r.localId)) {
     throw new TypeError('an instance record needs an agentId and an integer localId');
   }
-  const out: InstanceRecord = { gameId, service, userData, agentId: r.agentId, address: r.address ?? '', localId: r.localId, online: false };
+  const out: InstanceRecord = { gameId, service, userData, agentId: r.agentId, address: r.address ?? '', localId: r.localId, epoch: r.epoch ?? 0, online: false };
   if (r.meta) out.meta = { ...r.meta };
   return out;
 }

@@ -410,7 +410,7 @@ export class NsRegistry implements Registry {
       if (!isRecord(body.instance) || !isRecord(body.by)) return this.bad(type);
       const k = keyOf(body.instance);
       const held = this.held.get(k);
-      if (held && held.record.localId === body.instance.localId && held.record.agentId === body.instance.agentId) {
+      if (held && held.record.localId === body.instance.localId && held.record.agentId === body.instance.agentId && held.record.epoch === body.instance.epoch) {
         this.held.delete(k);
         this.emitKicked(body.instance, body.by);
       }

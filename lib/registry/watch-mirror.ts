@@ -19,7 +19,7 @@ import type { WatchEvent } from './registry.js';
 
 /** Same instance, same holder: a re-registration after a restart, not a change. */
 export const sameInstance = (a: InstanceRecord, b: InstanceRecord): boolean =>
-  a.agentId === b.agentId && a.localId === b.localId && a.address === b.address;
+  a.agentId === b.agentId && a.localId === b.localId && a.epoch === b.epoch && a.address === b.address;
 
 /**
  * One watch as the listener sees it: the online instances it was told about,

@@ -7,7 +7,7 @@ import {
 } from '../../lib/index.js';
 
 const SVC = 'g.scene.1.0';
-const ref = (userData: string, node = 0, localId = 1): InstanceRef => ({ service: SVC, userData, id: `${SVC}/${userData}`, agentId: node ? 'b' : 'a', node, localId });
+const ref = (userData: string, node = 0, localId = 1): InstanceRef => ({ service: SVC, userData, id: `${SVC}/${userData}`, agentId: node ? 'b' : 'a', node, localId, epoch: 1 });
 const refs = (n: number, node = 0): InstanceRef[] => Array.from({ length: n }, (_, i) => ref(`s${i}`, node, i + 1));
 const tally = (picks: (InstanceRef | undefined)[]): Map<string, number> => {
   const m = new Map<string, number>();

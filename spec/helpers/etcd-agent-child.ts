@@ -13,6 +13,6 @@ const [url, agentId, service, userData, ttl] = process.argv.slice(2) as [string,
 const registry = new EtcdRegistry(url, { leaseTtlMs: Number(ttl) });
 await registry.open({ agentId, address: '' }, { kicked: () => {} });
 const key = { gameId: gameOf(service), service, userData };
-await registry.register({ ...key, agentId, address: '', localId: 1, online: false }, 'reject');
+await registry.register({ ...key, agentId, address: '', localId: 1, epoch: 1, online: false }, 'reject');
 await registry.startup(key);
 process.stdout.write('ready\n');

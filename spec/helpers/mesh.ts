@@ -30,8 +30,22 @@ export interface LinkSpecOptions {
   listen?: string;
   /** Default MESH_SECRET. */
   secret?: string;
-  /** SIGUSR2 cuts the agent's links for 1 s (RXMESH_TEST_HOOKS=1). */
+  /** SIGUSR2 cuts the agent's links for 1 s, and the agent writes its taken-message ledger (RXMESH_TEST_HOOKS=1). */
   testHooks?: boolean;
+}
+
+/** Agent options for startAgent/startUp. */
+export interface AgentSpecOptions extends LinkSpecOptions {
+  /** Reuse a shm dir (an agent restarted in place); default a new one. */
+  shmDir?: string;
+  /** --full-ms: how long a destination may take nothing before its queued messages bounce. */
+  fullMs?: number;
+  /** More command-line arguments. */
+  args?: string[];
+}
+
+function agentArgs(o: AgentSpecOptions): string[] {
+  return [...linkArgs(o), ...(o.fullMs !== undefined ? ['--full-ms', String(o.fullMs)] : []), ...(o.args ?? [])];
 }
 
 function linkArgs(o: LinkSpecOptions): string[] {
@@ -112,9 +126,9 @@ function gamesFile(): string {
 }
 
 /** `rxmesh up`: a name server and an agent in one process. */
-export function startUp(opts: { leaseTtlMs?: number } & LinkSpecOptions = {}): Promise<MeshProcess> {
-  const shmDir = tempShmDir();
-  return start(['up', '--port', '0', '--http-port', '0', '--shm-dir', shmDir, '--games', gamesFile(), '--lease-ttl', String(opts.leaseTtlMs ?? 3000), ...linkArgs(opts)], shmDir,
+export function startUp(opts: { leaseTtlMs?: number } & AgentSpecOptions = {}): Promise<MeshProcess> {
+  const shmDir = opts.shmDir ?? tempShmDir();
+  return start(['up', '--port', '0', '--http-port', '0', '--shm-dir', shmDir, '--games', gamesFile(), '--lease-ttl', String(opts.leaseTtlMs ?? 3000), ...agentArgs(opts)], shmDir,
     opts.testHooks ? { RXMESH_TEST_HOOKS: '1' } : {});
 }
 
@@ -124,8 +138,8 @@ export function startNs(opts: { leaseTtlMs?: number } = {}): Promise<MeshProcess
 }
 
 /** `rxmesh agent` on a registry. */
-export function startAgent(registry: string, opts: { id?: string } & LinkSpecOptions = {}): Promise<MeshProcess> {
-  const shmDir = tempShmDir();
-  return start(['agent', '--registry', registry, '--shm-dir', shmDir, ...(opts.id ? ['--id', opts.id] : []), ...linkArgs(opts)], shmDir,
+export function startAgent(registry: string, opts: { id?: string } & AgentSpecOptions = {}): Promise<MeshProcess> {
+  const shmDir = opts.shmDir ?? tempShmDir();
+  return start(['agent', '--registry', registry, '--shm-dir', shmDir, ...(opts.id ? ['--id', opts.id] : []), ...agentArgs(opts)], shmDir,
     opts.testHooks ? { RXMESH_TEST_HOOKS: '1' } : {});
 }

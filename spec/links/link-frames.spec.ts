@@ -1,30 +1,44 @@
-/** The pure parts of agent links: frame codec, handshake proofs, the outbound queue's seq/ack/resend. */
+/** The pure parts of agent links: frame codec, ACK lists, handshake proofs, the outbound queue. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameDecoder } from '../../lib/protocol/frame.js';
-import { checkLinkProof, decodeRecordBody, encodeBareFrame, encodeRecordFrame, LINK_MAX_FRAME, LinkFrame, linkProof } from '../../lib/protocol/link-frames.js';
-import { OutboundQueue } from '../../lib/agent/links/outbound-queue.js';
+import {
+  checkLinkProof, decodeAck, decodeRecordBody, encodeAck, encodeBareFrame, encodeRecordFrame, LINK_MAX_FRAME, LinkFrame, linkProof,
+} from '../../lib/protocol/link-frames.js';
+import { ItemState, OutboundQueue } from '../../lib/agent/links/outbound-queue.js';
+import { NO_TICKET } from '../../lib/agent/record-sink.js';
 
 const Frames = suite('link frames');
 
 Frames('link frames - a record frame round-trips through the decoder, split anywhere', () => {
   const body = new Uint8Array(40).map((_, i) => i);
-  const bytes = Buffer.concat([encodeRecordFrame(LinkFrame.DATA, 7, 0x01000001, body), encodeBareFrame(LinkFrame.ACK, 7)]);
+  const bytes = Buffer.concat([encodeRecordFrame(7, 0x01000001, body), encodeBareFrame(LinkFrame.PING, 7)]);
   for (let cut = 0; cut <= bytes.length; cut++) {
     const d = new FrameDecoder(LINK_MAX_FRAME);
     const frames = [...d.push(bytes.subarray(0, cut)), ...d.push(bytes.subarray(cut))];
     assert.is(frames.length, 2);
     assert.is(frames[0]!.type, LinkFrame.DATA);
     assert.is(frames[0]!.id, 7);
-    const r = decodeRecordBody(frames[0]!.body)!;
+    const r = decodeRecordBody(frames[0]!.body, 24)!;
     assert.is(r.recordType, 0x01000001);
     assert.equal([...r.record], [...body]);
-    assert.is(frames[1]!.type, LinkFrame.ACK);
+    assert.is(frames[1]!.type, LinkFrame.PING);
   }
 });
 
 Frames('link frames - a record body shorter than type + envelope is refused', () => {
-  assert.is(decodeRecordBody(new Uint8Array(19)), null);
+  assert.is(decodeRecordBody(new Uint8Array(27), 24), null);
+});
+
+Frames('link frames - ACK lists round-trip; malformed ones are refused', () => {
+  const lists = { pending: [5, 9], done: [3], doubt: [] };
+  const frame = encodeAck(12, lists);
+  const [f] = new FrameDecoder(LINK_MAX_FRAME).push(frame);
+  assert.is(f!.type, LinkFrame.ACK);
+  assert.is(f!.id, 12);
+  assert.equal(decodeAck(f!.body), lists);
+  assert.is(decodeAck(f!.body.subarray(0, f!.body.length - 1)), null);
+  assert.is(decodeAck(new Uint8Array([255, 255, 255, 255])), null);
 });
 
 Frames('link frames - an oversize length is refused before allocation; random bytes never crash', () => {
@@ -33,49 +47,67 @@ Frames('link frames - an oversize length is refused before allocation; random by
   for (let i = 0; i < 2000; i++) {
     const junk = new Uint8Array(1 + Math.floor(Math.random() * 64)).map(() => Math.floor(Math.random() * 256));
     try {
-      for (const f of new FrameDecoder(LINK_MAX_FRAME).push(junk)) decodeRecordBody(f.body);
+      for (const f of new FrameDecoder(LINK_MAX_FRAME).push(junk)) {
+        decodeRecordBody(f.body, 24);
+        decodeAck(f.body);
+      }
     } catch (err) {
       assert.ok(/exceeds|shorter/.test((err as Error).message), (err as Error).message);
     }
   }
 });
 
-Frames('link frames - proofs bind the secret, the nonce, the role and both agent ids', () => {
+Frames('link frames - the decoder is linear: a 4 MiB frame in 1460-byte reads copies each byte once', () => {
+  const big = encodeRecordFrame(1, 1, new Uint8Array(4 * 1024 * 1024 - 64));
+  const d = new FrameDecoder(LINK_MAX_FRAME);
+  let got = 0;
+  for (let i = 0; i < big.length; i += 1460) got += d.push(big.subarray(i, i + 1460)).length;
+  assert.is(got, 1);
+  assert.ok(d.copied <= big.length, `${d.copied} bytes copied for ${big.length} received`);
+});
+
+Frames('link frames - proofs bind the secret, the nonce, the role, both agent ids and both incarnations', () => {
   const nonce = new Uint8Array(32).fill(3);
-  const p = linkProof('s', 'd', nonce, 'a', 'b');
-  assert.ok(checkLinkProof('s', 'd', nonce, 'a', 'b', p));
-  assert.not.ok(checkLinkProof('t', 'd', nonce, 'a', 'b', p), 'other secret');
-  assert.not.ok(checkLinkProof('s', 'a', nonce, 'a', 'b', p), 'other role');
-  assert.not.ok(checkLinkProof('s', 'd', nonce, 'b', 'a', p), 'ids swapped');
-  assert.not.ok(checkLinkProof('s', 'd', new Uint8Array(32), 'a', 'b', p), 'other nonce');
-  assert.not.ok(checkLinkProof('s', 'd', nonce, 'a', 'b', 'nope'), 'not bytes');
+  const p = linkProof('s', 'd', nonce, 'a', 'b', 1, 2);
+  assert.ok(checkLinkProof('s', 'd', nonce, 'a', 'b', 1, 2, p));
+  assert.not.ok(checkLinkProof('t', 'd', nonce, 'a', 'b', 1, 2, p), 'other secret');
+  assert.not.ok(checkLinkProof('s', 'a', nonce, 'a', 'b', 1, 2, p), 'other role');
+  assert.not.ok(checkLinkProof('s', 'd', nonce, 'b', 'a', 1, 2, p), 'ids swapped');
+  assert.not.ok(checkLinkProof('s', 'd', nonce, 'a', 'b', 1, 3, p), 'other incarnation');
+  assert.not.ok(checkLinkProof('s', 'd', new Uint8Array(32), 'a', 'b', 1, 2, p), 'other nonce');
+  assert.not.ok(checkLinkProof('s', 'd', nonce, 'a', 'b', 1, 2, 'nope'), 'not bytes');
 });
 
 const Queue = suite('link outbound queue');
 
-Queue('outbound queue - acks drop, a rewind resends what is unacknowledged, in order', () => {
-  const q = new OutboundQueue(1 << 20);
-  const body = new Uint8Array(16);
-  for (let i = 0; i < 5; i++) q.push(1, body);
-  assert.is(q.takeUnsent().length, 5);
+const push = (q: OutboundQueue, dest = 1): number => q.push(1, new Uint8Array(32), dest, 1, 'g', NO_TICKET).seq;
+
+Queue('outbound queue - settled items leave in any order; a rewind resends only what was not taken', () => {
+  const q = new OutboundQueue(1 << 20, 1 << 18);
+  for (let i = 0; i < 5; i++) push(q);
+  assert.equal(q.takeUnsent().map((o) => o.seq), [1, 2, 3, 4, 5]);
   assert.is(q.takeUnsent().length, 0, 'nothing twice on one connection');
-  assert.is(q.ack(2), 2);
+  q.remove(2);
+  q.remove(1);
+  q.get(4)!.state = ItemState.PENDING;
   q.rewind();
-  const again = q.takeUnsent().map((f) => f.readUInt32BE(6));
-  assert.equal(again, [3, 4, 5]);
-  q.push(1, body);
-  assert.equal(q.takeUnsent().map((f) => f.readUInt32BE(6)), [6]);
+  assert.equal(q.takeUnsent().map((o) => o.seq), [3, 5], 'pending items are not resent');
+  assert.equal(q.range(2, 4).map((o) => o.seq), [3, 4]);
+  push(q);
+  assert.equal(q.takeUnsent().map((o) => o.seq), [6]);
+  assert.is(q.firstSeq, 3);
   assert.equal(q.takeAll().map((o) => o.seq), [3, 4, 5, 6]);
   assert.is(q.bytes, 0);
-  assert.is(q.push(1, body).seq, 7, 'sequence numbers go on after a give-up');
+  assert.is(push(q), 7, 'sequence numbers go on after a give-up');
 });
 
-Queue('outbound queue - full at its byte bound', () => {
-  const q = new OutboundQueue(1000);
-  while (!q.full) q.push(1, new Uint8Array(100));
-  assert.ok(q.bytes >= 1000);
-  q.ack(q.takeAll().at(-1)!.seq);
-  assert.not.ok(q.full);
+Queue('outbound queue - bounded overall and per destination', () => {
+  const q = new OutboundQueue(2000, 500);
+  while (q.hasRoom(1)) push(q, 1);
+  assert.ok(q.hasRoom(2), 'one full destination leaves room for the others');
+  while (q.hasRoom(2)) push(q, 2);
+  for (const o of q.range(0, Infinity).filter((o) => o.dest === 1)) q.remove(o.seq);
+  assert.ok(q.hasRoom(1));
 });
 
 Frames.run();

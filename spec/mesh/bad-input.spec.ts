@@ -427,7 +427,7 @@ CrossGame('bad input - a message to an instance of another game is not delivered
   const sender = app.instance('g.cross-sender.1.0', { userData: 's' });
   await next(sender.startup$);
 
-  const forged: InstanceRef = { service: 'other.svc.1.0', userData: 't', id: 'other.svc.1.0/t', agentId: '', node: 0, localId: targetRef.localId };
+  const forged: InstanceRef = { service: 'other.svc.1.0', userData: 't', id: 'other.svc.1.0/t', agentId: '', node: 0, localId: targetRef.localId, epoch: sender.ref!.epoch };
   const bounced = next(sender.undeliverable$);
   sender.sendTo(forged, 'sneaky');
   const u = await bounced;

@@ -17,7 +17,7 @@ const GAMES = { g: 'secret-key-g', h: 'secret-key-h' };
 const TTL = 400;
 
 const rec = (agentId: string, service: string, userData: string, localId = 1): InstanceRecord =>
-  ({ gameId: service.split('.')[0]!, service, userData, agentId, address: `${agentId}:1`, localId, online: false });
+  ({ gameId: service.split('.')[0]!, service, userData, agentId, address: `${agentId}:1`, localId, epoch: 1, online: false });
 const keyOf = (r: InstanceRecord) => ({ gameId: r.gameId, service: r.service, userData: r.userData });
 
 /** A raw agent: HELLO done, events collected. */

@@ -49,7 +49,7 @@ export function registryContract(name: string, makeBackend: () => Promise<Regist
     await registry.open({ agentId, address: `127.0.0.1:${7000 + n}` }, { kicked: (instance, by) => kicks.push({ instance, by }) });
     opened.push(registry);
     const record = (service: string, userData: string, localId = 1): InstanceRecord =>
-      ({ gameId: service.split('.')[0]!, service, userData, agentId, address: `127.0.0.1:${7000 + n}`, localId, online: false });
+      ({ gameId: service.split('.')[0]!, service, userData, agentId, address: `127.0.0.1:${7000 + n}`, localId, epoch: 1, online: false });
     /** register + startup */
     const up = async (service: string, userData: string, localId = 1): Promise<InstanceRecord> => {
       const r = record(service, userData, localId);

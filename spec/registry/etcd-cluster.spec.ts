@@ -47,7 +47,7 @@ async function client(agentId: string, options: EtcdRegistryOptions = {}) {
   clients.push(r);
   await r.open({ agentId, address: '' }, { kicked: () => {} });
   const record = (service: string, userData: string, localId = 1): InstanceRecord =>
-    ({ gameId: 'g', service, userData, agentId, address: '', localId, online: false });
+    ({ gameId: 'g', service, userData, agentId, address: '', localId, epoch: 1, online: false });
   const up = async (service: string, userData: string, localId = 1): Promise<InstanceRecord> => {
     const rec = record(service, userData, localId);
     await r.register(rec, 'reject');

@@ -69,7 +69,7 @@ async function client(agentId: string, options: EtcdRegistryOptions = {}) {
   const kicks: Array<InstanceRecord & { by: InstanceRecord }> = [];
   await r.open({ agentId, address: '' }, { kicked: (i, by) => kicks.push({ ...i, by }) });
   const record = (service: string, userData: string, localId = 1): InstanceRecord =>
-    ({ gameId: 'cg', service, userData, agentId, address: '', localId, online: false });
+    ({ gameId: 'cg', service, userData, agentId, address: '', localId, epoch: 1, online: false });
   const up = async (service: string, userData: string, localId = 1): Promise<InstanceRecord> => {
     const rec = record(service, userData, localId);
     await r.register(rec, 'reject');

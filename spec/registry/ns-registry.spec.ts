@@ -58,7 +58,7 @@ async function client(url: string, agentId: string, options: NsRegistryOptions =
   const kicks: Array<InstanceRecord & { by: InstanceRecord }> = [];
   await r.open({ agentId, address: '' }, { kicked: (i, by) => kicks.push({ ...i, by }) });
   const record = (service: string, userData: string, localId = 1): InstanceRecord =>
-    ({ gameId: 'cg', service, userData, agentId, address: '', localId, online: false });
+    ({ gameId: 'cg', service, userData, agentId, address: '', localId, epoch: 1, online: false });
   return { r, kicks, record };
 }
 

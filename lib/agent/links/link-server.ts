@@ -1,62 +1,51 @@
 /**
  * LinkServer: the TCP port peer agents dial to send to us. Each connection
- * starts with the mesh-secret handshake; then its DATA frames are delivered
- * in sequence order into destination rx rings, once each (a resent frame the
- * peer's session already delivered is dropped by sequence number), and
- * acknowledged once they are in the rings. A destination that cannot take
- * more holds the link's later frames (the peer's window then fills and its
- * senders pause); after `fullMs` the held message bounces as QUEUE_FULL.
- * Garbage, oversize or out-of-protocol frames close only that connection.
+ * starts with the mesh-secret handshake, which names the peer's agent id and
+ * incarnation; its frames then go to that incarnation's InboundSession (which
+ * outlives the connection), and after each batch of frames the session's ACK
+ * goes back on the same connection. Garbage, oversize or out-of-protocol
+ * frames close only that connection, with a logged reason.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { decodeValue, encodeValue } from '../../protocol/cbor.js';
+import { ENVELOPE_BYTES } from '../../protocol/envelope.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import { encodeFrame, FrameDecoder, type Frame } from '../../protocol/frame.js';
-import { checkLinkProof, decodeRecordBody, encodeBareFrame, encodeRecordFrame, LINK_MAX_FRAME, LinkFrame, linkProof } from '../../protocol/link-frames.js';
-import { BounceReason, bounceFlags } from '../../protocol/envelope.js';
-
-/** Result of delivering one record: 0 taken, -1 destination full (retry), > 0 a bounce reason. */
-export type DeliverResult = number;
+import { checkLinkProof, decodeRecordBody, encodeBareFrame, LINK_MAX_FRAME, LINK_VERSION, LinkFrame, linkProof } from '../../protocol/link-frames.js';
+import type { InboundSession, InboundStats } from './inbound-session.js';
 
 export interface LinkServerHost {
   readonly agentId: string;
+  readonly epoch: number;
   readonly secret: string;
   log(msg: string): void;
-  deliver(peer: string, recordType: number, record: Uint8Array): DeliverResult;
-  /** Where the authenticated peer says it listens (a route back for replies). */
-  learnAddress(peer: string, address: string): void;
-  /** Flush what deliver() staged into the rings; true when all of it is in. */
-  flushDelivered(): boolean;
-}
-
-export interface InboundStats {
-  peer: string;
-  connected: boolean;
-  msgsIn: number;
-  bytesIn: number;
-  duplicates: number;
-  bounced: number;
-}
-
-interface Inbound {
-  session: string;
-  lastSeq: number;
-  socket: Socket | undefined;
-  stats: InboundStats;
+  /** The session of peer `agentId` incarnation `epoch` (made on first contact). */
+  session(agentId: string, epoch: number): InboundSession;
+  /** Where the authenticated peer says it listens (a route back for bounces and replies). */
+  learnAddress(agentId: string, epoch: number, address: string): void;
+  /** Run `fn` as a round of the data path. */
+  round(fn: () => void): void;
 }
 
 const HANDSHAKE_MS = 5000;
-const RETRY_MS = 1;
+/** Frames one peer may leave us holding (waiting destinations, unacknowledged refusals). */
+const MAX_HELD = 1 << 16;
 
+interface Conn {
+  socket: Socket;
+  session: InboundSession | undefined;
+  lastRx: number;
+}
 
 export class LinkServer {
   private server!: Server;
-  private readonly peers = new Map<string, Inbound>();
-  private readonly sockets = new Set<Socket>();
+  private readonly conns = new Set<Conn>();
+  private readonly bySession = new Map<InboundSession, Conn>();
+  private readonly ackQueued = new Set<InboundSession>();
   address = '';
 
-  constructor(private readonly host: LinkServerHost, private readonly t: { deadMs: number; windowBytes: number; fullMs: number }) {}
+  constructor(private readonly host: LinkServerHost, private readonly t: { deadMs: number }) {}
 
   listen(host: string, port: number): Promise<string> {
     this.server = createServer((s) => this.accept(s));
@@ -72,177 +61,134 @@ export class LinkServer {
   }
 
   private accept(socket: Socket): void {
-    this.sockets.add(socket);
     socket.setNoDelay(true);
+    const conn: Conn = { socket, session: undefined, lastRx: performance.now() };
+    this.conns.add(conn);
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const decoder = new FrameDecoder(LINK_MAX_FRAME);
     const nonce = randomBytes(32);
-    let peer: Inbound | undefined;
-    let peerId = '';
-    let pending: Frame[] = [];
-    let head = 0; // pending[head..] are still to deliver (no shift(): O(n) on long arrays)
-    let pendingBytes = 0;
-    let acked = 0;
-    let retry: NodeJS.Timeout | undefined;
-    let blockedSince = 0;
-
-    let lastRx = performance.now();
     const close = (reason: Error): void => {
       if (socket.destroyed) return;
-      this.host.log(`link from ${peerId || remote}: closed: ${reason.message}`);
+      this.host.log(`link from ${conn.session?.peer ?? remote}: closed: ${reason.message}`);
       socket.destroy();
     };
     const handshake = setTimeout(() => close(new ProtocolError('no handshake')), HANDSHAKE_MS);
     const watchdog = setInterval(() => {
-      if (performance.now() - lastRx > this.t.deadMs * 2) close(new Error('peer silent'));
+      if (performance.now() - conn.lastRx > this.t.deadMs * 2) close(new Error('peer silent'));
     }, 500);
     watchdog.unref();
 
-    const drain = (): void => {
-      if (!peer || socket.destroyed) return;
-      while (head < pending.length) {
-        const f = pending[head]!;
-        if (f.id <= peer.lastSeq) {
-          peer.stats.duplicates++;
-        } else {
-          const r = decodeRecordBody(f.body);
-          if (!r) return close(new ProtocolError('short DATA frame'));
-          let res = this.host.deliver(peerId, r.recordType, r.record);
-          if (res < 0) {
-            const t = performance.now();
-            if (!blockedSince) blockedSince = t;
-            if (t - blockedSince < this.t.fullMs) break;
-            res = BounceReason.QUEUE_FULL;
-          }
-          blockedSince = 0;
-          if (res > 0) {
-            const back = Buffer.from(r.record);
-            back.writeUInt32LE(bounceFlags(back.readUInt32LE(8), res as BounceReason), 8);
-            socket.write(encodeRecordFrame(LinkFrame.BOUNCE, f.id, r.recordType, back));
-            peer.stats.bounced++;
-          } else {
-            peer.stats.msgsIn++;
-            peer.stats.bytesIn += r.record.length;
-          }
-          peer.lastSeq = f.id;
-        }
-        head++;
-        pendingBytes -= f.body.length;
-      }
-      if (head === pending.length) {
-        pending = [];
-        head = 0;
-      } else if (head > 4096) {
-        pending = pending.slice(head);
-        head = 0;
-      }
-      // Ack at once, in the same turn as the ring write: an agent killed between the two is the only
-      // way a message can be both delivered and bounced, so that window must stay this small.
-      const flushed = this.host.flushDelivered();
-      if (flushed && peer.lastSeq > acked) {
-        acked = peer.lastSeq;
-        socket.write(encodeBareFrame(LinkFrame.ACK, acked));
-      }
-      if ((head < pending.length || !flushed) && !retry) {
-        retry = setTimeout(() => { retry = undefined; drain(); }, RETRY_MS);
-      }
-    };
-
-    const onFrame = (f: Frame): void => {
-      lastRx = performance.now();
-      if (!peer) {
-        if (f.type !== LinkFrame.HELLO) throw new ProtocolError(`frame type ${f.type} before HELLO`);
-        const h = decodeValue(f.body) as { agentId?: unknown; address?: unknown; session?: unknown; nonce?: unknown; proof?: unknown };
-        if (typeof h?.agentId !== 'string' || typeof h.session !== 'string' || !(h.nonce instanceof Uint8Array) || h.nonce.length !== 32) throw new ProtocolError('malformed HELLO');
-        if (!checkLinkProof(this.host.secret, 'd', nonce, h.agentId, this.host.agentId, h.proof)) {
-          throw new ProtocolError(`refused: wrong mesh secret (claims to be '${h.agentId}')`);
-        }
-        clearTimeout(handshake);
-        peerId = h.agentId;
-        if (typeof h.address === 'string') this.host.learnAddress(peerId, h.address);
-        let p = this.peers.get(peerId);
-        if (!p) {
-          p = { session: h.session, lastSeq: 0, socket: undefined, stats: { peer: peerId, connected: false, msgsIn: 0, bytesIn: 0, duplicates: 0, bounced: 0 } };
-          this.peers.set(peerId, p);
-        }
-        if (p.session !== h.session) {
-          p.session = h.session;
-          p.lastSeq = 0;
-        }
-        if (p.socket && p.socket !== socket) p.socket.destroy(); // the peer redialled; the old connection is dead to it
-        p.socket = socket;
-        p.stats.connected = true;
-        peer = p;
-        acked = p.lastSeq;
-        const welcome = { proof: linkProof(this.host.secret, 'a', h.nonce, this.host.agentId, peerId), acked: p.lastSeq };
-        socket.write(encodeFrame(LinkFrame.WELCOME, 0, encodeValue(welcome)));
-        return;
-      }
-      switch (f.type) {
-        case LinkFrame.DATA:
-          pending.push(f);
-          pendingBytes += f.body.length;
-          if (pendingBytes > 2 * this.t.windowBytes + LINK_MAX_FRAME) throw new ProtocolError('peer overran its window');
-          return;
-        case LinkFrame.PING:
-          socket.write(encodeBareFrame(LinkFrame.PONG, f.id));
-          return;
-        case LinkFrame.PONG:
-          return;
-        default:
-          throw new ProtocolError(`unexpected link frame type ${f.type}`);
-      }
-    };
-
     socket.on('data', (chunk) => {
+      conn.lastRx = performance.now();
       try {
-        for (const f of decoder.push(chunk)) onFrame(f);
+        const frames = decoder.push(chunk);
+        this.host.round(() => {
+          for (const f of frames) if (!socket.destroyed) this.onFrame(conn, f, nonce, handshake);
+        });
       } catch (err) {
         return close(err as Error);
       }
-      if (head < pending.length) {
-        socket.cork();
-        drain();
-        socket.uncork();
-      }
+      this.sendAck(conn);
     });
     socket.on('error', (err) => close(err));
     socket.on('close', () => {
-      this.sockets.delete(socket);
+      this.conns.delete(conn);
       clearTimeout(handshake);
       clearInterval(watchdog);
-      if (retry) clearTimeout(retry);
-      if (peer && peer.socket === socket) {
-        peer.socket = undefined;
-        peer.stats.connected = false;
+      if (conn.session && this.bySession.get(conn.session) === conn) {
+        this.bySession.delete(conn.session);
+        conn.session.stats.connected = false;
       }
     });
-    socket.write(encodeFrame(LinkFrame.CHALLENGE, 0, encodeValue({ agentId: this.host.agentId, nonce })));
+    socket.write(encodeFrame(LinkFrame.CHALLENGE, 0, encodeValue({ v: LINK_VERSION, agentId: this.host.agentId, epoch: this.host.epoch, nonce })));
   }
 
-  /** Send a bounce for a message `peer` sent us that we had already taken (its destination went away). */
-  bounceBack(peer: string, recordType: number, record: Uint8Array, reason: BounceReason): boolean {
-    const s = this.peers.get(peer)?.socket;
-    if (!s || s.destroyed) return false;
-    const back = Buffer.from(record);
-    back.writeUInt32LE(bounceFlags(back.readUInt32LE(8), reason), 8);
-    s.write(encodeRecordFrame(LinkFrame.BOUNCE, 0, recordType, back));
-    return true;
+  private onFrame(conn: Conn, f: Frame, nonce: Uint8Array, handshake: NodeJS.Timeout): void {
+    const session = conn.session;
+    if (!session) {
+      if (f.type !== LinkFrame.HELLO) throw new ProtocolError(`frame type ${f.type} before HELLO`);
+      return this.hello(conn, f.body, nonce, handshake);
+    }
+    switch (f.type) {
+      case LinkFrame.DATA: {
+        const r = decodeRecordBody(f.body, ENVELOPE_BYTES);
+        if (!r) throw new ProtocolError('short DATA frame');
+        // the frame buffer is ours alone (FrameDecoder copies each frame), so the sink may keep it
+        session.receive(f.id, r.recordType, r.record);
+        return;
+      }
+      case LinkFrame.SOURCE: {
+        const s = decodeValue(f.body) as { local?: unknown; game?: unknown };
+        if (typeof s?.local !== 'number' || typeof s.game !== 'string') throw new ProtocolError('malformed SOURCE');
+        session.announce(s.local, s.game);
+        return;
+      }
+      case LinkFrame.PING:
+        conn.socket.write(encodeBareFrame(LinkFrame.PONG, f.id));
+        return;
+      case LinkFrame.PONG:
+        return;
+      default:
+        throw new ProtocolError(`unexpected link frame type ${f.type}`);
+    }
+  }
+
+  private hello(conn: Conn, body: Uint8Array, nonce: Uint8Array, handshake: NodeJS.Timeout): void {
+    const h = decodeValue(body) as { agentId?: unknown; epoch?: unknown; address?: unknown; next?: unknown; nonce?: unknown; proof?: unknown };
+    if (typeof h?.agentId !== 'string' || typeof h.epoch !== 'number' || typeof h.next !== 'number' || !(h.nonce instanceof Uint8Array) || h.nonce.length !== 32) {
+      throw new ProtocolError('malformed HELLO');
+    }
+    if (!checkLinkProof(this.host.secret, 'd', nonce, h.agentId, this.host.agentId, h.epoch, this.host.epoch, h.proof)) {
+      throw new ProtocolError(`refused: wrong mesh secret (claims to be '${h.agentId}')`);
+    }
+    clearTimeout(handshake);
+    const session = this.host.session(h.agentId, h.epoch);
+    if (typeof h.address === 'string') this.host.learnAddress(h.agentId, h.epoch, h.address);
+    const old = this.bySession.get(session);
+    if (old && old !== conn) old.socket.destroy(); // the peer redialled; the old connection is dead to it
+    this.bySession.set(session, conn);
+    conn.session = session;
+    session.stats.connected = true;
+    const { top, pending } = session.connected(h.next);
+    const welcome = { v: LINK_VERSION, proof: linkProof(this.host.secret, 'a', h.nonce, this.host.agentId, h.agentId, this.host.epoch, h.epoch), top, pending };
+    conn.socket.write(encodeFrame(LinkFrame.WELCOME, 0, encodeValue(welcome)));
+  }
+
+  private sendAck(conn: Conn): void {
+    const session = conn.session;
+    if (!session || conn.socket.destroyed) return;
+    if (session.held > MAX_HELD) {
+      conn.socket.destroy(new ProtocolError(`peer left ${session.held} frames held: it overran its window`));
+      return;
+    }
+    const ack = session.takeAck();
+    if (ack) conn.socket.write(ack);
+  }
+
+  /** A session's outcome changed outside a frame (a waiting record was delivered): ACK soon. */
+  ackSoon(session: InboundSession): void {
+    if (this.ackQueued.has(session)) return;
+    this.ackQueued.add(session);
+    setImmediate(() => {
+      this.ackQueued.delete(session);
+      const conn = this.bySession.get(session);
+      if (conn) this.sendAck(conn);
+    });
   }
 
   /** Test hook: drop every inbound connection. */
   cutAll(): void {
-    for (const s of this.sockets) s.destroy();
+    for (const c of this.conns) c.socket.destroy();
   }
 
-  stats(): InboundStats[] {
-    return [...this.peers.values()].map((p) => ({ ...p.stats }));
+  stats(sessions: Iterable<InboundSession>): InboundStats[] {
+    return [...sessions].map((s) => ({ ...s.stats }));
   }
 
   async close(): Promise<void> {
     if (!this.server) return;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
+    for (const c of this.conns) c.socket.destroy();
     await closed;
   }
 }

@@ -1,61 +1,65 @@
 /**
- * LinkTable: the agent's peer links. It knows where each peer agent listens
- * (from the registry records the agent sees) and the game of each remote
- * instance, routes records for other nodes onto the right PeerLink, and hands
- * records arriving from peers to the router. Bounces for remote failures go
- * to the local source, once per message.
+ * LinkTable: the agent's peer links, by node (one per peer incarnation). It
+ * knows where each peer listens and the game of each remote instance (from the
+ * registry records the agent sees), gives the Router the PeerLink for a remote
+ * destination (RemoteRoutes), and runs the listening side (LinkServer) with one
+ * InboundSession per sending peer. It is the only place that connects the two
+ * directions of a pair: a refusal the peer sends back on its own link settles
+ * a record of ours, and our refusals go out on our link to the peer.
  */
-import { randomBytes } from 'node:crypto';
-import { BounceReason } from '../../protocol/envelope.js';
 import type { InstanceRecord } from '../../protocol/registry-messages.js';
-import type { LocalInstance } from '../local-instance.js';
+import { BounceReason } from '../../protocol/envelope.js';
 import type { NodeTable } from '../node-table.js';
-import type { RemoteRoute, Router } from '../router.js';
-import { LinkServer, type InboundStats } from './link-server.js';
+import type { RecordSink, Ticket } from '../record-sink.js';
+import type { RemoteRoutes } from '../router.js';
+import { InboundSession, type InboundHost, type InboundStats } from './inbound-session.js';
+import { LinkServer } from './link-server.js';
 import { DEFAULT_TIMINGS, PeerLink, type LinkStats, type LinkTimings } from './peer-link.js';
 
 export interface LinkOptions extends Partial<LinkTimings> {
   /** 'host:port' to listen on for peers (port 0: any). */
   listen?: string;
+  /** 'host:port' peers should dial (default: the listen address), e.g. behind a proxy or NAT. */
+  advertise?: string;
   secret: string;
-  /** How long a remote destination may refuse a message (its ring full) before it bounces QUEUE_FULL. */
-  fullMs?: number;
 }
 
 export interface LinkTableHost {
   readonly agentId: string;
-  readonly instances: ReadonlyMap<number, LocalInstance>;
+  readonly epoch: number;
   readonly nodes: NodeTable;
-  readonly router: Router;
   log(msg: string): void;
-  /** Run the pump soon (staged bounces, paused sources). */
-  wake(): void;
+  round(fn: () => void): void;
+  /** A local instance's game, for announcing it to peers. */
+  gameOf(localId: number): string | null;
+  /** A local instance's own sink (bounces of its messages). */
+  ownSink(localId: number): RecordSink | undefined;
+  /** The local sink for a record from a peer (Router.inbound). */
+  destination(epoch: number, localId: number, game: string): RecordSink | BounceReason;
 }
 
-const u32 = (b: Uint8Array, at: number): number => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+const key = (node: number, local: number): number => node * 0x1_0000_0000 + local;
 
-export class LinkTable implements RemoteRoute {
-  readonly session = randomBytes(12).toString('hex');
+export class LinkTable implements RemoteRoutes, InboundHost {
   readonly secret: string;
-  private readonly links = new Map<string, PeerLink>();
-  private readonly addresses = new Map<string, string>();
-  /** Game of each remote instance we may send to, by node * 2^32 + localId. */
+  private readonly links = new Map<number, PeerLink>();
+  private readonly sessions = new Map<number, InboundSession>();
+  private readonly addresses = new Map<number, string>();
+  /** Game of each remote instance we may send to. */
   private readonly games = new Map<number, string>();
   private advertised = '';
   private readonly timings: LinkTimings;
   private server: LinkServer | undefined;
+  private sweep: NodeJS.Timeout | undefined;
+  lostBounces = 0;
 
   constructor(private readonly host: LinkTableHost, private readonly options: LinkOptions) {
     this.secret = options.secret;
     this.timings = { ...DEFAULT_TIMINGS, ...Object.fromEntries(Object.entries(options).filter(([k, v]) => k in DEFAULT_TIMINGS && v !== undefined)) };
   }
 
-  get agentId(): string {
-    return this.host.agentId;
-  }
-
-  log(msg: string): void {
-    this.host.log(msg);
+  get epoch(): number {
+    return this.host.epoch;
   }
 
   /** Start listening when asked to; returns the address to advertise ('' if none). */
@@ -66,108 +70,142 @@ export class LinkTable implements RemoteRoute {
     const port = Number(i < 0 ? this.options.listen : this.options.listen.slice(i + 1));
     const server = new LinkServer({
       agentId: this.host.agentId,
+      epoch: this.host.epoch,
       secret: this.secret,
       log: (m) => this.host.log(m),
-      deliver: (peer, type, record) => this.deliver(peer, type, record),
-      learnAddress: (peer, address) => {
-        if (address && !this.addresses.has(peer)) this.addresses.set(peer, address);
+      session: (agentId, epoch) => this.session(agentId, epoch),
+      learnAddress: (agentId, epoch, address) => {
+        const node = this.host.nodes.nodeOf(agentId, epoch);
+        if (address && !this.addresses.has(node)) this.addresses.set(node, address);
       },
-      flushDelivered: () => {
-        const all = this.host.router.flushRemote();
-        if (!all) this.host.wake();
-        return all;
-      },
-    }, { deadMs: this.timings.deadMs, windowBytes: this.timings.windowBytes, fullMs: this.options.fullMs ?? 5000 });
+      round: (fn) => this.host.round(fn),
+    }, { deadMs: this.timings.deadMs });
     this.server = server;
-    this.advertised = await server.listen(host, port);
+    const bound = await server.listen(host, port);
+    this.advertised = this.options.advertise ?? bound;
+    this.sweep = setInterval(() => this.sweepSessions(), 1000);
+    this.sweep.unref();
     return this.advertised;
   }
 
-  /** A record from `peer`: stage it; a delivered sender becomes a route for replies (same game as its destination). */
-  private deliver(peer: string, type: number, record: Uint8Array): number {
-    const node = this.host.nodes.nodeOf(peer);
-    const r = this.host.router.deliverRemote(node, type, record);
-    if (r === 0) {
-      const key = node * 0x1_0000_0000 + u32(record, 0);
-      if (!this.games.has(key)) this.games.set(key, this.host.instances.get(u32(record, 4))!.gameId);
-    }
-    return r;
+  /** The real listening address (may differ from the advertised one). */
+  get listening(): string {
+    return this.server?.address ?? '';
   }
 
-  /** The address this agent advertises (sent in HELLO so the peer can dial back for replies). */
-  setAdvertised(address: string): void {
-    if (address) this.advertised = address;
+  private session(agentId: string, epoch: number): InboundSession {
+    const node = this.host.nodes.nodeOf(agentId, epoch);
+    let s = this.sessions.get(node);
+    if (s) return s;
+    s = new InboundSession(agentId, epoch, node, this);
+    this.sessions.set(node, s);
+    // an earlier incarnation of that agent is gone: end its unfinished messages
+    for (const [n, old] of this.sessions) {
+      if (old.peer !== agentId || old.epoch === epoch) continue;
+      this.host.round(() => old.abortOpen());
+      if (old.held === 0) this.sessions.delete(n);
+    }
+    return s;
+  }
+
+  /** Sessions disconnected past twice the down budget: their unfinished messages are ended. */
+  private sweepSessions(): void {
+    const now = performance.now();
+    for (const [node, s] of this.sessions) {
+      if (s.stats.connected) {
+        s.disconnectedAt = 0;
+        continue;
+      }
+      if (!s.disconnectedAt) s.disconnectedAt = now;
+      if (s.unfinished > 0 && now - s.disconnectedAt > 2 * this.timings.budgetMs) this.host.round(() => s.abortOpen());
+      if (s.idle && now - s.disconnectedAt > this.timings.idleMs) this.sessions.delete(node);
+    }
   }
 
   /** Learn from a registry record: where its agent listens, which game it is in. */
   learn(r: InstanceRecord, node: number): void {
     if (node === 0) return;
     if (r.address) {
-      this.addresses.set(r.agentId, r.address);
-      const link = this.links.get(r.agentId);
+      this.addresses.set(node, r.address);
+      const link = this.links.get(node);
       if (link) link.address = r.address;
     }
-    this.games.set(node * 0x1_0000_0000 + r.localId, r.gameId);
+    this.games.set(key(node, r.localId), r.gameId);
   }
 
-  forward(src: LocalInstance, type: number, body: Uint8Array, node: number): boolean {
-    const game = this.games.get(node * 0x1_0000_0000 + u32(body, 4));
-    if (game === undefined) return this.host.router.bounce(src, type, body, BounceReason.NO_ROUTE);
-    if (game !== src.gameId) return this.host.router.bounce(src, type, body, BounceReason.CROSS_GAME);
-    const link = this.linkFor(node);
-    if (!link) return this.host.router.bounce(src, type, body, BounceReason.NO_ROUTE);
-    const r = link.send(type, body, src.localId);
-    if (r === 'queued') {
-      this.host.router.stats.forwarded++;
-      return true;
-    }
-    if (r === 'down') return this.host.router.bounce(src, type, body, BounceReason.LINK_DOWN);
-    src.blockedOn = link;
-    link.waiters.add(src);
-    return false;
+  // ---------------------------------------------------------------- RemoteRoutes
+
+  sinkFor(node: number, local: number, game: string): RecordSink | BounceReason {
+    const known = this.games.get(key(node, local));
+    if (known === undefined) return BounceReason.NO_ROUTE; // never seen in a registry record
+    if (known !== game) return BounceReason.CROSS_GAME;
+    return this.linkFor(node) ?? BounceReason.NO_ROUTE;
   }
 
   private linkFor(node: number): PeerLink | undefined {
-    const agentId = this.host.nodes.agentOf(node);
-    if (!agentId) return undefined;
-    let link = this.links.get(agentId);
+    let link = this.links.get(node);
     if (link) return link;
-    const address = this.addresses.get(agentId);
-    if (!address) return undefined;
-    link = new PeerLink(agentId, address, {
+    const peer = this.host.nodes.agentOf(node);
+    const address = this.addresses.get(node);
+    if (!peer || !address) return undefined;
+    link = new PeerLink({ ...peer, node }, address, {
       agentId: this.host.agentId,
+      epoch: this.host.epoch,
       secret: this.secret,
-      session: this.session,
       address: this.advertised,
       log: (m) => this.host.log(m),
-      released: (l) => this.released(l),
-      bounced: (l, type, record, reason) => this.bounced(l, type, record, reason),
+      gameOf: (local) => this.host.gameOf(local),
+      round: (fn) => this.host.round(fn),
+      retired: (l) => this.host.log(`peer ${l.peer.agentId} incarnation ${l.peer.epoch} is gone`),
     }, this.timings);
-    this.links.set(agentId, link);
+    this.links.set(node, link);
     return link;
   }
 
-  private released(link: PeerLink): void {
-    if (link.queue.full && link.state !== 'failed') return;
-    for (const w of link.waiters) w.blockedOn = null;
-    link.waiters.clear();
-    this.host.wake();
+  // ---------------------------------------------------------------- InboundHost
+
+  destination(epoch: number, localId: number, game: string): RecordSink | BounceReason {
+    return this.host.destination(epoch, localId, game);
   }
 
-  /** A message of ours came back from `link` (refused there, or the link gave up). */
-  private bounced(link: PeerLink, type: number, record: Uint8Array, reason: number | 'link_down'): void {
-    const src = this.host.instances.get(u32(record, 0));
-    if (!src) return;
-    const body = Buffer.from(record);
-    body.writeUInt32LE(this.host.nodes.nodeOf(link.peer), 0);
-    body.writeUInt32LE(u32(record, 4), 4);
-    this.host.router.bounce(src, type, body, reason === 'link_down' ? BounceReason.LINK_DOWN : (reason as BounceReason) || BounceReason.NO_ROUTE);
-    this.host.wake();
+  ownSink(localId: number): RecordSink | undefined {
+    return this.host.ownSink(localId);
   }
 
-  bounceBack(node: number, type: number, record: Uint8Array, reason: BounceReason): void {
-    const peer = this.host.nodes.agentOf(node);
-    if (!peer || !this.server?.bounceBack(peer, type, record, reason)) this.host.log(`lost a bounce for agent ${peer ?? node}: no link from it`);
+  learnSource(peerNode: number, local: number, game: string): void {
+    this.games.set(key(peerNode, local), game);
+  }
+
+  refusedByPeer(peerNode: number, seq: number, reason: BounceReason): boolean {
+    return this.links.get(peerNode)?.refuse(seq, reason) ?? false;
+  }
+
+  sendBack(peerNode: number, type: number, record: Uint8Array, ticket: Ticket): void {
+    const link = this.linkFor(peerNode);
+    if (!link) {
+      this.lostBounces++;
+      this.host.log(`no route back to node ${peerNode} (${this.host.nodes.agentOf(peerNode)?.agentId ?? '?'}): a bounce is lost`);
+      ticket.refuse(BounceReason.OFFLINE, type, record, peerNode, 0);
+      return;
+    }
+    link.sendBack(type, record, ticket);
+  }
+
+  ackSoon(session: InboundSession): void {
+    this.server?.ackSoon(session);
+  }
+
+  log(msg: string): void {
+    this.host.log(msg);
+  }
+
+  round(fn: () => void): void {
+    this.host.round(fn);
+  }
+
+  /** A message from remote `node` that had reached a ring here was not read: bounce it back (link form record). */
+  lateBounce(node: number, type: number, record: Uint8Array, ticket: Ticket): void {
+    this.sendBack(node, type, record, ticket);
   }
 
   /** Test hook: cut every link, ours and the peers' to us; ours stay away for `ms`. */
@@ -176,12 +214,27 @@ export class LinkTable implements RemoteRoute {
     this.server?.cutAll();
   }
 
-  status(): { address: string; out: LinkStats[]; in: InboundStats[] } {
-    return { address: this.server?.address ?? '', out: [...this.links.values()].map((l) => l.snapshot()), in: this.server?.stats() ?? [] };
+  status(): { address: string; listening: string; out: LinkStats[]; in: InboundStats[]; lostBounces: number } {
+    return {
+      address: this.advertised,
+      listening: this.listening,
+      out: [...this.links.values()].map((l) => l.snapshot()),
+      in: [...this.sessions.values()].map((s) => ({ ...s.stats })),
+      lostBounces: this.lostBounces,
+    };
+  }
+
+  /** Wait (up to `ms`) until every link has settled what it holds. */
+  async drain(ms: number): Promise<void> {
+    const end = performance.now() + ms;
+    while (performance.now() < end && [...this.links.values()].some((l) => !l.drained && l.state !== 'failed' && l.state !== 'retired')) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   async close(): Promise<void> {
-    for (const l of this.links.values()) l.close(true);
+    if (this.sweep) clearInterval(this.sweep);
+    for (const l of this.links.values()) l.close();
     await this.server?.close();
   }
 }

@@ -1,85 +1,169 @@
 /**
- * OutboundQueue: the messages of one link that the peer has not acknowledged
- * yet, in sequence order. A message stays here from the moment the router
- * hands it over until the peer acknowledges it (delivered or bounced by the
- * peer), so after a reconnect everything past the peer's last ack is sent
- * again, and the peer drops what it already took by sequence number.
- * Bounded in bytes: when full, the router pauses the sender.
+ * OutboundQueue: the records one PeerLink has taken and not yet settled, in
+ * sequence order. A record stays here from the offer until the peer says what
+ * became of it: done (in a ring there), refused (a BOUNCE came back), or held
+ * (pending there: taken, outcome later). After a reconnect everything the peer
+ * has not taken is written again, and the peer drops what it already took by
+ * sequence number. Bounded in bytes, overall and per destination, so one
+ * destination that does not read cannot fill the link for the others.
  */
-import { DATA_OVERHEAD, LinkFrame, encodeRecordFrame } from '../../protocol/link-frames.js';
+import { encodeRecordFrame } from '../../protocol/link-frames.js';
+import type { Ticket } from '../record-sink.js';
+
+/** UNSENT, SENT (not taken yet), PENDING (taken, outcome held back there), DONE (a fragment done, kept
+ * until its message ends: a message whose rest fails is reported whole). */
+export const ItemState = { UNSENT: 0, SENT: 1, PENDING: 2, DONE: 3 } as const;
+export type ItemState = (typeof ItemState)[keyof typeof ItemState];
 
 export interface Outbound {
-  seq: number;
-  frame: Buffer;
+  readonly seq: number;
+  readonly frame: Buffer;
+  /** destination local id on the peer (per-destination accounting) */
+  readonly dest: number;
+  /** source local id here, and its game (announced before its first DATA), or null for agent-made records */
+  readonly src: number;
+  readonly game: string | null;
+  readonly ticket: Ticket;
+  /** a fragment of a message settled as one unit (whole-size, from a local source) */
+  readonly grouped: boolean;
+  state: ItemState;
 }
 
 export class OutboundQueue {
-  private items: Outbound[] = [];
+  private items: (Outbound | null)[] = [];
   private head = 0;
-  private nextSeq = 1;
-  /** Index of the first item not yet written on the current connection. */
-  private unsent = 0;
+  private readonly bySeq = new Map<number, Outbound>();
+  private readonly perDest = new Map<number, number>();
+  /** Index from which items may still be unsent. */
+  private unsentFrom = 0;
+  nextSeq = 1;
   bytes = 0;
 
-  constructor(readonly maxBytes: number) {}
+  constructor(readonly maxBytes: number, readonly maxDestBytes: number) {}
 
   get length(): number {
-    return this.items.length - this.head;
+    return this.bySeq.size;
   }
 
-  get full(): boolean {
-    return this.bytes >= this.maxBytes;
+  /** Room for another record to `dest`? */
+  hasRoom(dest: number): boolean {
+    return this.bytes < this.maxBytes && (this.perDest.get(dest) ?? 0) < this.maxDestBytes;
   }
 
-  /** Append a record; returns its frame. */
-  push(recordType: number, body: Uint8Array): Outbound {
-    const item = { seq: this.nextSeq++, frame: encodeRecordFrame(LinkFrame.DATA, this.nextSeq - 1, recordType, body) };
+  push(recordType: number, body: Uint8Array, dest: number, src: number, game: string | null, ticket: Ticket, grouped = false): Outbound {
+    const seq = this.nextSeq++;
+    const item: Outbound = { seq, frame: encodeRecordFrame(seq, recordType, body), dest, src, game, ticket, grouped, state: ItemState.UNSENT };
     this.items.push(item);
+    this.bySeq.set(seq, item);
     this.bytes += item.frame.length;
+    this.perDest.set(dest, (this.perDest.get(dest) ?? 0) + item.frame.length);
     return item;
   }
 
-  /** Frames not yet written on this connection (marks them written). */
-  takeUnsent(): Buffer[] {
-    const out: Buffer[] = [];
-    for (let i = Math.max(this.unsent, this.head); i < this.items.length; i++) out.push(this.items[i]!.frame);
-    this.unsent = this.items.length;
+  get(seq: number): Outbound | undefined {
+    return this.bySeq.get(seq);
+  }
+
+  /** Items not yet written on this connection, in order (marked sent). */
+  takeUnsent(): Outbound[] {
+    const out: Outbound[] = [];
+    for (let i = Math.max(this.unsentFrom, this.head); i < this.items.length; i++) {
+      const item = this.items[i];
+      if (item && item.state === ItemState.UNSENT) {
+        item.state = ItemState.SENT;
+        out.push(item);
+      }
+    }
+    this.unsentFrom = this.items.length;
     return out;
   }
 
-  /** The peer took everything up to `seq`: drop it. Returns how many were dropped. */
-  ack(seq: number): number {
-    let n = 0;
-    while (this.head < this.items.length && this.items[this.head]!.seq <= seq) {
-      this.bytes -= this.items[this.head]!.frame.length;
-      this.head++;
-      n++;
-    }
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.unsent = Math.max(0, this.unsent - this.head);
-      this.head = 0;
-    }
-    return n;
+  /** A fragment done but kept until its message ends: it no longer counts against the windows. */
+  markDone(item: Outbound): void {
+    if (item.state === ItemState.DONE) return;
+    item.state = ItemState.DONE;
+    this.uncount(item);
   }
 
-  /** A new connection: everything unacknowledged is to be written again. */
+  private uncount(item: Outbound): void {
+    this.bytes -= item.frame.length;
+    const left = (this.perDest.get(item.dest) ?? 0) - item.frame.length;
+    if (left > 0) this.perDest.set(item.dest, left);
+    else this.perDest.delete(item.dest);
+  }
+
+  /** Remove a settled item; returns it (undefined if it was not here). */
+  remove(seq: number): Outbound | undefined {
+    const item = this.bySeq.get(seq);
+    if (!item) return undefined;
+    this.bySeq.delete(seq);
+    if (item.state !== ItemState.DONE) this.uncount(item);
+    const i = this.indexOf(seq);
+    if (i >= 0) this.items[i] = null;
+    this.compact();
+    return item;
+  }
+
+  /** Items with sequence numbers in (from, to], in order. */
+  range(from: number, to: number): Outbound[] {
+    const out: Outbound[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const item = this.items[i];
+      if (!item || item.seq <= from) continue;
+      if (item.seq > to) break;
+      out.push(item);
+    }
+    return out;
+  }
+
+  /** A new connection: what the peer has not taken is to be written again. */
   rewind(): void {
-    this.unsent = this.head;
+    for (let i = this.head; i < this.items.length; i++) {
+      const item = this.items[i];
+      if (item && item.state === ItemState.SENT) item.state = ItemState.UNSENT;
+    }
+    this.unsentFrom = this.head;
   }
 
   /** Remove and return everything (the link gave up); sequence numbers go on. */
   takeAll(): Outbound[] {
-    const out = this.items.slice(this.head);
+    const out = this.items.slice(this.head).filter((i): i is Outbound => i !== null);
     this.items = [];
     this.head = 0;
-    this.unsent = 0;
+    this.unsentFrom = 0;
+    this.bySeq.clear();
+    this.perDest.clear();
     this.bytes = 0;
     return out;
   }
 
-  /** The record (type, body) a queued frame carries. */
-  static recordOf(o: Outbound): { recordType: number; body: Uint8Array } {
-    return { recordType: o.frame.readUInt32LE(DATA_OVERHEAD - 4), body: o.frame.subarray(DATA_OVERHEAD) };
+  /** The lowest sequence number still here, or nextSeq when empty. */
+  get firstSeq(): number {
+    for (let i = this.head; i < this.items.length; i++) if (this.items[i]) return this.items[i]!.seq;
+    return this.nextSeq;
+  }
+
+  private indexOf(seq: number): number {
+    // items are in seq order with no gaps in seq between head and the end (nulls mark removed ones)
+    const first = this.items[this.head]?.seq;
+    if (first !== undefined) {
+      const i = this.head + (seq - first);
+      if (i < this.items.length && this.items[i]?.seq === seq) return i;
+    }
+    for (let i = this.head; i < this.items.length; i++) if (this.items[i]?.seq === seq) return i;
+    return -1;
+  }
+
+  private compact(): void {
+    while (this.head < this.items.length && this.items[this.head] === null) this.head++;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+      this.unsentFrom = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.unsentFrom = Math.max(0, this.unsentFrom - this.head);
+      this.head = 0;
+    }
   }
 }

@@ -1,21 +1,34 @@
 /**
- * PeerLink: this agent's connection to one peer agent, for traffic from here
- * to there (the peer dials us for the other direction). It dials on first
- * use, proves the mesh secret, checks the peer is the agent the registry put
- * at that address, then writes queued records in one batch per event-loop
- * turn. Heartbeats on the link detect a dead peer; a lost connection is
- * redialled with capped exponential back-off, and everything the peer had not
- * acknowledged is sent again. Past its down budget the link gives up: queued
- * and new messages bounce (LINK_DOWN) until a dial succeeds again.
+ * PeerLink: this agent's connection to one incarnation of a peer agent, for
+ * traffic from here to there (the peer dials us for the other direction). It
+ * is the RecordSink for every remote destination on that peer.
+ *
+ * It dials on first use, proves the mesh secret, checks the peer is the agent
+ * and incarnation it meant to reach, then writes queued records in one batch
+ * per event-loop turn. Each record settles by what the peer says: done,
+ * pending (held there for a full destination), refused (a BOUNCE comes back
+ * on the peer's own link; see LinkTable.refused), or in doubt.
+ *
+ * Failures: a dropped connection is redialled with capped, jittered back-off
+ * and what the peer did not take is written again. Down past its budget the
+ * link gives up: records never written bounce LINK_DOWN, records written but
+ * unacknowledged are IN_DOUBT (they may have been delivered); new records
+ * bounce until a dial succeeds. If the peer turns out to be a new incarnation
+ * (it restarted), this link is retired: unsent records bounce OFFLINE (their
+ * destinations are gone), written ones are IN_DOUBT.
  */
 import { createConnection, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { decodeValue, encodeValue } from '../../protocol/cbor.js';
-import { encodeFrame, FrameDecoder } from '../../protocol/frame.js';
-import { checkLinkProof, decodeRecordBody, encodeBareFrame, LINK_MAX_FRAME, LinkFrame, linkProof } from '../../protocol/link-frames.js';
+import { Frag, fragOf, kindOf } from '../../native/index.js';
+import { BounceReason, envAux, envLocal, RecordKind, setEnvAddress, setEnvEpoch, WHOLE_MESSAGE_MAX } from '../../protocol/envelope.js';
 import { ProtocolError } from '../../protocol/errors.js';
-import type { LocalInstance } from '../local-instance.js';
-import { OutboundQueue, type Outbound } from './outbound-queue.js';
+import { encodeFrame, FrameDecoder } from '../../protocol/frame.js';
+import {
+  checkLinkProof, DATA_OVERHEAD, decodeAck, encodeBareFrame, LINK_MAX_FRAME, LINK_VERSION, LinkFrame, linkProof, recordOfFrame,
+} from '../../protocol/link-frames.js';
+import { Offer, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from '../record-sink.js';
+import { ItemState, OutboundQueue, type Outbound } from './outbound-queue.js';
 
 export interface LinkTimings {
   /** Ping interval on a connected link. */
@@ -26,7 +39,7 @@ export interface LinkTimings {
   budgetMs: number;
   /** A connected link with nothing to send closes after this long. */
   idleMs: number;
-  /** Unacknowledged bytes per link before senders are paused. */
+  /** Unacknowledged bytes per link before senders are paused (a quarter of it per destination). */
   windowBytes: number;
 }
 
@@ -35,30 +48,41 @@ export const DEFAULT_TIMINGS: LinkTimings = { heartbeatMs: 500, deadMs: 2000, bu
 const BACKOFF_MIN = 100;
 const BACKOFF_MAX = 2000;
 
+export interface PeerIdentity {
+  readonly agentId: string;
+  readonly epoch: number;
+  /** this agent's number for that peer incarnation */
+  readonly node: number;
+}
+
 /** What a link needs from its agent (and nothing more). */
 export interface PeerLinkHost {
   readonly agentId: string;
+  readonly epoch: number;
   readonly secret: string;
-  readonly session: string;
   /** Where this agent listens ('' if it does not): sent in HELLO. */
   readonly address: string;
   log(msg: string): void;
-  /** Space freed in the window: paused senders may go on. */
-  released(link: PeerLink): void;
-  /** A record the peer refused, or that the link gave up on; `record` holds (src local, dest local, flags with reason, corr). */
-  bounced(link: PeerLink, recordType: number, record: Uint8Array, reason: number | 'link_down'): void;
+  /** The game of a local instance (announced to the peer before its first record). */
+  gameOf(local: number): string | null;
+  /** Run `fn` as a round of the data path (settled tickets release at its end). */
+  round(fn: () => void): void;
+  /** The peer at this address is another incarnation: this link is retired for good. */
+  retired(link: PeerLink, actualEpoch: number): void;
 }
 
-export type LinkState = 'idle' | 'connecting' | 'up' | 'down' | 'failed';
+export type LinkState = 'idle' | 'connecting' | 'up' | 'down' | 'failed' | 'retired';
 
 export interface LinkStats {
   peer: string;
+  epoch: number;
   address: string;
   state: LinkState;
   msgsOut: number;
   bytesOut: number;
   resends: number;
   bounces: number;
+  inDoubt: number;
   queued: number;
   connects: number;
   rttUs: number;
@@ -66,18 +90,21 @@ export interface LinkStats {
 
 const now = (): number => performance.now();
 
-export class PeerLink {
+export class PeerLink implements RecordSink {
   state: LinkState = 'idle';
-  readonly waiters = new Set<LocalInstance>();
   readonly queue: OutboundQueue;
+  readonly stats: LinkStats;
+  private readonly waiters = new Set<Waiter>();
   private socket: Socket | undefined;
   private decoder = new FrameDecoder(LINK_MAX_FRAME);
   private nonce = new Uint8Array(0);
+  private announced = new Set<number>();
   private writeScheduled = false;
   private attempt = 0;
   private downSince = 0;
   private lastRx = 0;
   private lastUse = 0;
+  private lastTop = 0;
   private retry: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private holdUntil = 0;
@@ -85,29 +112,52 @@ export class PeerLink {
   private pingId = 0;
   private closed = false;
   private handshaking = false;
-  readonly stats: LinkStats;
 
-  constructor(readonly peer: string, public address: string, private readonly host: PeerLinkHost, private readonly t: LinkTimings) {
-    this.queue = new OutboundQueue(t.windowBytes);
-    this.stats = { peer, address, state: 'idle', msgsOut: 0, bytesOut: 0, resends: 0, bounces: 0, queued: 0, connects: 0, rttUs: 0 };
+  constructor(readonly peer: PeerIdentity, public address: string, private readonly host: PeerLinkHost, private readonly t: LinkTimings) {
+    this.queue = new OutboundQueue(t.windowBytes, Math.max(64 * 1024, t.windowBytes / 4));
+    this.stats = { peer: peer.agentId, epoch: peer.epoch, address, state: 'idle', msgsOut: 0, bytesOut: 0, resends: 0, bounces: 0, inDoubt: 0, queued: 0, connects: 0, rttUs: 0 };
   }
 
-  /** Queue a record for the peer. 'full': pause the sender; 'down': bounce it (link past its budget). */
-  send(recordType: number, body: Uint8Array, srcLocal: number): 'queued' | 'full' | 'down' {
-    if (this.closed) return 'down';
+  /** A record of local instance `srcLocal` for the peer; its envelope (app form) names the destination. */
+  offer(type: number, body: Uint8Array, _srcNode: number, srcLocal: number, origin: Origin): OfferResult {
+    if (this.state === 'retired') return BounceReason.OFFLINE;
+    if (this.closed) return BounceReason.LINK_DOWN;
     this.lastUse = now();
     if (this.state === 'failed') {
       this.kick();
-      return 'down';
+      return BounceReason.LINK_DOWN;
     }
-    if (this.queue.full) return 'full';
-    const item = this.queue.push(recordType, body);
-    item.frame.writeUInt32LE(srcLocal >>> 0, 14);
+    const dest = envLocal(body);
+    if (!this.queue.hasRoom(dest)) return Offer.BLOCKED;
+    const grouped = kindOf(type) === RecordKind.DATA && fragOf(type) !== Frag.COMPLETE && envAux(body) <= WHOLE_MESSAGE_MAX;
+    const item = this.queue.push(type, body, dest, srcLocal, this.host.gameOf(srcLocal), origin.ticket(), grouped);
+    const rec = item.frame.subarray(DATA_OVERHEAD);
+    setEnvAddress(rec, srcLocal, dest);
+    setEnvEpoch(rec, this.peer.epoch); // aux stays: a fragment's whole message length
     this.stats.msgsOut++;
     this.stats.bytesOut += body.length;
+    this.wake();
+    return Offer.DEFERRED;
+  }
+
+  /** A record this agent makes for the peer (a refusal of its frame, or a bounce), in link form. Always queued. */
+  sendBack(type: number, record: Uint8Array, ticket: Ticket): void {
+    if (this.state === 'retired' || this.closed) {
+      ticket.refuse(BounceReason.OFFLINE, type, record, this.peer.node, envLocal(record));
+      return;
+    }
+    this.lastUse = now();
+    this.queue.push(type, record, envLocal(record), 0, null, ticket);
+    this.wake();
+  }
+
+  block(waiter: Waiter): void {
+    this.waiters.add(waiter);
+  }
+
+  private wake(): void {
     if (this.state === 'idle') this.dial();
     else if (this.state === 'up') this.scheduleWrite();
-    return 'queued';
   }
 
   private kick(): void {
@@ -120,14 +170,21 @@ export class PeerLink {
     setImmediate(() => {
       this.writeScheduled = false;
       if (this.state !== 'up' || !this.socket) return;
-      const frames = this.queue.takeUnsent();
-      if (frames.length === 1) this.socket.write(frames[0]!);
-      else if (frames.length > 1) this.socket.write(Buffer.concat(frames));
+      const out: Buffer[] = [];
+      for (const item of this.queue.takeUnsent()) {
+        if (item.game !== null && !this.announced.has(item.src)) {
+          this.announced.add(item.src);
+          out.push(encodeFrame(LinkFrame.SOURCE, 0, encodeValue({ local: item.src, game: item.game })));
+        }
+        out.push(item.frame);
+      }
+      if (out.length === 1) this.socket.write(out[0]!);
+      else if (out.length > 1) this.socket.write(Buffer.concat(out));
     });
   }
 
   private dial(): void {
-    if (this.closed) return;
+    if (this.closed || this.state === 'retired') return;
     if (this.state !== 'failed') this.state = 'connecting';
     this.handshaking = true;
     this.retry = undefined;
@@ -135,12 +192,16 @@ export class PeerLink {
     const socket = createConnection({ host, port });
     this.socket = socket;
     this.decoder = new FrameDecoder(LINK_MAX_FRAME);
+    this.announced = new Set();
     socket.setNoDelay(true);
     this.lastRx = now();
     socket.on('data', (chunk) => {
       if (this.socket !== socket) return;
       try {
-        for (const f of this.decoder.push(chunk)) this.onFrame(f.type, f.id, f.body);
+        const frames = this.decoder.push(chunk);
+        this.host.round(() => {
+          for (const f of frames) if (this.socket === socket) this.onFrame(f.type, f.id, f.body);
+        });
       } catch (err) {
         this.drop(socket, err as Error);
       }
@@ -153,32 +214,16 @@ export class PeerLink {
   private onFrame(type: number, id: number, body: Uint8Array): void {
     this.lastRx = now();
     switch (type) {
-      case LinkFrame.CHALLENGE: {
-        const c = decodeValue(body) as { agentId?: unknown; nonce?: unknown };
-        if (!this.handshaking || !(c?.nonce instanceof Uint8Array)) throw new ProtocolError('unexpected CHALLENGE');
-        if (c.agentId !== this.peer) throw new ProtocolError(`${this.address} is agent '${String(c.agentId)}', not '${this.peer}' as the registry says`);
-        this.nonce = randomBytes(32);
-        const hello = { agentId: this.host.agentId, address: this.host.address, session: this.host.session, nonce: this.nonce, proof: linkProof(this.host.secret, 'd', c.nonce, this.host.agentId, this.peer) };
-        this.socket!.write(encodeFrame(LinkFrame.HELLO, 0, encodeValue(hello)));
-        return;
-      }
-      case LinkFrame.WELCOME: {
-        const w = decodeValue(body) as { proof?: unknown; acked?: unknown };
-        if (!this.handshaking || !checkLinkProof(this.host.secret, 'a', this.nonce, this.peer, this.host.agentId, w?.proof)) {
-          throw new ProtocolError('peer failed the mesh-secret proof');
-        }
-        this.up(typeof w.acked === 'number' ? w.acked : 0);
-        return;
-      }
-      case LinkFrame.ACK:
-        if (this.queue.ack(id) > 0) this.host.released(this);
-        return;
-      case LinkFrame.BOUNCE: {
-        const r = decodeRecordBody(body);
-        if (!r) throw new ProtocolError('short BOUNCE frame');
-        this.stats.bounces++;
-        this.host.bounced(this, r.recordType, r.record, (r.record[10]! as number));
-        return;
+      case LinkFrame.CHALLENGE: return this.onChallenge(body);
+      case LinkFrame.WELCOME: return this.onWelcome(body);
+      case LinkFrame.ACK: {
+        if (this.handshaking) throw new ProtocolError('ACK before WELCOME');
+        const lists = decodeAck(body);
+        if (!lists) throw new ProtocolError('malformed ACK');
+        this.settleTaken(id, new Set(lists.pending));
+        for (const seq of lists.done) this.settle(seq);
+        for (const seq of lists.doubt) this.refuse(seq, BounceReason.IN_DOUBT);
+        return this.released();
       }
       case LinkFrame.PING:
         this.socket?.write(encodeBareFrame(LinkFrame.PONG, id));
@@ -196,18 +241,108 @@ export class PeerLink {
     }
   }
 
-  private up(acked: number): void {
+  private onChallenge(body: Uint8Array): void {
+    const c = decodeValue(body) as { agentId?: unknown; epoch?: unknown; nonce?: unknown };
+    if (!this.handshaking || !(c?.nonce instanceof Uint8Array) || typeof c.epoch !== 'number') throw new ProtocolError('unexpected CHALLENGE');
+    if (c.agentId !== this.peer.agentId) throw new ProtocolError(`${this.address} is agent '${String(c.agentId)}', not '${this.peer.agentId}' as the registry says`);
+    if (c.epoch !== this.peer.epoch) {
+      this.retire(c.epoch);
+      return;
+    }
+    this.nonce = randomBytes(32);
+    const hello = {
+      v: LINK_VERSION, agentId: this.host.agentId, epoch: this.host.epoch, address: this.host.address, next: this.queue.firstSeq, nonce: this.nonce,
+      proof: linkProof(this.host.secret, 'd', c.nonce, this.host.agentId, this.peer.agentId, this.host.epoch, this.peer.epoch),
+    };
+    this.socket!.write(encodeFrame(LinkFrame.HELLO, 0, encodeValue(hello)));
+  }
+
+  private onWelcome(body: Uint8Array): void {
+    const w = decodeValue(body) as { proof?: unknown; top?: unknown; pending?: unknown };
+    if (!this.handshaking || !checkLinkProof(this.host.secret, 'a', this.nonce, this.peer.agentId, this.host.agentId, this.peer.epoch, this.host.epoch, w?.proof)) {
+      throw new ProtocolError('peer failed the mesh-secret proof');
+    }
+    const top = typeof w.top === 'number' ? w.top : 0;
+    const pending = Array.isArray(w.pending) ? w.pending.filter((s): s is number => typeof s === 'number') : [];
     this.state = 'up';
     this.handshaking = false;
     this.attempt = 0;
     this.downSince = 0;
     this.stats.connects++;
-    this.queue.ack(acked);
-    const resend = this.queue.length;
-    if (this.stats.connects > 1) this.stats.resends += resend;
     this.queue.rewind();
-    this.host.released(this);
+    this.lastTop = 0; // everything up to top is re-judged from this WELCOME
+    const held = new Set(pending);
+    for (const item of this.queue.range(0, top)) {
+      if (held.has(item.seq)) item.state = ItemState.PENDING;
+      else this.settle(item.seq);
+    }
+    this.lastTop = top;
+    if (this.stats.connects > 1) this.stats.resends += this.queue.range(top, Infinity).length;
+    this.released();
     this.scheduleWrite();
+  }
+
+  /** An ACK up to `top`: items newly covered are done unless held. */
+  private settleTaken(top: number, held: Set<number>): void {
+    if (top <= this.lastTop) return;
+    for (const item of this.queue.range(this.lastTop, top)) {
+      if (held.has(item.seq)) item.state = ItemState.PENDING;
+      else this.settle(item.seq);
+    }
+    this.lastTop = top;
+  }
+
+  /** The peer has `seq` done. A fragment of a message settled as one unit waits for its END. */
+  private settle(seq: number): void {
+    const item = this.queue.get(seq);
+    if (!item || item.state === ItemState.DONE) return;
+    if (item.grouped && fragOf(recordOfFrame(item.frame).recordType) !== Frag.END) {
+      this.queue.markDone(item);
+      return;
+    }
+    if (item.grouped) {
+      for (const d of this.doneFragments(item)) {
+        this.queue.remove(d.seq);
+        d.ticket.done();
+      }
+    }
+    this.queue.remove(seq);
+    item.ticket.done();
+  }
+
+  /** The fragments of `item`'s message done before it (kept until the message ends), in order. */
+  private doneFragments(item: Outbound): Outbound[] {
+    return this.queue.range(0, item.seq - 1).filter((d) => d.state === ItemState.DONE && d.src === item.src);
+  }
+
+  /** The peer refused record `seq` (its BOUNCE reached us), or its outcome is in doubt. */
+  refuse(seq: number, reason: BounceReason): boolean {
+    const item = this.queue.get(seq);
+    if (!item || item.state === ItemState.DONE) return false;
+    if (item.grouped) {
+      for (const d of this.doneFragments(item)) {
+        this.queue.remove(d.seq);
+        this.refuseItem(d, reason); // the message goes back whole
+      }
+    }
+    this.queue.remove(seq);
+    this.refuseItem(item, reason);
+    this.released();
+    return true;
+  }
+
+  private refuseItem(item: Outbound, reason: BounceReason): void {
+    this.stats.bounces++;
+    if (reason === BounceReason.IN_DOUBT) this.stats.inDoubt++;
+    const { recordType, body } = recordOfFrame(item.frame);
+    item.ticket.refuse(reason, recordType, Buffer.from(body), this.peer.node, item.dest);
+  }
+
+  /** Room again: paused senders may go on. */
+  private released(): void {
+    if (this.waiters.size === 0) return;
+    for (const w of this.waiters) w.resume();
+    this.waiters.clear();
   }
 
   private startTimer(): void {
@@ -219,11 +354,11 @@ export class PeerLink {
   private tick(): void {
     const t = now();
     if (this.socket && (this.state === 'up' || this.handshaking) && t - this.lastRx > this.t.deadMs) {
-      this.drop(this.socket, new Error(`no answer from ${this.peer} for ${Math.round(t - this.lastRx)} ms`));
+      this.drop(this.socket, new Error(`no answer from ${this.peer.agentId} for ${Math.round(t - this.lastRx)} ms`));
     }
     if (this.state === 'up' && this.socket) {
       if (this.queue.length === 0 && t - this.lastUse > this.t.idleMs) {
-        this.host.log(`link to ${this.peer}: idle, closing`);
+        this.host.log(`link to ${this.peer.agentId}: idle, closing`);
         const s = this.socket;
         this.socket = undefined;
         this.state = 'idle';
@@ -254,15 +389,15 @@ export class PeerLink {
     this.socket = undefined;
     this.handshaking = false;
     socket.destroy();
-    if (this.closed) return;
-    if (reason) this.host.log(`link to ${this.peer} (${this.address}): ${reason.message}`);
+    if (this.closed || this.state === 'retired') return;
+    if (reason) this.host.log(`link to ${this.peer.agentId} (${this.address}): ${reason.message}`);
     if (!this.downSince) this.downSince = now();
     if (this.state !== 'failed') this.state = 'down';
     this.scheduleRedial();
   }
 
   private scheduleRedial(): void {
-    if (this.closed || this.retry) return;
+    if (this.closed || this.retry || this.state === 'retired') return;
     const base = Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** this.attempt++);
     const delay = Math.max(base * (0.75 + Math.random() * 0.5), this.holdUntil - now());
     this.retry = setTimeout(() => {
@@ -273,21 +408,46 @@ export class PeerLink {
     this.startTimer();
   }
 
-  /** Down past the budget: every queued message bounces once; new ones bounce until a dial succeeds. */
+  /** Down past the budget: every queued record bounces once; new ones bounce until a dial succeeds. */
   private giveUp(): void {
     this.state = 'failed';
-    const dead = this.queue.takeAll();
-    if (dead.length) this.host.log(`link to ${this.peer}: down for ${this.t.budgetMs} ms, bouncing ${dead.length} messages`);
-    this.bounceAll(dead);
+    this.failAll(BounceReason.LINK_DOWN, `down for ${this.t.budgetMs} ms`);
   }
 
-  private bounceAll(items: Outbound[]): void {
-    for (const o of items) {
-      const { recordType, body } = OutboundQueue.recordOf(o);
-      this.stats.bounces++;
-      this.host.bounced(this, recordType, Buffer.from(body), 'link_down');
-    }
-    this.host.released(this);
+  /** The peer restarted: this incarnation's link is over. */
+  private retire(actualEpoch: number): void {
+    this.host.log(`link to ${this.peer.agentId}: it restarted (incarnation ${actualEpoch}, expected ${this.peer.epoch})`);
+    this.state = 'retired';
+    this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.stopTimer();
+    const s = this.socket;
+    this.socket = undefined;
+    s?.destroy();
+    this.failAll(BounceReason.OFFLINE, 'retired');
+    this.host.retired(this, actualEpoch);
+  }
+
+  /** Settle everything queued: never written -> `unsent`; written -> IN_DOUBT. A message settled as
+   * one unit goes back whole, with the reason of its first fragment not yet done. */
+  private failAll(unsent: BounceReason, why: string): void {
+    const items = this.queue.takeAll();
+    if (items.length) this.host.log(`link to ${this.peer.agentId}: ${why}, settling ${items.length} records`);
+    this.host.round(() => {
+      const done = new Map<number, Outbound[]>();
+      for (const item of items) {
+        if (item.state === ItemState.DONE) {
+          done.set(item.src, [...(done.get(item.src) ?? []), item]);
+          continue;
+        }
+        const reason = item.state === ItemState.UNSENT ? unsent : BounceReason.IN_DOUBT;
+        if (item.grouped) for (const d of done.get(item.src) ?? []) this.refuseItem(d, reason);
+        done.delete(item.src);
+        this.refuseItem(item, reason);
+      }
+      for (const group of done.values()) for (const d of group) this.refuseItem(d, unsent);
+    });
+    this.released();
   }
 
   /** Test hook: cut the connection and stay away for `ms`. */
@@ -296,16 +456,21 @@ export class PeerLink {
     this.drop(this.socket, new Error(`cut for ${ms} ms (test hook)`));
   }
 
-  /** The peer is gone for good (closing agent): bounce what is queued. */
-  close(bounce: boolean): void {
+  /** The agent is closing: what is still queued settles as if the link gave up. */
+  close(): void {
     if (this.closed) return;
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
     this.stopTimer();
     this.socket?.destroy();
     this.socket = undefined;
-    this.state = 'failed';
-    if (bounce) this.bounceAll(this.queue.takeAll());
+    if (this.state !== 'retired') this.state = 'failed';
+    this.failAll(BounceReason.LINK_DOWN, 'agent closing');
+  }
+
+  /** Everything written has been settled (for a graceful close). */
+  get drained(): boolean {
+    return this.queue.length === 0;
   }
 
   snapshot(): LinkStats {

@@ -10,7 +10,7 @@
  * most `maxWaiting` values wait; past either the stream errors with
  * QueueFullError. Nothing is dropped and nothing buffers without limit.
  */
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, Subject, takeUntil, type OperatorFunction } from 'rxjs';
 import { QueueFullError } from '../../protocol/errors.js';
 
 /** Backpressure bounds of the sending operators. */
@@ -37,6 +37,12 @@ export function sendEach<T, R>(
   return (source) =>
     new Observable<R>((subscriber) => {
       const abort = new AbortController();
+      // ends the subscription to the source at once, even in the middle of a synchronous source
+      const stop = new Subject<void>();
+      const fail = (err: unknown): void => {
+        subscriber.error(err); // first: the source's completion that follows is then ignored
+        stop.next();
+      };
       const queue: T[] = [];
       let ready = !prepare;
       let draining = false;
@@ -60,7 +66,7 @@ export function sendEach<T, R>(
           }
           if (sourceDone) subscriber.complete();
         } catch (err) {
-          subscriber.error(err);
+          fail(err);
         } finally {
           draining = false;
         }
@@ -72,18 +78,18 @@ export function sendEach<T, R>(
         release = r;
         ready = true;
         void drain();
-      }, (err: unknown) => subscriber.error(err));
+      }, fail);
 
-      const sub = source.subscribe({
+      const sub = source.pipe(takeUntil(stop)).subscribe({
         next: (value) => {
           if (ready && !draining && queue.length === 0) {
             try {
               return subscriber.next(send(value));
             } catch (err) {
-              if (!(err instanceof QueueFullError)) return subscriber.error(err);
+              if (!(err instanceof QueueFullError)) return fail(err);
             }
           }
-          if (queue.length >= maxWaiting) return subscriber.error(new QueueFullError(`more than ${maxWaiting} values waiting for the tx ring to drain`));
+          if (queue.length >= maxWaiting) return fail(new QueueFullError(`more than ${maxWaiting} values waiting for the tx ring to drain`));
           queue.push(value);
           void drain();
         },
@@ -95,6 +101,7 @@ export function sendEach<T, R>(
       });
 
       return () => {
+        stop.next();
         sub.unsubscribe();
         abort.abort();
         queue.length = 0;

@@ -1,0 +1,204 @@
+/**
+ * DataPath: the agent's data loop, and where to start reading the record path.
+ *
+ * Follow one message from app A to app B on this host:
+ *   1. A's client writes it into A's tx ring (client/outbox.ts) and rings the
+ *      agent's doorbell if the agent is parked.
+ *   2. DataPath.run() pumps A's Source (source.ts), which reads the record and
+ *      asks the Router (router.ts) for B's sink.
+ *   3. B's LocalSink (local-sink.ts) stages it, stamped with A's address; when
+ *      the round ends the sink writes everything staged into B's rx ring in one
+ *      call, and A's Source releases its ring up to its first unsettled record.
+ *   4. B's client reads it (client/inbox.ts) and hands it to `messages$`.
+ * To another host, step 3 is B's agent's PeerLink (links/peer-link.ts), and
+ * that agent's InboundSession offers the record to B's LocalSink the same way.
+ *
+ * A round is one synchronous batch of work (a pump run, a chunk from a peer, a
+ * timer). Offers during a round only stage; at its end the touched sinks
+ * flush, tickets of records that reached a ring settle, and sources release.
+ * The loop parks on every tx ring and sleeps on its doorbell when nothing
+ * moves (an idle agent uses no CPU); sinks waiting for room are woken by the
+ * app's space bell, not by polling.
+ */
+import { RecordBatch, RingError, type Doorbell } from '../native/index.js';
+import type { BounceReason } from '../protocol/envelope.js';
+import type { LocalSink, SinkHost } from './local-sink.js';
+import type { RecordSink, Ticket } from './record-sink.js';
+import type { Router } from './router.js';
+import { ROUND_BUDGET, type Source, type SourceHost } from './source.js';
+
+/** A ring of instance `localId` cannot be used any more (corrupt): its owner drops the instance. */
+export type FaultHandler = (localId: number, err: Error) => void;
+
+const POOL_MAX = 8;
+const BATCH_BYTES = 256 * 1024;
+
+export class DataPath implements SinkHost, SourceHost {
+  private readonly sources = new Set<Source>();
+  private readonly touched = new Set<LocalSink>();
+  private readonly waitingSinks = new Set<LocalSink>();
+  private readonly dirtySources = new Set<Source>();
+  private completions: Ticket[] = [];
+  private readonly pool: RecordBatch[] = [];
+  private depth = 0;
+  private scheduled = false;
+  private stopped = false;
+  /** Called after each run that moved data (load reporting). */
+  onActivity: () => void = () => {};
+  malformedCount = 0;
+  private lastMalformedLog = 0;
+
+  constructor(
+    readonly epoch: number,
+    private readonly router: Router,
+    bell: Doorbell,
+    private readonly fault: FaultHandler,
+    private readonly log: (msg: string) => void,
+  ) {
+    bell.listen(() => this.schedule());
+  }
+
+  add(src: Source): void {
+    this.sources.add(src);
+    this.schedule();
+  }
+
+  remove(src: Source): void {
+    this.sources.delete(src);
+    this.dirtySources.delete(src);
+  }
+
+  forget(sink: LocalSink): void {
+    this.touched.delete(sink);
+    this.waitingSinks.delete(sink);
+  }
+
+  // ---------------------------------------------------------------- rounds
+
+  /** Run `fn` as (part of) a round: what it offers is flushed when the outermost round ends. */
+  round<T>(fn: () => T): T {
+    this.depth++;
+    try {
+      return fn();
+    } finally {
+      if (--this.depth === 0) this.endRound();
+    }
+  }
+
+  private endRound(): void {
+    this.depth++; // offers made while flushing join this round
+    try {
+      while (this.touched.size > 0 || this.completions.length > 0) {
+        const sinks = [...this.touched];
+        this.touched.clear();
+        for (const sink of sinks) this.guard(sink.localId, () => sink.flush());
+        const done = this.completions;
+        this.completions = [];
+        for (const t of done) t.done();
+      }
+      for (const src of this.dirtySources) this.guard(src.localId, () => src.release());
+      this.dirtySources.clear();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** A ring that fails (corrupt, or a bug of ours) faults its instance, never the agent. */
+  private guard(localId: number, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      if (!(err instanceof RingError)) this.log(`instance ${localId}: ${(err as Error).stack ?? String(err)}`);
+      this.fault(localId, err as Error);
+    }
+  }
+
+  // ---------------------------------------------------------------- SinkHost / SourceHost
+
+  touch(sink: LocalSink): void {
+    this.touched.add(sink);
+    if (this.depth === 0) this.schedule(); // staged outside a round: the next run flushes it
+  }
+
+  afterFlush(ticket: Ticket): void {
+    this.completions.push(ticket);
+    if (this.depth === 0) this.schedule();
+  }
+
+  dirty(src: Source): void {
+    this.dirtySources.add(src);
+    if (this.depth === 0) this.schedule();
+  }
+
+  waiting(sink: LocalSink, yes: boolean): void {
+    if (yes) this.waitingSinks.add(sink);
+    else this.waitingSinks.delete(sink);
+  }
+
+  borrowBatch(bytes: number): RecordBatch {
+    if (bytes <= BATCH_BYTES) {
+      const b = this.pool.pop();
+      if (b) return b;
+    }
+    return new RecordBatch(Math.max(bytes, BATCH_BYTES));
+  }
+
+  returnBatch(batch: RecordBatch): void {
+    batch.reset();
+    if (batch.buffer.length === BATCH_BYTES && this.pool.length < POOL_MAX) this.pool.push(batch);
+  }
+
+  route(src: Source, body: Uint8Array): RecordSink | BounceReason {
+    return this.router.route(src.gameId, body);
+  }
+
+  malformed(src: Source, why: string): void {
+    this.malformedCount++;
+    const now = performance.now();
+    if (now - this.lastMalformedLog < 1000) return;
+    this.lastMalformedLog = now;
+    this.log(`instance ${src.localId} wrote ${why}: dropped (${this.malformedCount} so far)`);
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => this.run());
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private run(): void {
+    this.scheduled = false;
+    if (this.stopped) return;
+    let work = 0;
+    this.round(() => {
+      for (const src of this.sources) {
+        try {
+          work += src.pump(ROUND_BUDGET);
+        } catch (err) {
+          if (!(err instanceof RingError)) throw err;
+          this.fault(src.localId, err);
+        }
+      }
+      for (const sink of this.waitingSinks) this.touched.add(sink);
+    });
+    if (work > 0) {
+      this.onActivity();
+      return this.schedule();
+    }
+    for (const src of this.sources) {
+      if (src.isPaused) continue;
+      try {
+        if (!src.tx.park()) return this.schedule();
+      } catch (err) {
+        if (!(err instanceof RingError)) throw err;
+        this.fault(src.localId, err);
+      }
+    }
+  }
+}

@@ -1,0 +1,45 @@
+/** The agent's counters as `rxmesh status` (and metrics) read them: a snapshot, computed on demand. */
+import type { RingStats } from '../native/index.js';
+import type { LinkTable } from './links/link-table.js';
+import type { LocalInstance } from './local-instance.js';
+import type { SinkStats } from './local-sink.js';
+import type { SourceStats } from './source.js';
+
+export interface InstanceStatus {
+  id: string;
+  localId: number;
+  gameId: string;
+  state: string;
+  tx: RingStats;
+  rx: RingStats;
+  sent: SourceStats & { unsettled: number };
+  received: SinkStats & { queued: number };
+}
+
+export interface AgentStatus {
+  agentId: string;
+  epoch: number;
+  instances: InstanceStatus[];
+  links: ReturnType<LinkTable['status']> | undefined;
+  /** Records apps wrote that no correct client writes (dropped). */
+  malformed: number;
+}
+
+export function agentStatus(agentId: string, epoch: number, instances: Iterable<LocalInstance>, links: AgentStatus['links'], malformed: number): AgentStatus {
+  return {
+    agentId,
+    epoch,
+    links,
+    malformed,
+    instances: [...instances].map((i) => ({
+      id: i.info.id,
+      localId: i.localId,
+      gameId: i.gameId,
+      state: i.state,
+      tx: i.tx.stats(),
+      rx: i.rx.stats(),
+      sent: { ...i.source.stats, unsettled: i.source.unsettled },
+      received: { ...i.sink.stats, queued: i.sink.queued },
+    })),
+  };
+}
