@@ -7,26 +7,30 @@
  *   write when the round ends. The sink checks the ring's free space before
  *   staging, so the write always succeeds and the origin can count the record
  *   as delivered.
- * - Wait list: a record that does not fit waits here, in order (FIFO per
- *   source holds because every later record for this sink queues behind it),
- *   and the sink asks the app to ring the agent when it frees space. Other
+ * - Waiting: a record that does not fit waits in the WaitList, in order, and
+ *   the sink asks the app to ring the agent when it frees space. Other
  *   destinations are not held up: the origin goes on with its next record.
+ *   A message of at most a quarter ring (WHOLE_MESSAGE_MAX) is gathered and
+ *   written whole, so the reader never waits in a full ring for its rest.
  * - Stall bound: when nothing leaves the wait list for `fullMs`, every message
  *   waiting is refused at once (QUEUE_FULL) and, until the app reads again,
- *   new ones are refused immediately. Bounces for this instance's own sends
- *   always wait: they are its reports.
- * - Leaving: once the instance is going away, data is refused OFFLINE; what
- *   it left unread in its ring is bounced to the senders by `close()`.
+ *   new ones are refused immediately. A streamed message already started into
+ *   the ring is not cut. Bounces for the instance's own sends always wait.
+ * - Leaving: new messages are refused OFFLINE; what the app left unread in its
+ *   ring is bounced to the senders by `close()`, then what still waited.
  */
-import { fragOf, kindOf, Frag, RecordBatch, type Ring } from '../native/index.js';
-import { BounceReason, envAux, envFlags, Flag, RecordKind, setEnvAddress, setEnvEpoch } from '../protocol/envelope.js';
+import { fragOf, kindOf, Frag, type RecordBatch, type Ring } from '../native/index.js';
+import { BounceReason, envAux, envFlags, Flag, RecordKind, setEnvAddress, setEnvEpoch, WHOLE_MESSAGE_MAX } from '../protocol/envelope.js';
 import { Offer, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from './record-sink.js';
+import { isAbort, recordSize, WaitList, type WaitingRecord } from './wait-list.js';
 
 /** What a sink needs from the data path around it. */
 export interface SinkHost {
   readonly epoch: number;
   /** This sink has staged or waiting records: flush it when the current round ends. */
   touch(sink: LocalSink): void;
+  /** Call `ticket.done()` once the current round's flush is complete. */
+  afterFlush(ticket: Ticket): void;
   /** A staging batch of at least `bytes` (pooled). */
   borrowBatch(bytes: number): RecordBatch;
   returnBatch(batch: RecordBatch): void;
@@ -45,16 +49,6 @@ export interface SinkLimits {
   maxPartialBytes: number;
 }
 
-interface Waiting {
-  type: number;
-  /** stamped copy (or a frame buffer the origin gave up) */
-  body: Uint8Array;
-  ticket: Ticket;
-  /** the message this fragment belongs to had started into the ring when it was queued */
-  continuing: boolean;
-  key: string;
-}
-
 export type SinkState = 'open' | 'leaving' | 'closed';
 
 export interface SinkStats {
@@ -64,24 +58,28 @@ export interface SinkStats {
   stalls: number;
 }
 
-const recordSize = (body: number): number => (8 + body + 7) & ~7;
+interface Partial {
+  bytes: number;
+  /** refused (why): the rest of the message is refused alike */
+  refused: BounceReason | 0;
+  /** its first fragment is in the ring (a streamed message) */
+  started: boolean;
+}
 
 export class LocalSink implements RecordSink {
   state: SinkState = 'open';
   readonly stats: SinkStats = { delivered: 0, refused: 0, orphaned: 0, stalls: 0 };
   private batch: RecordBatch | null = null;
   private room = -1;
-  private waiting: Waiting[] = [];
-  private waitHead = 0;
-  private waitBytes = 0;
+  private readonly waitList = new WaitList();
   private stallTimer: NodeJS.Timeout | undefined;
   private stalled = false;
   private freeAtStall = 0;
   private readonly blocked = new Set<Waiter>();
-  /** Open fragmented messages by source: bytes so far, whether refused (why), whether started into the ring. */
-  private readonly partial = new Map<string, { bytes: number; refused: BounceReason | 0; started: boolean }>();
+  private readonly partial = new Map<string, Partial>();
   private partialBytes = 0;
   private readonly margin: number;
+  private readonly wholeMax: number;
 
   constructor(
     readonly localId: number,
@@ -90,50 +88,87 @@ export class LocalSink implements RecordSink {
     private readonly limits: SinkLimits,
   ) {
     this.margin = recordSize(rx.maxRecord); // room a wrap's padding may take
+    this.wholeMax = Math.min(WHOLE_MESSAGE_MAX, rx.capacity / 4); // the reader's rule too (client/inbox.ts)
   }
 
   /** Bytes queued in the agent for this instance (waiting or staged). */
   get queued(): number {
-    return this.waitBytes + (this.batch?.length ?? 0);
+    return this.waitList.bytes + (this.batch?.length ?? 0);
   }
 
   offer(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin): OfferResult {
-    const kind = kindOf(type);
     const key = `${srcNode}:${srcLocal}`;
-    let continuing = false;
-    if (kind === RecordKind.DATA) {
-      if (this.state === 'closed') return BounceReason.OFFLINE;
-      const frag = fragOf(type);
-      const starts = frag === Frag.COMPLETE || frag === Frag.BEGIN;
-      // a message that has started into the ring is never cut: only new ones are refused
-      const refuse = !starts || envFlags(body) & Flag.ABORT ? 0
-        : this.state === 'leaving' ? BounceReason.OFFLINE
-          : this.stalled ? BounceReason.QUEUE_FULL : 0;
-      if (frag === Frag.COMPLETE) {
-        if (refuse) return refuse;
-      } else {
-        const verdict = this.trackFragment(key, frag, envAux(body) || body.length, body.length, refuse);
-        if (verdict > 0) return verdict;
-        continuing = verdict === -1;
+    if (kindOf(type) !== RecordKind.DATA) {
+      if (this.state === 'closed') {
+        this.stats.orphaned++; // a report for an instance that is gone: nobody to tell
+        return Offer.TAKEN;
       }
-    } else if (this.state === 'closed') {
-      this.stats.orphaned++; // a report for an instance that is gone: nobody to tell
-      return Offer.TAKEN;
+      return this.place(type, body, srcNode, srcLocal, origin, key, false);
     }
+    if (this.state === 'closed') return BounceReason.OFFLINE;
+    const frag = fragOf(type);
+    const starts = frag === Frag.COMPLETE || frag === Frag.BEGIN;
+    const refuseNew = !starts || envFlags(body) & Flag.ABORT ? 0
+      : this.state === 'leaving' ? BounceReason.OFFLINE
+        : this.stalled ? BounceReason.QUEUE_FULL : 0;
+    if (frag === Frag.COMPLETE) {
+      if (refuseNew) return refuseNew;
+      return this.place(type, body, srcNode, srcLocal, origin, key, true);
+    }
+    const total = envAux(body);
+    const verdict = this.trackFragment(key, frag, total || body.length, body.length, refuseNew);
+    if (verdict > 0) return verdict;
+    if (total > 0 && total <= this.wholeMax) return this.gather(type, body, srcNode, srcLocal, origin, key, frag);
+    return this.place(type, body, srcNode, srcLocal, origin, key, verdict !== -1 && frag === Frag.BEGIN);
+  }
+
+  /** Stage a record if the ring has room and nothing waits before it; else queue it. */
+  private place(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin, key: string, mayBlock: boolean): OfferResult {
     const size = recordSize(body.length);
-    if (this.waitHead < this.waiting.length) return this.enqueue(type, body, srcNode, srcLocal, origin, continuing, key);
-    if (this.room < 0) this.room = Math.max(0, this.rx.free() - this.margin);
-    if (size > this.room) return this.enqueue(type, body, srcNode, srcLocal, origin, continuing, key);
-    this.stage(type, body, srcNode, srcLocal, size);
-    if (kind === RecordKind.DATA && fragOf(type) === Frag.BEGIN) this.partial.get(key)!.started = true;
-    return Offer.TAKEN;
+    if (this.waitList.empty) {
+      if (this.room < 0) this.room = Math.max(0, this.rx.free() - this.margin);
+      if (size <= this.room) {
+        this.stage(type, body, srcNode, srcLocal, size);
+        if (kindOf(type) === RecordKind.DATA && fragOf(type) === Frag.BEGIN) this.partial.get(key)!.started = true;
+        return Offer.TAKEN;
+      }
+    }
+    if (mayBlock && this.waitList.bytes >= this.limits.maxWaitBytes) return Offer.BLOCKED;
+    this.waitList.push(key, this.copy(type, body, srcNode, srcLocal, origin.ticket()));
+    this.waiting();
+    return Offer.DEFERRED;
+  }
+
+  /** A fragment of a whole-size message: gathered; the message is placed once complete. */
+  private gather(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin, key: string, frag: Frag): OfferResult {
+    if (frag === Frag.BEGIN && this.waitList.bytes >= this.limits.maxWaitBytes) {
+      this.dropPartial(key);
+      return Offer.BLOCKED;
+    }
+    const records = this.waitList.gather(key, this.copy(type, body, srcNode, srcLocal, origin.ticket()));
+    if (!records) return Offer.DEFERRED;
+    const size = records.reduce((n, r) => n + recordSize(r.body.length), 0);
+    if (this.waitList.empty) {
+      if (this.room < 0) this.room = Math.max(0, this.rx.free() - this.margin);
+      if (size <= this.room) {
+        for (const r of records) {
+          this.stageCopy(r.type, r.body);
+          this.host.afterFlush(r.ticket);
+        }
+        this.room -= size;
+        return Offer.DEFERRED;
+      }
+    }
+    this.waitList.pushWhole(key, records);
+    this.waiting();
+    return Offer.DEFERRED;
   }
 
   /**
    * Fragment bookkeeping: > 0 refuse (the whole message is refused alike),
-   * -1 a continuation of a message that has started into the ring, 0 go on.
-   * A new message is refused with `refuseNew`, or when it would take the
-   * instance past its cap of unfinished messages.
+   * -1 a continuation of a streamed message that has started into the ring,
+   * 0 go on. A new message is refused with `refuseNew`, or when it would take
+   * the instance past its cap of unfinished messages.
    */
   private trackFragment(key: string, frag: Frag, total: number, bytes: number, refuseNew: BounceReason | 0): number {
     let p = this.partial.get(key);
@@ -161,7 +196,23 @@ export class LocalSink implements RecordSink {
     this.partial.delete(key);
   }
 
+  private copy(type: number, body: Uint8Array, srcNode: number, srcLocal: number, ticket: Ticket): WaitingRecord {
+    const copy = body.slice();
+    setEnvAddress(copy, srcNode, srcLocal);
+    setEnvEpoch(copy, this.host.epoch);
+    return { type, body: copy, ticket };
+  }
+
   private stage(type: number, body: Uint8Array, srcNode: number, srcLocal: number, size: number): void {
+    const out = this.stageCopy(type, body);
+    setEnvAddress(out, srcNode, srcLocal);
+    setEnvEpoch(out, this.host.epoch);
+    this.room -= size;
+  }
+
+  /** Put a record into this round's staging batch; returns its body there. */
+  private stageCopy(type: number, body: Uint8Array): Uint8Array {
+    const size = recordSize(body.length);
     let batch = this.batch;
     if (!batch) {
       batch = this.batch = this.host.borrowBatch(Math.max(size, Math.min(this.room, 256 * 1024)));
@@ -174,23 +225,13 @@ export class LocalSink implements RecordSink {
     }
     const out = batch.buffer.subarray(at, at + body.length);
     out.set(body);
-    setEnvAddress(out, srcNode, srcLocal);
-    setEnvEpoch(out, this.host.epoch);
-    this.room -= size;
+    return out;
   }
 
-  private enqueue(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin, continuing: boolean, key: string): OfferResult {
-    const isData = kindOf(type) === RecordKind.DATA;
-    if (isData && !continuing && this.waitBytes >= this.limits.maxWaitBytes) return Offer.BLOCKED;
-    const copy = body.slice();
-    setEnvAddress(copy, srcNode, srcLocal);
-    setEnvEpoch(copy, this.host.epoch);
-    this.waiting.push({ type, body: copy, ticket: origin.ticket(), continuing, key });
-    this.waitBytes += copy.length;
+  private waiting(): void {
     if (!this.stallTimer) this.armStall();
     this.host.touch(this);
     this.host.waiting(this, true);
-    return Offer.DEFERRED;
   }
 
   block(waiter: Waiter): void {
@@ -218,49 +259,47 @@ export class LocalSink implements RecordSink {
     this.stats.delivered += records;
   }
 
+  /** Write waiting units, whole, as far as the ring has room; else ask to be woken when it has. */
   private moveWaiting(): void {
-    if (this.waitHead >= this.waiting.length) {
+    if (this.waitList.empty) {
       if (this.stalled && this.rx.free() > this.freeAtStall) this.unstall();
       else if (this.stalled) this.rx.wantSpace(this.freeAtStall + 8);
       return;
     }
     for (;;) {
       let free = this.rx.free() - this.margin;
-      let moved = 0;
-      const batch = this.host.borrowBatch(Math.max(256 * 1024, recordSize(this.waiting[this.waitHead]!.body.length)));
+      const batch = this.host.borrowBatch(Math.max(256 * 1024, this.waitList.nextSize));
       const done: Ticket[] = [];
-      while (this.waitHead < this.waiting.length) {
-        const w = this.waiting[this.waitHead]!;
-        const size = recordSize(w.body.length);
-        if (size > free || !batch.add(w.type, w.body)) break;
-        free -= size;
-        done.push(w.ticket);
-        this.waitBytes -= w.body.length;
-        if (kindOf(w.type) === RecordKind.DATA && fragOf(w.type) === Frag.BEGIN) {
-          const p = this.partial.get(w.key);
-          if (p) p.started = true;
+      while (!this.waitList.empty && this.waitList.nextSize <= free && batch.length + this.waitList.nextSize <= batch.buffer.length) {
+        free -= this.waitList.nextSize;
+        for (const r of this.waitList.shift()) {
+          batch.add(r.type, r.body);
+          done.push(r.ticket);
+          if (kindOf(r.type) === RecordKind.DATA && fragOf(r.type) === Frag.BEGIN) {
+            const p = this.partial.get(this.keyOf(r.body));
+            if (p) p.started = true;
+          }
         }
-        this.waiting[this.waitHead++] = undefined as unknown as Waiting;
-        moved++;
       }
-      if (moved > 0) {
+      if (done.length > 0) {
         this.rx.writeBatch(batch);
-        this.stats.delivered += moved;
+        this.stats.delivered += done.length;
         for (const t of done) t.done();
         this.progress();
       }
       this.host.returnBatch(batch);
-      if (this.waitHead >= this.waiting.length) {
-        this.waiting = [];
-        this.waitHead = 0;
-        this.waitBytes = 0;
+      if (this.waitList.empty) {
         this.settle();
         return;
       }
-      if (moved > 0) continue;
-      const next = recordSize(this.waiting[this.waitHead]!.body.length) + this.margin;
-      if (this.rx.wantSpace(next)) return; // the app rings us when it has read
+      if (done.length > 0) continue;
+      if (this.rx.wantSpace(this.waitList.nextSize + this.margin)) return; // the app rings us when it has read
     }
+  }
+
+  private keyOf(stamped: Uint8Array): string {
+    const v = new DataView(stamped.buffer, stamped.byteOffset);
+    return `${v.getUint32(0, true)}:${v.getUint32(4, true)}`;
   }
 
   private progress(): void {
@@ -285,10 +324,10 @@ export class LocalSink implements RecordSink {
 
   private unstall(): void {
     this.stalled = false;
-    if (this.waitHead >= this.waiting.length) this.host.waiting(this, false);
+    if (this.waitList.empty) this.host.waiting(this, false);
   }
 
-  /** No progress for fullMs: refuse every message waiting whose delivery has not started. */
+  /** No progress for fullMs: refuse every message waiting that has not started into the ring. */
   private stall(): void {
     this.stallTimer = undefined;
     if (this.state !== 'open') return;
@@ -298,55 +337,29 @@ export class LocalSink implements RecordSink {
     this.refuseWaiting(BounceReason.QUEUE_FULL, false);
     this.rx.wantSpace(this.freeAtStall + 8);
     this.host.waiting(this, true);
-    if (this.waitHead < this.waiting.length) this.armStall();
+    if (!this.waitList.empty) this.armStall();
   }
 
-  /**
-   * Refuse the waiting data, in order, message by message: a message whose
-   * first fragment is waiting goes back whole; the rest of a message that has
-   * started into the ring is kept, unless `cutStarted` (the reader is gone).
-   * Reports for this instance's own sends stay.
-   */
+  /** Refuse what waits (see WaitList.takeRefused), in order; the rest of those messages is refused as it comes. */
   private refuseWaiting(reason: BounceReason, cutStarted: boolean): void {
-    const keep: Waiting[] = [];
-    const verdict = new Map<string, boolean>();
-    for (let i = this.waitHead; i < this.waiting.length; i++) {
-      const w = this.waiting[i]!;
-      if (kindOf(w.type) !== RecordKind.DATA) {
-        keep.push(w);
-        continue;
-      }
-      const frag = fragOf(w.type);
-      let refuse = true;
-      if (frag === Frag.BEGIN) verdict.set(w.key, true);
-      else if (frag !== Frag.COMPLETE) {
-        refuse = verdict.get(w.key) ?? cutStarted;
-        if (frag === Frag.END) verdict.delete(w.key);
-        else verdict.set(w.key, refuse);
-      }
-      if (!refuse) {
-        keep.push(w);
-        continue;
-      }
-      if (frag === Frag.END) this.dropPartial(w.key);
-      this.waitBytes -= w.body.length;
-      if (envFlags(w.body) & Flag.ABORT) {
-        w.ticket.done(); // an abort of a message that goes back anyway: nothing to report
+    const { records, unfinished } = this.waitList.takeRefused(cutStarted);
+    for (const r of records) {
+      // (a refused message's partial entry went with its END on arrival; the source's current one stays)
+      if (isAbort(r)) {
+        r.ticket.done(); // the end of a message that goes back anyway: nothing to report
         continue;
       }
       this.stats.refused++;
-      w.ticket.refuse(reason, w.type, w.body, 0, this.localId);
+      r.ticket.refuse(reason, r.type, r.body, 0, this.localId);
     }
-    for (const [key, refused] of verdict) {
+    for (const key of unfinished) {
       const p = this.partial.get(key);
-      if (p && refused) p.refused = reason; // the rest of that message is refused as it comes
+      if (p) p.refused = reason;
     }
-    this.waiting = keep;
-    this.waitHead = 0;
-    if (keep.length === 0) this.settle();
+    if (this.waitList.empty) this.settle();
   }
 
-  /** The instance is going away: new messages go back OFFLINE; messages already started, and its own reports, still wait. */
+  /** The instance is going away: new messages go back OFFLINE; streamed messages already started, and its own reports, still wait. */
   leave(): void {
     if (this.state !== 'open') return;
     this.state = 'leaving';
@@ -381,13 +394,10 @@ export class LocalSink implements RecordSink {
       bounce(type, body);
     });
     this.refuseWaiting(BounceReason.OFFLINE, true);
-    for (let i = this.waitHead; i < this.waiting.length; i++) {
+    for (const r of this.waitList.takeAll()) {
       this.stats.orphaned++;
-      this.waiting[i]!.ticket.done();
+      r.ticket.done();
     }
-    this.waiting = [];
-    this.waitHead = 0;
-    this.waitBytes = 0;
     this.partial.clear();
     this.partialBytes = 0;
     this.host.waiting(this, false);

@@ -38,7 +38,7 @@ interface Assembly {
 export class Inbox {
   private readonly messages = new Reassembler<string>();
   private readonly assembling = new Map<string, Assembly>();
-  /** Bounces of a large message may start mid-way (its first fragments were delivered). */
+  /** Bounce fragments by destination and message (corr): reports of several messages may interleave. */
   private readonly bounces = new Map<string, Uint8Array[]>();
   /** Position of the first message held back, or -1. */
   private holdFrom = -1;
@@ -123,7 +123,7 @@ export class Inbox {
     const local = envLocal(body);
     const payload = body.subarray(ENVELOPE_BYTES);
     if (kind === RecordKind.BOUNCE) {
-      const whole = this.bounceChunk(`${node}:${local}`, fragOf(type), payload);
+      const whole = this.bounceChunk(`${node}:${local}:${envCorr(body)}`, fragOf(type), payload);
       if (whole) this.sink.bounce(whole, flags, node, local, envCorr(body), envEpoch(body));
     } else if (kind === RecordKind.DATA) {
       let whole: Uint8Array | null = payload.slice();
@@ -189,7 +189,7 @@ export class Inbox {
     this.sink.message(payload, flags, envNode(body), envLocal(body), envCorr(body), envEpoch(body));
   }
 
-  /** Bounce fragments: collected per destination; a report may begin mid-message. */
+  /** Bounce fragments: collected per message; a report may begin mid-message (a streamed one). */
   private bounceChunk(key: string, frag: Frag, chunk: Uint8Array): Uint8Array | null {
     if (frag === Frag.COMPLETE) return chunk.slice();
     let parts = this.bounces.get(key);

@@ -485,6 +485,6 @@ export class Instance implements ReplyPort {
       const err = reason === 'in_doubt' ? new InDoubtError(why) : reason === 'agent_lost' ? new AgentLostError(why) : new NoRouteError(why);
       this.requests.settle(corr)?.reject(err);
     }
-    this.undeliverableSubject.next({ to, reason, data: payload, corr, value: <T>() => decodePayload<T>(payload, flags) });
+    this.undeliverableSubject.next({ to, reason, data: payload, corr: flags & Flag.REQUEST ? corr : 0, value: <T>() => decodePayload<T>(payload, flags) });
   }
 }

@@ -38,6 +38,8 @@ export class Outbox {
   private waitingForSpace = false;
   private closed = false;
   private readonly waiters = new Set<Waiter>();
+  /** Numbers this instance's fragmented plain messages (in `corr`), so their reports reassemble per message. */
+  private nextLarge = 1;
 
   constructor(private readonly ring: Ring) {}
 
@@ -65,6 +67,10 @@ export class Outbox {
     this.flush();
     if (this.large || this.batch.length > 0) throw new QueueFullError('the tx ring is full');
     const prefix = new Uint8Array(ENVELOPE_BYTES);
+    if (corr === 0) {
+      corr = this.nextLarge;
+      this.nextLarge = this.nextLarge >= 0xfffffff0 ? 1 : this.nextLarge + 1;
+    }
     writeEnvelope(prefix, node, local, flags, corr, epoch, payload.length);
     const offset = this.ring.writeFragments(RecordKind.DATA, payload, 0, prefix);
     if (offset < payload.length) {

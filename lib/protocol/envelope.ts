@@ -10,7 +10,8 @@
  *   8  u32 flags   bit 0 CBOR value, bit 1 request, bit 2 reply, bit 3 error reply,
  *                  bit 4 abort (the fragmented message from this source ends here, unfinished),
  *                  bits 16-23 bounce reason (BOUNCE records)
- *   12 u32 corr    request/reply correlation id
+ *   12 u32 corr    request/reply correlation id; in a fragmented plain message, its number among
+ *                  its sender's (so reports of several large messages reassemble apart)
  *   16 u32 epoch   the agent incarnation the address belongs to: app -> agent, the epoch of
  *                  the local agent that handed out the destination ref; agent -> app, that
  *                  agent's epoch; on a link, the receiving agent's epoch. An address from
