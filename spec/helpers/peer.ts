@@ -27,8 +27,11 @@ export interface Peer {
   delivered(): number[];
 }
 
+const started = new Set<Fixture>();
+
 export async function startPeer(o: PeerOptions): Promise<Peer> {
   const fixture = startFixture('spec/mesh/fixtures/peer.ts', [JSON.stringify(o)]);
+  started.add(fixture);
   await fixture.waitFor('started ');
   const localId = Number(/started (\d+)/.exec(fixture.stdout)![1]);
   return {
@@ -36,6 +39,12 @@ export async function startPeer(o: PeerOptions): Promise<Peer> {
     localId,
     delivered: () => [...fixture.stdout.matchAll(/^D (\d+)$/gm)].map((m) => Number(m[1])),
   };
+}
+
+/** SIGKILL every peer this spec file started that still runs (a suite's `after`). */
+export async function stopPeers(): Promise<void> {
+  await Promise.all([...started].map((f) => f.kill()));
+  started.clear();
 }
 
 /** Sequence numbers in the agent's ledger (the first 4 payload bytes, u32 LE, of each line's hex). */

@@ -8,7 +8,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { QueueFullError, type Instance, type InstanceRef, type Mesh, type Undeliverable } from '../../lib/index.js';
 import { startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
-import { startPeer } from '../helpers/peer.js';
+import { startPeer, stopPeers } from '../helpers/peer.js';
 import { seqPayload } from '../helpers/sequence.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, sleep, until } from '../mesh/wait.js';
@@ -40,6 +40,7 @@ Outcomes.before(async () => {
   ns = await startNs();
 });
 Outcomes.after(async () => {
+  await stopPeers();
   for (const m of meshes) await m.close().catch(() => {});
   for (const p of procs) await p.kill();
   await ns?.stop();

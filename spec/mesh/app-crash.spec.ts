@@ -7,7 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { QueueFullError, type Mesh } from '../../lib/index.js';
 import { startUp, type MeshProcess } from '../helpers/mesh.js';
-import { ledgerSeqs, startPeer } from '../helpers/peer.js';
+import { ledgerSeqs, startPeer, stopPeers } from '../helpers/peer.js';
 import { seqPayload } from '../helpers/sequence.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, sleep, until } from './wait.js';
@@ -21,6 +21,7 @@ Crash.before(async () => {
   mesh = await up.connect();
 });
 Crash.after(async () => {
+  await stopPeers();
   await mesh?.close();
   await up?.stop();
   cleanupShm();
