@@ -46,6 +46,9 @@ export interface InboundStats {
   bytesIn: number;
   duplicates: number;
   refused: number;
+  /** frames whose outcome was held back, and of those, settled since */
+  held: number;
+  settled: number;
 }
 
 export class InboundSession {
@@ -67,7 +70,7 @@ export class InboundSession {
 
   /** @param epoch the peer's incarnation; @param node this agent's number for it */
   constructor(readonly peer: string, readonly epoch: number, readonly node: number, private readonly host: InboundHost) {
-    this.stats = { peer, epoch, connected: false, msgsIn: 0, bytesIn: 0, duplicates: 0, refused: 0 };
+    this.stats = { peer, epoch, connected: false, msgsIn: 0, bytesIn: 0, duplicates: 0, refused: 0, held: 0, settled: 0 };
   }
 
   /** A new connection of this peer: sources are announced afresh; `next` is the first seq it will send. */
@@ -171,12 +174,14 @@ export class InboundSession {
 
   private hold(seq: number): void {
     if (this.pending.has(seq)) return;
+    this.stats.held++;
     this.pending.add(seq);
     this.newPending.push(seq);
   }
 
   private finish(seq: number): void {
     if (!this.pending.delete(seq)) return;
+    this.stats.settled++;
     this.nowDone.push(seq);
     this.host.ackSoon(this);
   }

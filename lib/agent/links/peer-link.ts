@@ -83,6 +83,8 @@ export interface LinkStats {
   resends: number;
   bounces: number;
   inDoubt: number;
+  /** records the peer has done (in a ring there), or refused */
+  done: number;
   queued: number;
   connects: number;
   rttUs: number;
@@ -115,7 +117,7 @@ export class PeerLink implements RecordSink {
 
   constructor(readonly peer: PeerIdentity, public address: string, private readonly host: PeerLinkHost, private readonly t: LinkTimings) {
     this.queue = new OutboundQueue(t.windowBytes, Math.max(64 * 1024, t.windowBytes / 4));
-    this.stats = { peer: peer.agentId, epoch: peer.epoch, address, state: 'idle', msgsOut: 0, bytesOut: 0, resends: 0, bounces: 0, inDoubt: 0, queued: 0, connects: 0, rttUs: 0 };
+    this.stats = { peer: peer.agentId, epoch: peer.epoch, address, state: 'idle', msgsOut: 0, bytesOut: 0, resends: 0, bounces: 0, inDoubt: 0, done: 0, queued: 0, connects: 0, rttUs: 0 };
   }
 
   /** A record of local instance `srcLocal` for the peer; its envelope (app form) names the destination. */
@@ -303,10 +305,12 @@ export class PeerLink implements RecordSink {
     if (item.grouped) {
       for (const d of this.doneFragments(item)) {
         this.queue.remove(d.seq);
+        this.stats.done++;
         d.ticket.done();
       }
     }
     this.queue.remove(seq);
+    this.stats.done++;
     item.ticket.done();
   }
 
