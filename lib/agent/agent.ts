@@ -9,18 +9,17 @@
  *   <shmDir>/i<N>.tx|.rx  rings of instance N
  *   <shmDir>/epoch        the last incarnation's number (incarnation.ts)
  */
-import { chmodSync, mkdirSync, readdirSync, rmdirSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { rmdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Doorbell, RingError, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
-import { FramedConnection, isProtocolViolation } from '../protocol/connection.js';
 import { ControlMessage, type InstanceInfo } from '../protocol/control-messages.js';
 import { ConflictError } from '../protocol/errors.js';
 import { instanceId } from '../protocol/names.js';
 import { keyOf, OfflineReason, type ConflictStrategy, type InstanceRecord } from '../protocol/registry-messages.js';
 import type { Registry, RegistryWatch } from '../registry/registry.js';
-import { ClientSession, type SessionHost } from './client-session.js';
+import type { SessionHost } from './client-session.js';
+import { ControlServer } from './control-server.js';
 import { DataPath } from './data-path.js';
 import { nextEpoch } from './incarnation.js';
 import { LinkTable, type LinkOptions } from './links/link-table.js';
@@ -29,6 +28,7 @@ import { LocalInstance } from './local-instance.js';
 import type { SinkLimits } from './local-sink.js';
 import { NodeTable } from './node-table.js';
 import { Router } from './router.js';
+import { prepareShmDir } from './shm-dir.js';
 import { ledger, UnreadBouncer, type UnreadRoutes } from './unread.js';
 import { agentStatus, type AgentStatus } from './status.js';
 
@@ -53,9 +53,6 @@ export interface AgentOptions {
 
 export const defaultShmDir = (): string => `/dev/shm/rxmesh-${userInfo().username}`;
 
-/** Control frames are small; this bounds what a client can make us allocate. */
-const CONTROL_MAX_FRAME = 1024 * 1024;
-
 export class Agent implements SessionHost, UnreadRoutes {
   readonly agentId: string;
   readonly shmDir: string;
@@ -66,7 +63,6 @@ export class Agent implements SessionHost, UnreadRoutes {
   private readonly registry: Registry;
   private readonly instances = new Map<number, LocalInstance>();
   private readonly byKey = new Map<string, LocalInstance>();
-  private readonly sessions = new Map<number, ClientSession>();
   private readonly clientBells = new Map<number, Doorbell>();
   private readonly known = new Map<string, InstanceInfo>();
   private readonly limits: SinkLimits;
@@ -75,11 +71,10 @@ export class Agent implements SessionHost, UnreadRoutes {
   private path!: DataPath;
   private loads!: LoadReporter;
   private bell!: Doorbell;
-  private server!: Server;
+  private control!: ControlServer;
   private links: LinkTable | undefined;
   private address = '';
   private nextLocalId = 1;
-  private nextClientId = 1;
   private closing = false;
   private readonly ledgerFile: string | undefined;
 
@@ -97,13 +92,13 @@ export class Agent implements SessionHost, UnreadRoutes {
 
   static async start(options: AgentOptions): Promise<Agent> {
     const agent = new Agent(options);
-    await agent.prepareDir();
+    await prepareShmDir(agent.shmDir, agent.socketPath);
     agent.epoch = nextEpoch(agent.shmDir);
     agent.nodes = new NodeTable({ agentId: agent.agentId, epoch: agent.epoch });
     agent.router = new Router(agent.epoch, agent.instances);
     agent.bell = Doorbell.create(agent.agentBellPath);
     agent.path = new DataPath(agent.epoch, agent.router, agent.bell, (localId, err) => agent.fault(localId, err), agent.log);
-    agent.loads = new LoadReporter(agent.instances, (clientId, type, body) => agent.sessions.get(clientId)?.notify(type, body));
+    agent.loads = new LoadReporter(agent.instances, (clientId, type, body) => agent.control.session(clientId)?.notify(type, body));
     agent.path.onActivity = () => agent.loads.poke();
     agent.address = options.address ?? '';
     if (options.links) {
@@ -125,47 +120,9 @@ export class Agent implements SessionHost, UnreadRoutes {
       { agentId: agent.agentId, address: agent.address },
       { kicked: (instance, by) => agent.kickedElsewhere(instance, by) },
     );
-    agent.server = createServer((socket) => agent.accept(socket));
-    await new Promise<void>((resolve, reject) => {
-      agent.server.once('error', reject);
-      agent.server.listen(agent.socketPath, () => resolve());
-    });
-    chmodSync(agent.socketPath, 0o600);
+    agent.control = new ControlServer(agent.socketPath, agent);
+    await agent.control.listen();
     return agent;
-  }
-
-  /** Create the shm dir (0700), refusing if a live agent owns it, clearing what a dead one left. */
-  private async prepareDir(): Promise<void> {
-    mkdirSync(this.shmDir, { recursive: true, mode: 0o700 });
-    chmodSync(this.shmDir, 0o700);
-    const alive = await new Promise<boolean>((resolve) => {
-      const probe = createConnection(this.socketPath);
-      probe.once('connect', () => { probe.destroy(); resolve(true); });
-      probe.once('error', () => resolve(false));
-    });
-    if (alive) throw new Error(`an agent is already running on ${this.socketPath}`);
-    for (const name of readdirSync(this.shmDir)) {
-      if (/^(agent\.(sock|bell)|c\d+\.bell|i\d+\.(tx|rx))$/.test(name)) rmSync(join(this.shmDir, name), { force: true });
-    }
-  }
-
-  private accept(socket: Socket): void {
-    if (this.closing) {
-      socket.destroy();
-      return;
-    }
-    const clientId = this.nextClientId++;
-    let session: ClientSession | undefined = undefined;
-    const conn = new FramedConnection(socket, {
-      onMessage: (type, body) => session!.onMessage(type, body),
-      onClose: (reason) => {
-        if (reason && isProtocolViolation(reason)) this.log(`client ${clientId}: closed: ${reason.message}`);
-        this.sessions.delete(clientId);
-        void session!.teardown();
-      },
-    }, CONTROL_MAX_FRAME);
-    session = new ClientSession(clientId, conn, this);
-    this.sessions.set(clientId, session);
   }
 
   // ---------------------------------------------------------------- SessionHost
@@ -300,7 +257,7 @@ export class Agent implements SessionHost, UnreadRoutes {
   /** Another registration took its name: tell its app, which then closes it (or we do after a while). */
   private kick(inst: LocalInstance, by: InstanceRecord): void {
     if (inst.state === 'leaving' || inst.state === 'gone') return;
-    const session = this.sessions.get(inst.clientId);
+    const session = this.control.session(inst.clientId);
     session?.notify(ControlMessage.KICKED, { localId: inst.localId, by: this.toInfo(by) });
     this.leave(inst, OfflineReason.REPLACED, false);
     if (this.byKey.get(keyOf(inst.record)) === inst) this.byKey.delete(keyOf(inst.record));
@@ -321,7 +278,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     const inst = this.instances.get(localId);
     if (!inst || inst.state === 'gone') return;
     this.log(`instance ${inst.info.id}: ${err.message}; dropping it`);
-    const session = this.sessions.get(inst.clientId);
+    const session = this.control.session(inst.clientId);
     session?.forget(inst.localId);
     session?.notify(ControlMessage.FAULT, { localId: inst.localId, code: 'RING', message: err.message });
     this.leave(inst, OfflineReason.CRASHED, true);
@@ -381,15 +338,12 @@ export class Agent implements SessionHost, UnreadRoutes {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const serverClosed = this.control.stopAccepting();
     await this.links?.drain(2000);
     await this.links?.close();
     this.path.round(() => {});
-    const sessions = [...this.sessions.values()];
-    for (const s of sessions) s.disconnect();
-    await Promise.allSettled(sessions.map((s) => s.teardown()));
+    await this.control.disconnectAll();
     await serverClosed;
-    this.sessions.clear();
     this.path.stop();
     this.loads.stop();
     for (const inst of this.instances.values()) {
@@ -401,7 +355,6 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.bell.close();
     for (const b of this.clientBells.values()) b.close();
     this.clientBells.clear();
-    rmSync(this.socketPath, { force: true });
     try {
       rmdirSync(this.shmDir);
     } catch { /* not empty: the epoch file, or someone else's files */ }

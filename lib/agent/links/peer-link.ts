@@ -25,10 +25,11 @@ import { BounceReason, envAux, envLocal, RecordKind, setEnvAddress, setEnvEpoch,
 import { ProtocolError } from '../../protocol/errors.js';
 import { encodeFrame, FrameDecoder } from '../../protocol/frame.js';
 import {
-  checkLinkProof, DATA_OVERHEAD, decodeAck, encodeBareFrame, LINK_MAX_FRAME, LINK_VERSION, LinkFrame, linkProof, recordOfFrame,
+  checkLinkProof, DATA_OVERHEAD, decodeAck, encodeBareFrame, LINK_MAX_FRAME, LINK_VERSION, LinkFrame, linkProof,
 } from '../../protocol/link-frames.js';
 import { Offer, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from '../record-sink.js';
-import { ItemState, OutboundQueue, type Outbound } from './outbound-queue.js';
+import { Settlement } from './link-settlement.js';
+import { OutboundQueue } from './outbound-queue.js';
 
 export interface LinkTimings {
   /** Ping interval on a connected link. */
@@ -106,7 +107,7 @@ export class PeerLink implements RecordSink {
   private downSince = 0;
   private lastRx = 0;
   private lastUse = 0;
-  private lastTop = 0;
+  private readonly settlement: Settlement;
   private retry: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
   private holdUntil = 0;
@@ -118,6 +119,14 @@ export class PeerLink implements RecordSink {
   constructor(readonly peer: PeerIdentity, public address: string, private readonly host: PeerLinkHost, private readonly t: LinkTimings) {
     this.queue = new OutboundQueue(t.windowBytes, Math.max(64 * 1024, t.windowBytes / 4));
     this.stats = { peer: peer.agentId, epoch: peer.epoch, address, state: 'idle', msgsOut: 0, bytesOut: 0, resends: 0, bounces: 0, inDoubt: 0, done: 0, queued: 0, connects: 0, rttUs: 0 };
+    this.settlement = new Settlement(this.queue, this.stats, peer.node);
+  }
+
+  /** The peer refused record `seq` (its BOUNCE reached us), or its outcome is in doubt. */
+  refuse(seq: number, reason: BounceReason): boolean {
+    if (!this.settlement.refuse(seq, reason)) return false;
+    this.released();
+    return true;
   }
 
   /** A record of local instance `srcLocal` for the peer; its envelope (app form) names the destination. */
@@ -222,8 +231,8 @@ export class PeerLink implements RecordSink {
         if (this.handshaking) throw new ProtocolError('ACK before WELCOME');
         const lists = decodeAck(body);
         if (!lists) throw new ProtocolError('malformed ACK');
-        this.settleTaken(id, new Set(lists.pending));
-        for (const seq of lists.done) this.settle(seq);
+        this.settlement.taken(id, new Set(lists.pending));
+        for (const seq of lists.done) this.settlement.done(seq);
         for (const seq of lists.doubt) this.refuse(seq, BounceReason.IN_DOUBT);
         return this.released();
       }
@@ -272,74 +281,10 @@ export class PeerLink implements RecordSink {
     this.downSince = 0;
     this.stats.connects++;
     this.queue.rewind();
-    this.lastTop = 0; // everything up to top is re-judged from this WELCOME
-    const held = new Set(pending);
-    for (const item of this.queue.range(0, top)) {
-      if (held.has(item.seq)) item.state = ItemState.PENDING;
-      else this.settle(item.seq);
-    }
-    this.lastTop = top;
+    this.settlement.welcome(top, new Set(pending));
     if (this.stats.connects > 1) this.stats.resends += this.queue.range(top, Infinity).length;
     this.released();
     this.scheduleWrite();
-  }
-
-  /** An ACK up to `top`: items newly covered are done unless held. */
-  private settleTaken(top: number, held: Set<number>): void {
-    if (top <= this.lastTop) return;
-    for (const item of this.queue.range(this.lastTop, top)) {
-      if (held.has(item.seq)) item.state = ItemState.PENDING;
-      else this.settle(item.seq);
-    }
-    this.lastTop = top;
-  }
-
-  /** The peer has `seq` done. A fragment of a message settled as one unit waits for its END. */
-  private settle(seq: number): void {
-    const item = this.queue.get(seq);
-    if (!item || item.state === ItemState.DONE) return;
-    if (item.grouped && fragOf(recordOfFrame(item.frame).recordType) !== Frag.END) {
-      this.queue.markDone(item);
-      return;
-    }
-    if (item.grouped) {
-      for (const d of this.doneFragments(item)) {
-        this.queue.remove(d.seq);
-        this.stats.done++;
-        d.ticket.done();
-      }
-    }
-    this.queue.remove(seq);
-    this.stats.done++;
-    item.ticket.done();
-  }
-
-  /** The fragments of `item`'s message done before it (kept until the message ends), in order. */
-  private doneFragments(item: Outbound): Outbound[] {
-    return this.queue.range(0, item.seq - 1).filter((d) => d.state === ItemState.DONE && d.src === item.src);
-  }
-
-  /** The peer refused record `seq` (its BOUNCE reached us), or its outcome is in doubt. */
-  refuse(seq: number, reason: BounceReason): boolean {
-    const item = this.queue.get(seq);
-    if (!item || item.state === ItemState.DONE) return false;
-    if (item.grouped) {
-      for (const d of this.doneFragments(item)) {
-        this.queue.remove(d.seq);
-        this.refuseItem(d, reason); // the message goes back whole
-      }
-    }
-    this.queue.remove(seq);
-    this.refuseItem(item, reason);
-    this.released();
-    return true;
-  }
-
-  private refuseItem(item: Outbound, reason: BounceReason): void {
-    this.stats.bounces++;
-    if (reason === BounceReason.IN_DOUBT) this.stats.inDoubt++;
-    const { recordType, body } = recordOfFrame(item.frame);
-    item.ticket.refuse(reason, recordType, Buffer.from(body), this.peer.node, item.dest);
   }
 
   /** Room again: paused senders may go on. */
@@ -432,25 +377,10 @@ export class PeerLink implements RecordSink {
     this.host.retired(this, actualEpoch);
   }
 
-  /** Settle everything queued: never written -> `unsent`; written -> IN_DOUBT. A message settled as
-   * one unit goes back whole, with the reason of its first fragment not yet done. */
   private failAll(unsent: BounceReason, why: string): void {
-    const items = this.queue.takeAll();
-    if (items.length) this.host.log(`link to ${this.peer.agentId}: ${why}, settling ${items.length} records`);
-    this.host.round(() => {
-      const done = new Map<number, Outbound[]>();
-      for (const item of items) {
-        if (item.state === ItemState.DONE) {
-          done.set(item.src, [...(done.get(item.src) ?? []), item]);
-          continue;
-        }
-        const reason = item.state === ItemState.UNSENT ? unsent : BounceReason.IN_DOUBT;
-        if (item.grouped) for (const d of done.get(item.src) ?? []) this.refuseItem(d, reason);
-        done.delete(item.src);
-        this.refuseItem(item, reason);
-      }
-      for (const group of done.values()) for (const d of group) this.refuseItem(d, unsent);
-    });
+    const n = this.queue.length;
+    if (n) this.host.log(`link to ${this.peer.agentId}: ${why}, settling ${n} records`);
+    this.host.round(() => this.settlement.failAll(unsent));
     this.released();
   }
 
