@@ -122,6 +122,9 @@ export class Sender {
     if (this.traffic || this.flood) this.arm();
   }
 
+  /** Payload bytes of the message being sent (logged with its acceptance). */
+  private bytes = 0;
+
   private size(): number {
     return this.rng.chance(0.01) ? this.rng.int(20 * 1024, 200 * 1024) : this.rng.int(32, 200);
   }
@@ -150,6 +153,7 @@ export class Sender {
     };
     const payload = encodeMessage(h, this.size());
     const id = messageId(h);
+    this.bytes = payload.length;
     if (kind === 'request') return this.request(id, svc, ref, payload);
     try {
       if (kind === 'sendTo') {
@@ -182,7 +186,7 @@ export class Sender {
   }
 
   private accepted(id: string, kind: KindName, svc: number, ref: InstanceRef | undefined): void {
-    this.log.line('A', id, kind, svc, ref ? `r${receiverIndexOf(ref.userData)}` : '*', ref ? addr(agentIndexOf(ref.agentId), ref.localId) : '-');
+    this.log.line('A', id, kind, svc, ref ? `r${receiverIndexOf(ref.userData)}` : '*', ref ? addr(agentIndexOf(ref.agentId), ref.localId) : '-', this.bytes);
     this.seq++;
   }
 

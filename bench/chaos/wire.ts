@@ -21,7 +21,7 @@
  *
  * Log lines (one per event, fs.writeSync, fields split by one space; t = ms
  * since the run started):
- *   A t id kind svc recv addr    accepted: send/sendTo/request returned. svc = receiver service index; recv = r<k>
+ *   A t id kind svc recv addr sz  accepted: send/sendTo/request returned. svc = receiver service index; recv = r<k>
  *                                (the named or routed receiver) or * (any instance: request to a service, no route);
  *                                addr = agent:localId of the targeted/routed ref, or -
  *   D t id recvKey addr flags    handed to messages$ of recvKey (at address addr); flags '-' or from the receiver's own checks

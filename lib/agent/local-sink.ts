@@ -118,8 +118,13 @@ export class LocalSink implements RecordSink {
     const total = envAux(body);
     const verdict = this.trackFragment(key, frag, total || body.length, body.length, refuseNew);
     if (verdict > 0) return verdict;
-    if (total > 0 && total <= this.wholeMax) return this.gather(type, body, srcNode, srcLocal, origin, key, frag);
-    return this.place(type, body, srcNode, srcLocal, origin, key, verdict !== -1 && frag === Frag.BEGIN);
+    const r = total > 0 && total <= this.wholeMax
+      ? this.gather(type, body, srcNode, srcLocal, origin, key, frag)
+      : this.place(type, body, srcNode, srcLocal, origin, key, verdict !== -1 && frag === Frag.BEGIN);
+    // Not taken at its start: the rest of it is refused alike (from a link, whose BLOCKED is a refusal),
+    // unless its start is offered again (a local source that paused: BEGIN starts the message afresh).
+    if (r === Offer.BLOCKED) this.partial.get(key)!.refused = BounceReason.QUEUE_FULL;
+    return r;
   }
 
   /** Stage a record if the ring has room and nothing waits before it; else queue it. */
@@ -141,10 +146,7 @@ export class LocalSink implements RecordSink {
 
   /** A fragment of a whole-size message: gathered; the message is placed once complete. */
   private gather(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin, key: string, frag: Frag): OfferResult {
-    if (frag === Frag.BEGIN && this.waitList.bytes >= this.limits.maxWaitBytes) {
-      this.dropPartial(key);
-      return Offer.BLOCKED;
-    }
+    if (frag === Frag.BEGIN && this.waitList.bytes >= this.limits.maxWaitBytes) return Offer.BLOCKED;
     const records = this.waitList.gather(key, this.copy(type, body, srcNode, srcLocal, origin.ticket()));
     if (!records) return Offer.DEFERRED;
     const size = records.reduce((n, r) => n + recordSize(r.body.length), 0);

@@ -146,4 +146,47 @@ Outcomes('links - one full remote destination delays no other source on the link
   assert.ok(accepted > inBurst);
 });
 
+Outcomes('links - large messages from two hosts to a slow destination: each one delivered whole or bounced whole, once', async () => {
+  // Two links each bring up to their per-destination window of whole-size messages, so the receiving
+  // agent's wait list for the slow receiver overflows: a message refused there at its first fragment
+  // must be refused whole (its rest must not reach the reader without its start, who would drop it).
+  const h1 = await host('big-1');
+  const h2 = await host('big-2');
+  const h3 = await host('big-3');
+  const peer = await startPeer({ socket: h3.agent.socket, service: 'g.big.1.0', userData: 'r', mode: 'log', spinUs: 20_000 });
+  const SIZE = 100 * 1024;
+  const PER_SENDER = 60;
+  const reported = new Map<number, number>();
+  let accepted = 0;
+  const send = async (mesh: Mesh, svc: string, base: number): Promise<void> => {
+    const { inst, to } = await sender(mesh, svc, 'g.big.1.0');
+    inst.undeliverable$.subscribe((u) => {
+      assert.is(u.data.length, SIZE, 'a report carries the whole message');
+      reported.set(seqOf(u.data), (reported.get(seqOf(u.data)) ?? 0) + 1);
+    });
+    for (let i = 0; i < PER_SENDER; ) {
+      const big = new Uint8Array(SIZE);
+      new DataView(big.buffer).setUint32(0, base + i, true);
+      try {
+        inst.sendTo(to, big);
+        accepted++;
+        i++;
+      } catch (err) {
+        if (!(err instanceof QueueFullError)) throw err;
+        await sleep(5);
+      }
+    }
+  };
+  await Promise.all([send(h1.mesh, 'g.big-src1.1.0', 0), send(h2.mesh, 'g.big-src2.1.0', 1000)]);
+  const outcomes = (): number => new Set([...peer.delivered(), ...reported.keys()]).size;
+  await until(() => outcomes() === accepted, 20 * FULL_MS, 'an outcome for each message').catch((err: Error) => {
+    throw new Error(`${err.message}: ${peer.delivered().length} delivered and ${reported.size} reported of ${accepted}`);
+  });
+  await sleep(300);
+  const delivered = peer.delivered();
+  assert.is(delivered.length + reported.size, accepted, 'none both delivered and reported');
+  assert.is(new Set(delivered).size, delivered.length, 'none delivered twice');
+  assert.ok([...reported.values()].every((n) => n === 1), 'none reported twice');
+});
+
 Outcomes.run();
