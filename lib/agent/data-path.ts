@@ -148,6 +148,10 @@ export class DataPath implements SinkHost, SourceHost {
     if (batch.buffer.length === BATCH_BYTES && this.pool.length < POOL_MAX) this.pool.push(batch);
   }
 
+  broken(sink: LocalSink, err: RingError): void {
+    this.fault(sink.localId, err);
+  }
+
   route(src: Source, body: Uint8Array): RecordSink | BounceReason {
     return this.router.route(src.gameId, body);
   }

@@ -19,7 +19,7 @@
  * - Leaving: new messages are refused OFFLINE; what the app left unread in its
  *   ring is bounced to the senders by `close()`, then what still waited.
  */
-import { fragOf, kindOf, Frag, type RecordBatch, type Ring } from '../native/index.js';
+import { fragOf, kindOf, Frag, RingError, type RecordBatch, type Ring } from '../native/index.js';
 import { BounceReason, envAux, envFlags, Flag, RecordKind, setEnvAddress, setEnvEpoch, WHOLE_MESSAGE_MAX } from '../protocol/envelope.js';
 import { Offer, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from './record-sink.js';
 import { isAbort, recordSize, WaitList, type WaitingRecord } from './wait-list.js';
@@ -38,6 +38,8 @@ export interface SinkHost {
   waiting(sink: LocalSink, yes: boolean): void;
   /** Run `fn` inside a round (timers). */
   round(fn: () => void): void;
+  /** Its rx ring failed (corrupt): the instance behind this sink must be dropped, not whoever offered. */
+  broken(sink: LocalSink, err: RingError): void;
 }
 
 export interface SinkLimits {
@@ -80,6 +82,8 @@ export class LocalSink implements RecordSink {
   private partialBytes = 0;
   private readonly margin: number;
   private readonly wholeMax: number;
+  /** its rx ring failed: nothing more goes there */
+  private failed = false;
 
   constructor(
     readonly localId: number,
@@ -97,6 +101,25 @@ export class LocalSink implements RecordSink {
   }
 
   offer(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin): OfferResult {
+    const refused = kindOf(type) === RecordKind.DATA ? BounceReason.OFFLINE : Offer.TAKEN;
+    if (this.failed) return refused;
+    // its own ring failing while a sender's record is offered: the sender is not at fault
+    return this.guarded(() => this.take(type, body, srcNode, srcLocal, origin), refused);
+  }
+
+  /** Run `fn`, which touches the rx ring; a ring that fails drops this instance (host.broken) and yields `otherwise`. */
+  private guarded<T>(fn: () => T, otherwise: T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof RingError)) throw err;
+      this.failed = true;
+      this.host.broken(this, err);
+      return otherwise;
+    }
+  }
+
+  private take(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin): OfferResult {
     const key = `${srcNode}:${srcLocal}`;
     if (kindOf(type) !== RecordKind.DATA) {
       if (this.state === 'closed') {
@@ -320,7 +343,7 @@ export class LocalSink implements RecordSink {
 
   private armStall(): void {
     if (this.stallTimer) clearTimeout(this.stallTimer);
-    this.stallTimer = setTimeout(() => this.host.round(() => this.stall()), this.limits.fullMs);
+    this.stallTimer = setTimeout(() => this.host.round(() => this.guarded(() => this.stall(), undefined)), this.limits.fullMs);
     this.stallTimer.unref?.();
   }
 
