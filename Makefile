@@ -6,7 +6,7 @@ CC      ?= cc
 CFLAGS  ?= -O2
 CFLAGS  += -std=c11 -Wall -Wextra -Werror -fPIC -fvisibility=hidden
 NATIVE  := lib/native
-SRCS    := $(NATIVE)/shmq.so.c $(NATIVE)/shmq_write.c $(NATIVE)/shmq_read.c $(NATIVE)/shmq_bell.c
+SRCS    := $(NATIVE)/shmq.so.c $(NATIVE)/shmq_write.c $(NATIVE)/shmq_read.c $(NATIVE)/shmq_bell.c $(NATIVE)/shmq_cred.c
 HDRS    := $(NATIVE)/shmq.h $(NATIVE)/shmq_ring.h $(NATIVE)/shmq_compat.h
 LIB     := $(NATIVE)/shmq.so
 BUILD   := build

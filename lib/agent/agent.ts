@@ -12,7 +12,8 @@
 import { rmdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { Doorbell, RingError, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
+import { Doorbell, RingError, type PeerCred, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
+import type { AdmissionOptions } from '../protocol/admission.js';
 import { ControlMessage, type InstanceInfo } from '../protocol/control-messages.js';
 import { ConflictError } from '../protocol/errors.js';
 import { instanceId } from '../protocol/names.js';
@@ -24,11 +25,14 @@ import { DataPath } from './data-path.js';
 import { nextEpoch } from './incarnation.js';
 import { LinkTable, type LinkOptions } from './links/link-table.js';
 import { LoadReporter } from './load-reporter.js';
+import { MapHeadroom } from './map-headroom.js';
+import { Limits, type LimitOptions } from './limits.js';
 import { LocalInstance } from './local-instance.js';
 import type { SinkLimits } from './local-sink.js';
 import { NodeTable } from './node-table.js';
 import { Router } from './router.js';
 import { prepareShmDir } from './shm-dir.js';
+import { UserDirs } from './user-dirs.js';
 import { ledger, UnreadBouncer, type UnreadRoutes } from './unread.js';
 import { agentStatus, type AgentStatus } from './status.js';
 
@@ -49,9 +53,20 @@ export interface AgentOptions {
   maxPartialBytes?: number;
   /** Write the taken-message ledger (fault-injection runs). */
   testHooks?: boolean;
+  /** What one app connection and one game may hold (limits.ts); unset ones keep their defaults. */
+  limits?: Partial<LimitOptions>;
+  /** The most memory mappings the agent may have, in place of the sysctl vm.max_map_count (map-headroom.ts). */
+  maxMaps?: number;
+  /** Bounds on control-socket connections before they authenticate (admission.ts; peer links: `links.admission`). */
+  admission?: Partial<AdmissionOptions>;
 }
 
 export const defaultShmDir = (): string => `/dev/shm/rxmesh-${userInfo().username}`;
+
+/** Mappings an instance costs the agent: one per ring. */
+const MAPS_PER_INSTANCE = 2;
+/** Instances that went away, kept for RESOLVE (a message's sender may be gone before its receiver asks). */
+const GONE_KEPT = 1024;
 
 export class Agent implements SessionHost, UnreadRoutes {
   readonly agentId: string;
@@ -64,7 +79,15 @@ export class Agent implements SessionHost, UnreadRoutes {
   private readonly instances = new Map<number, LocalInstance>();
   private readonly byKey = new Map<string, LocalInstance>();
   private readonly clientBells = new Map<number, Doorbell>();
+  /** Users other than ours (an agent running as root): their own agent doorbell each, by uid. */
+  private readonly userBells = new Map<number, Doorbell>();
+  private readonly users: UserDirs;
+  /** Remote instances seen through watches while online, by `node:localId` (local ones are in `instances`). */
   private readonly known = new Map<string, InstanceInfo>();
+  /** The last GONE_KEPT instances that went offline, local or remote (for RESOLVE). */
+  private readonly gone = new Map<string, InstanceInfo>();
+  private readonly quota: Limits;
+  private readonly maps: MapHeadroom;
   private readonly limits: SinkLimits;
   private nodes!: NodeTable;
   private router!: Router;
@@ -84,15 +107,18 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.shmDir = options.shmDir ?? defaultShmDir();
     this.socketPath = join(this.shmDir, 'agent.sock');
     this.agentBellPath = join(this.shmDir, 'agent.bell');
+    this.users = new UserDirs(this.shmDir);
     this.log = options.log ?? ((msg) => process.stderr.write(`[rxmesh agent] ${msg}\n`));
     const capacity = options.ring?.capacity ?? DEFAULT_CAPACITY;
     this.limits = { fullMs: options.fullMs ?? 5000, maxWaitBytes: capacity, maxPartialBytes: options.maxPartialBytes ?? 256 * 1024 * 1024 };
     this.ledgerFile = options.testHooks ? join(this.shmDir, 'taken.ledger') : undefined;
+    this.quota = new Limits(options.limits, this.log);
+    this.maps = new MapHeadroom(options.maxMaps);
   }
 
   static async start(options: AgentOptions): Promise<Agent> {
     const agent = new Agent(options);
-    await prepareShmDir(agent.shmDir, agent.socketPath);
+    await prepareShmDir(agent.shmDir, agent.socketPath, agent.users.dirMode);
     agent.epoch = nextEpoch(agent.shmDir);
     agent.nodes = new NodeTable({ agentId: agent.agentId, epoch: agent.epoch });
     agent.router = new Router(agent.epoch, agent.instances);
@@ -120,8 +146,8 @@ export class Agent implements SessionHost, UnreadRoutes {
       { agentId: agent.agentId, address: agent.address },
       { kicked: (instance, by) => agent.kickedElsewhere(instance, by) },
     );
-    agent.control = new ControlServer(agent.socketPath, agent);
-    await agent.control.listen();
+    agent.control = new ControlServer(agent.socketPath, agent, options.admission);
+    await agent.control.listen(agent.users.socketMode);
     return agent;
   }
 
@@ -131,9 +157,31 @@ export class Agent implements SessionHost, UnreadRoutes {
     return this.registry.verifyGame(gameId, nonce, proof);
   }
 
-  openClientBell(clientId: number): string {
-    const path = join(this.shmDir, `c${clientId}.bell`);
+  serves(peer: PeerCred): boolean {
+    return this.users.serves(peer);
+  }
+
+  isAdmin(peer: PeerCred): boolean {
+    return this.users.isAdmin(peer);
+  }
+
+  /** The doorbell this user's apps ring to wake the agent (their own, when not ours). */
+  agentBellFor(peer: PeerCred): string {
+    if (peer.uid === this.users.agentUid) return this.agentBellPath;
+    let bell = this.userBells.get(peer.uid);
+    if (!bell) {
+      bell = Doorbell.create(join(this.users.dirFor(peer), 'agent.bell'));
+      this.users.own(bell.path, peer);
+      bell.listen(() => this.path.schedule());
+      this.userBells.set(peer.uid, bell);
+    }
+    return bell.path;
+  }
+
+  openClientBell(clientId: number, peer: PeerCred): string {
+    const path = join(this.users.dirFor(peer), `c${clientId}.bell`);
     this.clientBells.set(clientId, Doorbell.create(path));
+    this.users.own(path, peer);
     return path;
   }
 
@@ -149,11 +197,29 @@ export class Agent implements SessionHost, UnreadRoutes {
     if (held && conflict === 'reject') {
       throw new ConflictError(`${instanceId(service, userData)} is held by local instance ${held.localId} on agent ${this.agentId}`);
     }
+    const slot = this.quota.take('instances', clientId, gameId);
+    const meter = this.quota.meter(clientId, gameId);
     const localId = this.nextLocalId++;
     const record: InstanceRecord = { gameId, service, userData, agentId: this.agentId, address: this.address, localId, epoch: this.epoch, online: false };
-    const info = this.toInfo(record);
-    const inst = new LocalInstance(localId, record, info, join(this.shmDir, `i${localId}.tx`), join(this.shmDir, `i${localId}.rx`),
-      this.options.ring ?? {}, bell, this.path, this.limits);
+    let inst: LocalInstance;
+    try {
+      this.maps.check(MAPS_PER_INSTANCE, (why) => this.quota.refuse(why)); // before mapping: past vm.max_map_count the agent would abort
+      const peer = this.control.session(clientId)!.peer;
+      const dir = this.users.dirFor(peer);
+      inst = new LocalInstance(localId, record, this.toInfo(record), join(dir, `i${localId}.tx`), join(dir, `i${localId}.rx`),
+        this.options.ring ?? {}, bell, this.path, this.limits, meter);
+      this.users.own(inst.txPath, peer);
+      this.users.own(inst.rxPath, peer);
+    } catch (err) {
+      meter.close();
+      slot();
+      throw err;
+    }
+    this.maps.added(MAPS_PER_INSTANCE);
+    inst.onGone(() => {
+      slot();
+      this.maps.added(-MAPS_PER_INSTANCE);
+    });
     inst.clientId = clientId;
     try {
       await this.registry.register(record, conflict);
@@ -195,17 +261,38 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.finish(inst);
   }
 
-  watch(gameId: string, pattern: string, onEvent: (type: number, body: unknown) => void, watchId: number): Promise<{ watch: RegistryWatch; instances: InstanceInfo[] }> {
-    return this.registry.watch(gameId, pattern, (ev) => {
-      const instance = this.toInfo(ev.instance);
-      if (ev.kind === 'online') onEvent(ControlMessage.ONLINE, { watchId, instance });
-      else onEvent(ControlMessage.OFFLINE, { watchId, instance, reason: ev.reason });
-    }).then((watch) => ({ watch, instances: watch.snapshot.map((r) => this.toInfo(r)) }));
+  async watch(clientId: number, gameId: string, pattern: string, onEvent: (type: number, body: unknown) => void, watchId: number): Promise<{ watch: RegistryWatch; instances: InstanceInfo[] }> {
+    const slot = this.quota.take('watches', clientId, gameId);
+    let watch: RegistryWatch;
+    try {
+      watch = await this.registry.watch(gameId, pattern, (ev) => {
+        const instance = this.toInfo(ev.instance);
+        if (ev.kind === 'online') onEvent(ControlMessage.ONLINE, { watchId, instance });
+        else {
+          this.wentAway(instance);
+          onEvent(ControlMessage.OFFLINE, { watchId, instance, reason: ev.reason });
+        }
+      });
+    } catch (err) {
+      slot();
+      throw err;
+    }
+    const counted: RegistryWatch = { snapshot: watch.snapshot, close: () => { slot(); return watch.close(); } };
+    return { watch: counted, instances: watch.snapshot.map((r) => this.toInfo(r)) };
   }
 
   resolve(node: number, localId: number): InstanceInfo | undefined {
-    if (node === 0) return this.instances.get(localId)?.info ?? this.known.get(`0:${localId}`);
-    return this.known.get(`${node}:${localId}`);
+    const key = `${node}:${localId}`;
+    return (node === 0 ? this.instances.get(localId)?.info : this.known.get(key)) ?? this.gone.get(key);
+  }
+
+  /** Offline: no longer kept as known, but among the last GONE_KEPT gone for RESOLVE. */
+  private wentAway(info: InstanceInfo): void {
+    const key = `${info.node}:${info.localId}`;
+    this.known.delete(key);
+    this.gone.delete(key);
+    this.gone.set(key, info);
+    if (this.gone.size > GONE_KEPT) this.gone.delete(this.gone.keys().next().value!);
   }
 
   // ---------------------------------------------------------------- instance lifecycle
@@ -250,6 +337,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.path.remove(inst.source);
     this.path.forget(inst.sink);
     this.instances.delete(inst.localId);
+    this.wentAway(inst.info);
     if (this.byKey.get(keyOf(inst.record)) === inst) this.byKey.delete(keyOf(inst.record));
     inst.destroy();
   }
@@ -310,7 +398,7 @@ export class Agent implements SessionHost, UnreadRoutes {
       epoch: this.epoch,
     };
     this.links?.learn(r, info.node);
-    this.known.set(`${info.node}:${info.localId}`, info);
+    if (info.node !== 0) this.known.set(`${info.node}:${info.localId}`, info);
     return info;
   }
 
@@ -355,6 +443,11 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.bell.close();
     for (const b of this.clientBells.values()) b.close();
     this.clientBells.clear();
+    for (const [uid, b] of this.userBells) {
+      b.close();
+      this.users.remove(uid);
+    }
+    this.userBells.clear();
     try {
       rmdirSync(this.shmDir);
     } catch { /* not empty: the epoch file, or someone else's files */ }

@@ -12,15 +12,20 @@ import { newNonce } from '../protocol/auth.js';
 import { gameOf, validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import { OfflineReason, type ConflictStrategy } from '../protocol/registry-messages.js';
 import type { RegistryWatch } from '../registry/registry.js';
+import type { PeerCred } from '../native/index.js';
 import type { LocalInstance } from './local-instance.js';
 
 /** The narrow part of the agent a session needs. */
 export interface SessionHost {
   readonly agentId: string;
   readonly epoch: number;
-  readonly agentBellPath: string;
+  /** The doorbell path this user's apps ring (user-dirs.ts). */
+  agentBellFor(peer: PeerCred): string;
+  /** May it serve an app of this user; may this user see every game's status? */
+  serves(peer: PeerCred): boolean;
+  isAdmin(peer: PeerCred): boolean;
   verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<boolean>;
-  openClientBell(clientId: number): string;
+  openClientBell(clientId: number, peer: PeerCred): string;
   closeClientBell(clientId: number): void;
   createInstance(clientId: number, gameId: string, service: string, userData: string, conflict: ConflictStrategy): Promise<LocalInstance>;
   startupInstance(inst: LocalInstance): Promise<InstanceInfo>;
@@ -30,7 +35,8 @@ export interface SessionHost {
   releaseInstance(inst: LocalInstance): void;
   /** The app went away without closing it. */
   dropInstance(inst: LocalInstance, reason: OfflineReason): Promise<void>;
-  watch(gameId: string, pattern: string, onEvent: (type: number, body: unknown) => void, watchId: number): Promise<{ watch: RegistryWatch; instances: InstanceInfo[] }>;
+  /** Counted against the app's and the game's watch limits until the watch is closed. */
+  watch(clientId: number, gameId: string, pattern: string, onEvent: (type: number, body: unknown) => void, watchId: number): Promise<{ watch: RegistryWatch; instances: InstanceInfo[] }>;
   resolve(node: number, localId: number): InstanceInfo | undefined;
   status(): unknown;
   log(msg: string): void;
@@ -63,6 +69,8 @@ export class ClientSession {
     readonly clientId: number,
     private readonly conn: FramedConnection,
     private readonly host: SessionHost,
+    /** the app's user, from the kernel */
+    readonly peer: PeerCred,
   ) {}
 
   onMessage(type: number, raw: unknown): unknown {
@@ -70,7 +78,7 @@ export class ClientSession {
     const body = (raw ?? {}) as Body;
     if (type === ControlMessage.HELLO) return this.guard(() => this.hello(body));
     if (type === ControlMessage.AUTH) return this.auth(body);
-    if (type === ControlMessage.STATUS) return this.host.status();
+    if (type === ControlMessage.STATUS) return this.status();
     if (!this.authed) return this.refuse(new AuthError('authenticate first'));
     switch (type) {
       case ControlMessage.CREATE: return this.create(body);
@@ -81,15 +89,26 @@ export class ClientSession {
       case ControlMessage.RELEASE: return this.releaseInstance(num(body, 'localId'));
       case ControlMessage.RESOLVE: {
         const info = this.host.resolve(num(body, 'node'), num(body, 'localId'));
-        if (!info) throw new NotFoundError('no such instance');
+        if (!info || gameOf(info.service) !== this.gameId) throw new NotFoundError('no such instance'); // nor of another game
         return info;
       }
       default: throw new ProtocolError(`unknown control message type ${type}`);
     }
   }
 
+  /** The agent's user (or root) sees every game; an app sees its own game's instances, once authenticated. */
+  private status(): unknown {
+    if (this.host.isAdmin(this.peer)) return this.host.status();
+    if (!this.authed) return this.refuse(new AuthError('authenticate first'));
+    const all = this.host.status() as { instances: { id: string }[]; links?: unknown };
+    return { ...all, links: undefined, instances: all.instances.filter((i) => gameOf(i.id) === this.gameId) };
+  }
+
   private hello(body: Body): unknown {
     if (this.gameId !== undefined) throw new ProtocolError('hello sent twice');
+    if (!this.host.serves(this.peer)) {
+      throw new AuthError(`this agent serves only uid ${process.getuid?.()}; run it as root to serve apps of several users (uid ${this.peer.uid})`);
+    }
     this.gameId = validateService(`${str(body, 'gameId')}.x.x.x`).split('.')[0];
     this.nonce = newNonce();
     return { nonce: this.nonce, agentId: this.host.agentId };
@@ -121,7 +140,8 @@ export class ClientSession {
       return this.refuse(new AuthError(`wrong key for game '${this.gameId}'`));
     }
     this.authed = true;
-    return { agentId: this.host.agentId, epoch: this.host.epoch, clientBell: this.host.openClientBell(this.clientId), agentBell: this.host.agentBellPath };
+    this.conn.authenticated(); // the control socket's pre-auth bounds no longer apply
+    return { agentId: this.host.agentId, epoch: this.host.epoch, clientBell: this.host.openClientBell(this.clientId, this.peer), agentBell: this.host.agentBellFor(this.peer) };
   }
 
   private checkGame(name: string): void {
@@ -152,7 +172,7 @@ export class ClientSession {
     const pattern = validatePattern(body['pattern']);
     this.checkGame(pattern);
     const watchId = this.nextWatchId++;
-    const { watch, instances } = await this.host.watch(this.gameId!, pattern, (type, ev) => this.conn.send(type, ev), watchId);
+    const { watch, instances } = await this.host.watch(this.clientId, this.gameId!, pattern, (type, ev) => this.conn.send(type, ev), watchId);
     if (this.closed) {
       await watch.close();
       throw new MeshError('CLOSED');

@@ -3,10 +3,15 @@
  * frames them (control frames are small, which bounds what a client can make
  * the agent allocate) and hands each to a ClientSession; a connection's end
  * tears its session down. The agent sees sessions only through `SessionHost`.
+ * An Admission bounds connections that have not authenticated (deadline,
+ * count, frame size); an authenticated app is never cut for being idle: the
+ * control protocol has no heartbeat and apps may sit idle for hours.
  */
 import { chmodSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { Admission, AdmissionError, type AdmissionOptions, type AdmissionStats } from '../protocol/admission.js';
 import { FramedConnection, isProtocolViolation } from '../protocol/connection.js';
+import { peerCred, type PeerCred } from '../native/index.js';
 import { ClientSession, type SessionHost } from './client-session.js';
 
 /** Control frames are small; this bounds what a client can make us allocate. */
@@ -15,19 +20,22 @@ const CONTROL_MAX_FRAME = 1024 * 1024;
 export class ControlServer {
   private readonly sessions = new Map<number, ClientSession>();
   private readonly server: Server;
+  private readonly admission: Admission;
   private nextClientId = 1;
   private closing = false;
 
-  constructor(readonly socketPath: string, private readonly host: SessionHost) {
+  constructor(readonly socketPath: string, private readonly host: SessionHost, admission: Partial<AdmissionOptions> = {}) {
     this.server = createServer((socket) => this.accept(socket));
+    this.admission = new Admission('control socket', { ...admission, idleTimeoutMs: 0 }, (msg) => host.log(msg));
   }
 
-  async listen(): Promise<void> {
+  /** @param mode of the socket file: 0600 for the agent's own user, 0666 when it serves several */
+  async listen(mode = 0o600): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.socketPath, () => resolve());
     });
-    chmodSync(this.socketPath, 0o600);
+    chmodSync(this.socketPath, mode);
   }
 
   session(clientId: number): ClientSession | undefined {
@@ -40,22 +48,30 @@ export class ControlServer {
       return;
     }
     const clientId = this.nextClientId++;
+    const ticket = this.admission.admit(socket, `client ${clientId}`);
+    if (!ticket) return;
     let session: ClientSession | undefined = undefined;
     const conn = new FramedConnection(socket, {
       onMessage: (type, body) => session!.onMessage(type, body),
       onClose: (reason) => {
-        if (reason && isProtocolViolation(reason)) this.host.log(`client ${clientId}: closed: ${reason.message}`);
+        if (reason && isProtocolViolation(reason) && !(reason instanceof AdmissionError)) this.host.log(`client ${clientId}: closed: ${reason.message}`);
         this.sessions.delete(clientId);
         void session!.teardown();
       },
-    }, CONTROL_MAX_FRAME);
-    session = new ClientSession(clientId, conn, this.host);
+    }, CONTROL_MAX_FRAME, ticket);
+    session = new ClientSession(clientId, conn, this.host, peerOf(socket));
     this.sessions.set(clientId, session);
+  }
+
+  /** Connection counts and what the bounds closed. */
+  admissionStats(): AdmissionStats {
+    return this.admission.stats();
   }
 
   /** Accept no more; resolves once the listening socket is closed. */
   stopAccepting(): Promise<void> {
     this.closing = true;
+    this.admission.close();
     return new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
@@ -67,4 +83,13 @@ export class ControlServer {
     this.sessions.clear();
     rmSync(this.socketPath, { force: true });
   }
+}
+
+/** The app's user, from the kernel (a Unix socket's SO_PEERCRED); nobody if it cannot be read. */
+function peerOf(socket: Socket): PeerCred {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  try {
+    if (typeof fd === 'number' && fd >= 0) return peerCred(fd);
+  } catch { /* fall through */ }
+  return { pid: 0, uid: -1, gid: -1 };
 }

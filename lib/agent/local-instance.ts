@@ -14,8 +14,10 @@ import { unlinkSync } from 'node:fs';
 import { Ring, type Doorbell, type RingOptions } from '../native/index.js';
 import type { InstanceInfo } from '../protocol/control-messages.js';
 import type { InstanceRecord } from '../protocol/registry-messages.js';
+import { LimitedSink, type BufferMeter } from './limits.js';
 import { LocalSink, type SinkHost, type SinkLimits } from './local-sink.js';
 import type { Destination } from './router.js';
+import type { RecordSink } from './record-sink.js';
 import { Source, type SourceHost } from './source.js';
 
 export type InstanceState = 'registered' | 'online' | 'leaving' | 'gone';
@@ -27,7 +29,10 @@ export class LocalInstance implements Destination {
   readonly tx: Ring;
   readonly rx: Ring;
   readonly sink: LocalSink;
+  /** Where the router offers records for it: its sink, behind its app's and game's byte limits. */
+  readonly entry: RecordSink;
   readonly source: Source;
+  private readonly goneHooks: (() => void)[] = [];
 
   constructor(
     readonly localId: number,
@@ -39,6 +44,7 @@ export class LocalInstance implements Destination {
     clientBell: Doorbell,
     host: SinkHost & SourceHost,
     limits: SinkLimits,
+    private readonly meter: BufferMeter,
   ) {
     this.tx = Ring.create(txPath, ringOptions, 'consumer');
     try {
@@ -51,6 +57,7 @@ export class LocalInstance implements Destination {
     this.tx.setSpaceBell(clientBell); // the app waits for room in its tx ring: ring it when we release
     this.rx.setBell(clientBell); // the app sleeps on its rx ring: ring it when we write
     this.sink = new LocalSink(localId, this.rx, host, limits);
+    this.entry = new LimitedSink(this.sink, meter);
     this.source = new Source(localId, record.gameId, this.tx, this.sink, host);
   }
 
@@ -75,6 +82,11 @@ export class LocalInstance implements Destination {
     }
   }
 
+  /** Call `fn` once it is destroyed (its limits and mappings are given back). */
+  onGone(fn: () => void): void {
+    this.goneHooks.push(fn);
+  }
+
   /** Unmap and remove both ring files. Idempotent. */
   destroy(): void {
     this.state = 'gone';
@@ -82,6 +94,8 @@ export class LocalInstance implements Destination {
     this.rx.close();
     remove(this.txPath);
     remove(this.rxPath);
+    this.meter.close();
+    for (const fn of this.goneHooks.splice(0)) fn();
   }
 }
 

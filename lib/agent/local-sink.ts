@@ -170,7 +170,9 @@ export class LocalSink implements RecordSink {
   /** A fragment of a whole-size message: gathered; the message is placed once complete. */
   private gather(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin, key: string, frag: Frag): OfferResult {
     if (frag === Frag.BEGIN && this.waitList.bytes >= this.limits.maxWaitBytes) return Offer.BLOCKED;
-    const records = this.waitList.gather(key, this.copy(type, body, srcNode, srcLocal, origin.ticket()));
+    const records = this.waitList.gather(key, this.copy(type, body, srcNode, srcLocal, origin.ticket()), (left) => {
+      for (const r of left) r.ticket.refuse(BounceReason.OFFLINE, r.type, r.body, 0, this.localId); // never to be whole
+    });
     if (!records) return Offer.DEFERRED;
     const size = records.reduce((n, r) => n + recordSize(r.body.length), 0);
     if (this.waitList.empty) {

@@ -43,7 +43,9 @@ export interface Ticket {
   refuse(reason: BounceReason, type: number, body: Uint8Array, destNode: number, destLocal: number): void;
 }
 
-/** Where an offered record comes from: it hands out a Ticket when a sink defers the record. */
+/** Where an offered record comes from: it hands out a Ticket when a sink defers the record. A sink calls
+ * `ticket()` synchronously inside `offer()`, once, exactly when it keeps the record (limits.ts counts on it),
+ * and settles that ticket exactly once (done or refuse). */
 export interface Origin {
   ticket(): Ticket;
 }

@@ -17,7 +17,8 @@ export interface Destination {
   readonly gameId: string;
   /** Started up and not leaving. */
   readonly routable: boolean;
-  readonly sink: RecordSink;
+  /** Where records for it are offered (its sink, behind its app's and game's limits). */
+  readonly entry: RecordSink;
 }
 
 /** The peer links, seen from the router. */
@@ -47,7 +48,7 @@ export class Router {
     const dest = this.instances.get(localId);
     if (!dest || !dest.routable) return BounceReason.OFFLINE;
     if (dest.gameId !== game) return BounceReason.CROSS_GAME;
-    return dest.sink;
+    return dest.entry;
   }
 
   /** A record a peer sent, addressed to (`epoch`, `localId`) here. */

@@ -1,17 +1,18 @@
 /**
  * The agent's shm directory: created 0700, refused while a live agent answers
  * on its socket, and cleared of what a dead agent left (rings, doorbells,
- * socket); the epoch file stays (incarnation.ts).
+ * socket, users' directories); the epoch file stays (incarnation.ts).
  */
 import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 
-const LEFTOVER = /^(agent\.(sock|bell)|c\d+\.bell|i\d+\.(tx|rx))$/;
+const LEFTOVER = /^(agent\.(sock|bell)|c\d+\.bell|i\d+\.(tx|rx)|u\d+)$/;
 
-export async function prepareShmDir(dir: string, socketPath: string): Promise<void> {
+/** @param mode 0700, or 0711 for an agent serving several users (user-dirs.ts) */
+export async function prepareShmDir(dir: string, socketPath: string, mode = 0o700): Promise<void> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  chmodSync(dir, 0o700);
+  chmodSync(dir, mode);
   const alive = await new Promise<boolean>((resolve) => {
     const probe = createConnection(socketPath);
     probe.once('connect', () => { probe.destroy(); resolve(true); });
@@ -19,6 +20,6 @@ export async function prepareShmDir(dir: string, socketPath: string): Promise<vo
   });
   if (alive) throw new Error(`an agent is already running on ${socketPath}`);
   for (const name of readdirSync(dir)) {
-    if (LEFTOVER.test(name)) rmSync(join(dir, name), { force: true });
+    if (LEFTOVER.test(name)) rmSync(join(dir, name), { force: true, recursive: true });
   }
 }

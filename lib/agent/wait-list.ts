@@ -59,12 +59,12 @@ export class WaitList {
   }
 
   /** Add a fragment of a whole message; returns the message once complete (removed from the list: the caller
-   * stages it, or pushes it back with pushUnit when it must wait). */
-  gather(key: string, r: WaitingRecord): WaitingRecord[] | null {
+   * stages it, or pushes it back with pushUnit when it must wait). An unfinished one it replaces goes to `abandoned`. */
+  gather(key: string, r: WaitingRecord, abandoned: (records: WaitingRecord[]) => void): WaitingRecord[] | null {
     const frag = fragOf(r.type);
     let u = this.gathering.get(key);
     if (frag === Frag.BEGIN || !u) {
-      if (u) this.dropGathering(key);
+      if (u) abandoned(this.dropGathering(key)); // its source started anew without ending it
       u = { records: [], size: 0, key, report: false, whole: true };
       this.gathering.set(key, u);
     }

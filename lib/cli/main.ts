@@ -12,7 +12,7 @@
  * stop cleanly on SIGINT/SIGTERM (instances offline, rings and sockets removed).
  */
 import { parseArgs } from 'node:util';
-import { runAgent, runGamesSet, runNs, runUp } from './servers.js';
+import { admissionFlags, limitFlags, runAgent, runGamesSet, runNs, runUp } from './servers.js';
 import { runLs } from './ls.js';
 import { runStatus } from './status.js';
 
@@ -24,8 +24,19 @@ commands:
                                      --listen HOST:PORT (peer links) [--advertise HOST:PORT] --mesh-secret-file FILE
                                      --full-ms MS (a destination that takes nothing this long: its queued messages bounce)
                                      --max-partial-bytes N (unfinished large messages one instance may be receiving)
+                                     --ring-bytes N (each ring's data area, a power of two; default 1 MiB)
+                                     limits per app connection and per game (refused with LimitError, code LIMIT):
+                                     --max-instances-per-app N (default 10000) --max-instances-per-game N (default 20000)
+                                     --max-watches-per-app N (default 20000) --max-watches-per-game N (default 100000)
+                                     --max-queued-bytes-per-app N (default 64 MiB) --max-queued-bytes-per-game N (default 256 MiB)
+                                     --max-maps N (memory mappings, in place of the sysctl vm.max_map_count)
   status  agent counters             --shm-dir DIR   (rings, and each link: peer, state, msgs/bytes, resends, bounces, RTT)
   up      name server + agent        (same options; a demo game 'demo' with key 'demo-key' unless --games)
+  ns, agent, up: bounds on every listening port (control socket, peer links, ns TCP and HTTP), each counted per port:
+                                     --auth-ms MS (not authenticated by then: closed; default 10000, peer links 5000)
+                                     --max-conns N (open connections; default 1024) --max-pending N (unauthenticated; default 64)
+                                     --preauth-frame-bytes N (default 4096) --max-buffered-bytes N (partial frames; default 64 MiB)
+                                     --idle-ms MS (ns only: an agent connection silent this long is closed; default 60000)
   ls      list services/instances    --http http://127.0.0.1:8082
   games set <gameId>                 store a game key's verifier in etcd: --registry etcd://... --key KEY (or stdin)
 `;
@@ -46,7 +57,21 @@ const { values, positionals } = parseArgs({
     advertise: { type: 'string' },
     'full-ms': { type: 'string' },
     'max-partial-bytes': { type: 'string' },
+    'ring-bytes': { type: 'string' },
+    'max-instances-per-app': { type: 'string' },
+    'max-instances-per-game': { type: 'string' },
+    'max-watches-per-app': { type: 'string' },
+    'max-watches-per-game': { type: 'string' },
+    'max-queued-bytes-per-app': { type: 'string' },
+    'max-queued-bytes-per-game': { type: 'string' },
+    'max-maps': { type: 'string' },
     'mesh-secret': { type: 'string' },
+    'auth-ms': { type: 'string' },
+    'idle-ms': { type: 'string' },
+    'max-conns': { type: 'string' },
+    'max-pending': { type: 'string' },
+    'preauth-frame-bytes': { type: 'string' },
+    'max-buffered-bytes': { type: 'string' },
     'mesh-secret-file': { type: 'string' },
     json: { type: 'boolean', default: false },
     key: { type: 'string' },
@@ -70,8 +95,12 @@ const opts = {
   advertise: values.advertise,
   fullMs: values['full-ms'] === undefined ? undefined : Number(values['full-ms']),
   maxPartialBytes: values['max-partial-bytes'] === undefined ? undefined : Number(values['max-partial-bytes']),
+  ringBytes: values['ring-bytes'] === undefined ? undefined : Number(values['ring-bytes']),
+  limits: limitFlags(values),
+  maxMaps: values['max-maps'] === undefined ? undefined : Number(values['max-maps']),
   meshSecret: values['mesh-secret'],
   meshSecretFile: values['mesh-secret-file'],
+  admission: admissionFlags(values),
   exitWithParent: values['exit-with-parent']!,
 };
 

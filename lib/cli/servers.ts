@@ -5,7 +5,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { Agent } from '../agent/agent.js';
+import { LIMIT_FLAGS, type LimitOptions } from '../agent/limits.js';
+import { DEFAULT_MAX_RECORD, type RingOptions } from '../native/index.js';
 import { NameServer, loadGames, type GameKeys } from '../ns/index.js';
+import type { AdmissionOptions } from '../protocol/admission.js';
 import { EtcdRegistry } from '../registry/etcd-registry.js';
 import { NsRegistry } from '../registry/ns-registry.js';
 import type { Registry } from '../registry/registry.js';
@@ -25,8 +28,16 @@ export interface ServerOptions {
   advertise?: string | undefined;
   fullMs?: number | undefined;
   maxPartialBytes?: number | undefined;
+  /** Data area of each ring (power of two); records up to a quarter of it. */
+  ringBytes?: number | undefined;
+  /** Limits per app connection and per game (--max-instances-per-app, ...); unset ones keep their defaults. */
+  limits?: Partial<LimitOptions>;
+  /** --max-maps: memory mappings the agent may have, in place of vm.max_map_count. */
+  maxMaps?: number | undefined;
   meshSecret?: string | undefined;
   meshSecretFile?: string | undefined;
+  /** Bounds on every listening port (--auth-ms, --max-conns, ...); unset ones keep their defaults. */
+  admission?: Partial<AdmissionOptions>;
   /** Stop when stdin closes (used by specs and supervisors so no server outlives its parent). */
   exitWithParent: boolean;
 }
@@ -55,6 +66,34 @@ async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+const ADMISSION_FLAGS: Record<string, keyof AdmissionOptions> = {
+  'auth-ms': 'authTimeoutMs',
+  'idle-ms': 'idleTimeoutMs',
+  'max-conns': 'maxConnections',
+  'max-pending': 'maxPending',
+  'preauth-frame-bytes': 'preAuthMaxFrame',
+  'max-buffered-bytes': 'maxBufferedBytes',
+};
+
+/** The connection-bound flags given on the command line (checked when a server starts: Admission names a bad one). */
+export function admissionFlags(values: Record<string, unknown>): Partial<AdmissionOptions> {
+  const out: Partial<AdmissionOptions> = {};
+  for (const [flag, key] of Object.entries(ADMISSION_FLAGS)) {
+    if (values[flag] !== undefined) out[key] = Number(values[flag]);
+  }
+  return out;
+}
+
+/** The per-app and per-game limit flags given on the command line (the agent checks them when it starts). */
+export function limitFlags(values: Record<string, unknown>): Partial<LimitOptions> {
+  const out: Partial<LimitOptions> = {};
+  for (const [key, flag] of Object.entries(LIMIT_FLAGS) as [keyof LimitOptions, string][]) {
+    const v = values[flag.slice(2)];
+    if (v !== undefined) out[key] = Number(v);
+  }
+  return out;
 }
 
 function untilSignal(stop: () => Promise<void>, exitWithParent: boolean): Promise<void> {
@@ -88,7 +127,7 @@ const ready = (info: Record<string, unknown>): void => {
 
 async function startNs(o: ServerOptions, fallback: GameKeys | undefined): Promise<NameServer> {
   const games = o.games ? await loadGames(o.games) : fallback;
-  return NameServer.start({ host: o.host, port: o.port, httpPort: o.httpPort, leaseTtlMs: o.leaseTtlMs, ...(games ? { games } : {}) });
+  return NameServer.start({ host: o.host, port: o.port, httpPort: o.httpPort, leaseTtlMs: o.leaseTtlMs, ...(games ? { games } : {}), admission: o.admission ?? {} });
 }
 
 async function startAgent(o: ServerOptions, registry: string): Promise<Agent> {
@@ -98,14 +137,24 @@ async function startAgent(o: ServerOptions, registry: string): Promise<Agent> {
     registry: registryFor(registry, o.leaseTtlMs),
     ...(o.shmDir ? { shmDir: o.shmDir } : {}),
     ...(o.agentId ? { agentId: o.agentId } : {}),
-    ...(secret ? { links: { secret, ...(o.listen ? { listen: o.listen } : {}), ...(o.advertise ? { advertise: o.advertise } : {}) } } : {}),
+    ...(secret ? { links: { secret, ...(o.listen ? { listen: o.listen } : {}), ...(o.advertise ? { advertise: o.advertise } : {}), admission: o.admission ?? {} } } : {}),
+    admission: o.admission ?? {},
     testHooks: process.env['RXMESH_TEST_HOOKS'] === '1',
     ...(o.fullMs !== undefined ? { fullMs: o.fullMs } : {}),
     ...(o.maxPartialBytes !== undefined ? { maxPartialBytes: o.maxPartialBytes } : {}),
+    ...(o.ringBytes !== undefined ? { ring: ringOptions(o.ringBytes) } : {}),
+    ...(o.limits ? { limits: o.limits } : {}),
+    ...(o.maxMaps !== undefined ? { maxMaps: o.maxMaps } : {}),
   });
   // Test hook for the link specs: SIGUSR2 cuts every peer link for 1 s.
   if (process.env['RXMESH_TEST_HOOKS'] === '1') process.on('SIGUSR2', () => agent.cutLinks(1000));
   return agent;
+}
+
+/** --ring-bytes: the data area; the largest record is a quarter of it, at most the default. */
+function ringOptions(bytes: number): RingOptions {
+  if (!Number.isInteger(bytes) || bytes < 1024 || (bytes & (bytes - 1)) !== 0) throw new Error(`--ring-bytes ${bytes}: must be a power of two, at least 1024`);
+  return { capacity: bytes, maxRecord: Math.min(DEFAULT_MAX_RECORD, bytes / 4) };
 }
 
 export async function runNs(o: ServerOptions): Promise<void> {

@@ -15,7 +15,7 @@ import { Ring, type Doorbell } from '../native/index.js';
 import { ControlMessage, type Created, type InstanceInfo } from '../protocol/control-messages.js';
 import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, envCorr, envFlags, envLocal, envNode, Flag } from '../protocol/envelope.js';
 import {
-  AgentLostError, BadArgumentError, ClosedError, ConflictError, InDoubtError, KickedError, MeshError, NoRouteError, NotWatchedError, RemoteError,
+  AgentLostError, BadArgumentError, ClosedError, ConflictError, InDoubtError, KickedError, LimitError, MeshError, NoRouteError, NotWatchedError, RemoteError,
 } from '../protocol/errors.js';
 import { validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import type { OfflineReason } from '../protocol/registry-messages.js';
@@ -192,6 +192,7 @@ export class Instance implements ReplyPort {
     this.tx?.close();
     this.tx = undefined;
     if (this.inbox && this.rx) {
+      this.rx.setSpaceBell(null); // the agent's doorbell is closed: its fd number may be reused by anything
       if (this.started) this.inbox.pump(Number.MAX_SAFE_INTEGER);
       if (this.inbox.holding && !wasClosing) this.legacy.push({ inbox: this.inbox, ring: this.rx });
       else this.rx.close();
@@ -482,7 +483,8 @@ export class Instance implements ReplyPort {
     const to = this.host.resolveRef(node, local, epoch);
     if (flags & Flag.REQUEST) {
       const why = `request to ${to.id} undeliverable: ${reason}`;
-      const err = reason === 'in_doubt' ? new InDoubtError(why) : reason === 'agent_lost' ? new AgentLostError(why) : new NoRouteError(why);
+      const err = reason === 'in_doubt' ? new InDoubtError(why) : reason === 'agent_lost' ? new AgentLostError(why)
+        : reason === 'limit' ? new LimitError(why) : new NoRouteError(why);
       this.requests.settle(corr)?.reject(err);
     }
     this.undeliverableSubject.next({ to, reason, data: payload, corr: flags & Flag.REQUEST ? corr : 0, value: <T>() => decodePayload<T>(payload, flags) });

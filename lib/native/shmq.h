@@ -88,4 +88,6 @@ int shmq_bell_ring(int fd);
 int shmq_bell_drain(int fd);
 int shmq_bell_close(int fd);
 
+int shmq_peer_cred(int fd, int32_t *out);
+
 #endif

@@ -112,6 +112,7 @@ export interface ShmqNative {
   shmq_bell_ring(fd: number): number;
   shmq_bell_drain(fd: number): number;
   shmq_bell_close(fd: number): number;
+  shmq_peer_cred(fd: number, out: Int32Array): number;
 }
 
 const SIGNATURES: Record<keyof ShmqNative, string> = {
@@ -152,6 +153,7 @@ const SIGNATURES: Record<keyof ShmqNative, string> = {
   shmq_bell_ring: 'int shmq_bell_ring(int fd)',
   shmq_bell_drain: 'int shmq_bell_drain(int fd)',
   shmq_bell_close: 'int shmq_bell_close(int fd)',
+  shmq_peer_cred: 'int shmq_peer_cred(int fd, _Out_ int32_t *out)',
 };
 
 /** Where shmq.so lives (lib/native/locate.ts): RXMESH_SHMQ_LIB if set, else

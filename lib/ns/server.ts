@@ -5,10 +5,18 @@
  *
  *   const ns = await NameServer.start({ port: 9092, httpPort: 8082, games: { g: 'key' } });
  *   ns.port; ns.httpPort; await ns.close();
+ *
+ * Each port has an Admission (lib/protocol/admission.ts). An agent connection
+ * counts as authenticated once its HELLO took a lease; one that then sends
+ * nothing for `idleTimeoutMs` is closed (default 60 s, or the default lease
+ * TTL if longer: agents heartbeat every TTL/3). An HTTP connection gets
+ * `authTimeoutMs` for each request and is never authenticated (the view is
+ * public).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Admission, type AdmissionOptions, type AdmissionStats } from '../protocol/admission.js';
 import { ClosedError } from '../protocol/errors.js';
 import { NsMessage, OfflineReason } from '../protocol/registry-messages.js';
 import { GameAuth, type GameKeys } from './games.js';
@@ -21,6 +29,8 @@ export const DEFAULT_NS_PORT = 9092;
 export const DEFAULT_NS_HTTP_PORT = 8082;
 /** Agent requests are small; a snapshot answer may be large, but that is the agent's limit. */
 export const NS_MAX_REQUEST_FRAME = 1024 * 1024;
+/** An agent connection silent this long is closed: three missed heartbeats at the longest lease TTL (60 s / 3). */
+export const NS_IDLE_TIMEOUT_MS = 60_000;
 
 export interface NameServerOptions {
   /** Interface to listen on (TCP and HTTP). Default 127.0.0.1. */
@@ -37,6 +47,14 @@ export interface NameServerOptions {
   maxFrame?: number;
   /** Where connection closes, protocol violations and lease expiries are reported. Default stderr. */
   log?: (msg: string) => void;
+  /** Bounds on connections of both ports (admission.ts); `idleTimeoutMs` defaults to NS_IDLE_TIMEOUT_MS. */
+  admission?: Partial<AdmissionOptions>;
+}
+
+/** Connection counts and what the bounds closed, per port (also GET /v1/connections). */
+export interface NsConnectionStats {
+  tcp: AdmissionStats;
+  http: AdmissionStats | null;
 }
 
 export class NameServer {
@@ -45,11 +63,17 @@ export class NameServer {
   private readonly sessions = new Set<NsSession>();
   private readonly tcp: Server;
   private readonly http: HttpServer | undefined;
+  private readonly tcpAdmission: Admission;
+  private readonly httpAdmission: Admission;
   private readonly startedAt = performance.now();
   private closing: Promise<void> | undefined;
 
   private constructor(private readonly opts: Required<Omit<NameServerOptions, 'games' | 'httpPort'>> & { games: GameKeys; httpPort: number | null }) {
     const log = opts.log;
+    // never below the default TTL: an agent heartbeats every TTL/3
+    const bounds = { ...opts.admission, idleTimeoutMs: opts.admission.idleTimeoutMs ?? Math.max(NS_IDLE_TIMEOUT_MS, opts.leaseTtlMs) };
+    this.tcpAdmission = new Admission('ns tcp', bounds, log);
+    this.httpAdmission = new Admission('ns http', { ...bounds, idleTimeoutMs: 0 }, log); // never authenticated: only the deadline
     this.store = new RegistryStore((leaseId, instance, by) => this.kick(leaseId, instance, by));
     this.leases = new LeaseTable(opts.leaseTtlMs, (lease) => this.expire(lease));
     const auth = new GameAuth(opts.games);
@@ -66,14 +90,16 @@ export class NameServer {
         socket.destroy();
         return;
       }
-      this.sessions.add(new NsSession(socket, ctx, opts.maxFrame));
+      const ticket = this.tcpAdmission.admit(socket);
+      if (ticket) this.sessions.add(new NsSession(socket, ctx, opts.maxFrame, ticket));
     });
     this.tcp.on('error', (err) => log(`ns: server error: ${err.message}`));
     this.http = opts.httpPort === null ? undefined : createHttpView({
       services: () => this.store.services(),
       instances: (service) => this.store.instances(service),
       agents: () => this.agents(),
-    }, log);
+      connections: () => this.connections(),
+    }, log, this.httpAdmission);
   }
 
   /** Start listening on both ports; resolves once both are bound. */
@@ -86,6 +112,7 @@ export class NameServer {
       leaseTtlMs: options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
       maxFrame: options.maxFrame ?? NS_MAX_REQUEST_FRAME,
       log: options.log ?? ((msg) => process.stderr.write(`${msg}\n`)),
+      admission: options.admission ?? {},
     });
     try {
       await listen(ns.tcp, ns.opts.port, ns.opts.host);
@@ -107,10 +134,16 @@ export class NameServer {
     return (this.http?.address() as AddressInfo | null)?.port ?? 0;
   }
 
+  connections(): NsConnectionStats {
+    return { tcp: this.tcpAdmission.stats(), http: this.http ? this.httpAdmission.stats() : null };
+  }
+
   /** Stop listening, drop every connection and forget all state. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.leases.close();
+      this.tcpAdmission.close();
+      this.httpAdmission.close();
       const tcpClosed = stop(this.tcp);
       for (const s of [...this.sessions]) s.close(new ClosedError('name server shutting down'));
       this.http?.closeAllConnections();

@@ -13,6 +13,7 @@
  * use the uptime to tell a fresh name server's incomplete snapshots apart.
  */
 import type { Socket } from 'node:net';
+import { AdmissionError, type Ticket } from '../protocol/admission.js';
 import { FramedConnection, isProtocolViolation } from '../protocol/connection.js';
 import { MeshError, ProtocolError } from '../protocol/errors.js';
 import { NsMessage, type InstanceRecord } from '../protocol/registry-messages.js';
@@ -42,12 +43,12 @@ export class NsSession implements LeaseLink {
   private readonly watchIds = new Set<number>();
   private condemned = false;
 
-  constructor(socket: Socket, private readonly ctx: SessionContext, maxFrame: number) {
+  constructor(socket: Socket, private readonly ctx: SessionContext, maxFrame: number, ticket?: Ticket) {
     this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
     this.conn = new FramedConnection(socket, {
       onMessage: (type, body) => this.onMessage(type, body),
       onClose: (reason) => this.onClose(reason),
-    }, maxFrame);
+    }, maxFrame, ticket);
   }
 
   /** Send an event; false when it could not be queued (the connection is gone). */
@@ -136,6 +137,7 @@ export class NsSession implements LeaseLink {
     if (this.lease?.link === this) this.lease.link = undefined;
     const { lease, resumed } = this.ctx.leases.hello(agentId, address, leaseId, ttlMs);
     this.bind(lease);
+    this.conn.authenticated();
     this.ctx.log(`ns: ${this.peer}: agent '${agentId}' ${resumed ? 'resumed its lease' : 'took a new lease'} (ttl ${lease.ttlMs} ms)`);
     // Kicks that happened while the agent was away go out right after the answer.
     const held = lease.pending.splice(0);
@@ -177,7 +179,9 @@ export class NsSession implements LeaseLink {
     if (this.lease?.link === this) this.lease.link = undefined;
     const who = this.lease ? ` (agent '${this.lease.agentId}')` : '';
     const code = (reason as NodeJS.ErrnoException | undefined)?.code;
-    if (reason && (code === 'EPIPE' || code === 'ECONNRESET')) {
+    if (reason instanceof AdmissionError) {
+      // closed by a connection bound: its Admission logged it (rate-limited)
+    } else if (reason && (code === 'EPIPE' || code === 'ECONNRESET')) {
       this.ctx.log(`ns: ${this.peer}${who}: connection reset by the peer`);
     } else if (reason) {
       const kind = isProtocolViolation(reason) ? 'protocol violation' : 'error';

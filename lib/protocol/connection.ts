@@ -4,9 +4,12 @@
  * per-request listener). Frame types RESULT and FAILURE answer a request;
  * any other type is a request (id != 0) or an event (id 0) for the handler.
  * A malformed frame closes only this connection, with the reason reported.
+ * A listener passes its connection's admission Ticket (admission.ts), which
+ * bounds frames before authentication and the bytes held in partial frames.
  */
 import type { Socket } from 'node:net';
 import { decodeValue, encodeValue } from './cbor.js';
+import type { Ticket } from './admission.js';
 import { ClosedError, MeshError, ProtocolError, TimeoutError } from './errors.js';
 import { DEFAULT_MAX_FRAME, encodeFrame, FrameDecoder, type Frame } from './frame.js';
 
@@ -37,8 +40,9 @@ export class FramedConnection {
     readonly socket: Socket,
     private readonly handler: ConnectionHandler,
     maxFrame = DEFAULT_MAX_FRAME,
+    private readonly ticket?: Ticket,
   ) {
-    this.decoder = new FrameDecoder(maxFrame);
+    this.decoder = new FrameDecoder(maxFrame, ticket);
     socket.setNoDelay?.(true);
     socket.on('data', (chunk) => this.onData(chunk));
     socket.on('error', (err) => this.close(err));
@@ -47,6 +51,11 @@ export class FramedConnection {
 
   get closed(): boolean {
     return this.isClosed;
+  }
+
+  /** The peer authenticated: the listener's pre-authentication bounds no longer apply. */
+  authenticated(): void {
+    this.ticket?.authenticated();
   }
 
   private onData(chunk: Buffer): void {

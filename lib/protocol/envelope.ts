@@ -53,10 +53,12 @@ export const BounceReason = {
   IN_DOUBT: 6,
   /** The sender's own agent died before taking it: not delivered. */
   AGENT_LOST: 7,
+  /** The destination's app or game has too many bytes waiting in its agent (a configured limit). */
+  LIMIT: 8,
 } as const;
 export type BounceReason = (typeof BounceReason)[keyof typeof BounceReason];
 
-export type UndeliverableReason = 'no_route' | 'offline' | 'link_down' | 'queue_full' | 'cross_game' | 'in_doubt' | 'agent_lost';
+export type UndeliverableReason = 'no_route' | 'offline' | 'link_down' | 'queue_full' | 'cross_game' | 'in_doubt' | 'agent_lost' | 'limit';
 
 export const BOUNCE_REASON_NAMES: Record<BounceReason, UndeliverableReason> = {
   1: 'no_route',
@@ -66,6 +68,7 @@ export const BOUNCE_REASON_NAMES: Record<BounceReason, UndeliverableReason> = {
   5: 'cross_game',
   6: 'in_doubt',
   7: 'agent_lost',
+  8: 'limit',
 };
 
 export const bounceFlags = (flags: number, reason: BounceReason): number => ((flags & 0xffff) | (reason << 16)) >>> 0;

@@ -24,6 +24,7 @@ export const ErrorCode = {
   RING: 'RING',
   BAD_ARGUMENT: 'BAD_ARGUMENT',
   IN_DOUBT: 'IN_DOUBT',
+  LIMIT: 'LIMIT',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -48,6 +49,7 @@ const MESSAGES: Record<ErrorCode, string> = {
   RING: 'shared-memory ring error',
   BAD_ARGUMENT: 'invalid argument (e.g. consistent-hash routing without a key)',
   IN_DOUBT: 'an agent died holding the message unacknowledged: it may or may not have been delivered',
+  LIMIT: 'an agent limit was reached (instances, watches or bytes buffered per app or game, or memory mappings)',
   INTERNAL: 'internal error',
 };
 
@@ -119,6 +121,7 @@ export class RemoteError extends make(ErrorCode.REMOTE, 'RemoteError') {}
 export class RingFailureError extends make(ErrorCode.RING, 'RingFailureError') {}
 export class BadArgumentError extends make(ErrorCode.BAD_ARGUMENT, 'BadArgumentError') {}
 export class InDoubtError extends make(ErrorCode.IN_DOUBT, 'InDoubtError') {}
+export class LimitError extends make(ErrorCode.LIMIT, 'LimitError') {}
 export class InternalError extends make(ErrorCode.INTERNAL, 'InternalError') {}
 
 const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {
@@ -141,5 +144,6 @@ const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {
   RING: RingFailureError,
   BAD_ARGUMENT: BadArgumentError,
   IN_DOUBT: InDoubtError,
+  LIMIT: LimitError,
   INTERNAL: InternalError,
 };

@@ -9,6 +9,9 @@
  * maximum before allocating anything, then allocates each frame once and
  * copies the bytes in as they arrive: linear in the bytes received however
  * they are split, and each frame's buffer is its own (a consumer may keep it).
+ * An optional FrameGate (admission.ts) sees each frame's length before the
+ * allocation and may refuse it: a smaller limit before authentication, and a
+ * budget of bytes held in partial frames across connections.
  */
 import { FrameTooLargeError, ProtocolError } from './errors.js';
 
@@ -31,6 +34,12 @@ export function encodeFrame(type: number, id: number, body: Uint8Array): Buffer 
   return out;
 }
 
+/** Asked before a frame is allocated (and told when it is complete); `reserve` throws to refuse it. */
+export interface FrameGate {
+  reserve(len: number): void;
+  release(len: number): void;
+}
+
 export class FrameDecoder {
   private readonly prefix = Buffer.alloc(FRAME_PREFIX);
   private prefixLen = 0;
@@ -39,7 +48,7 @@ export class FrameDecoder {
   /** Bytes copied so far (each byte received is copied once: the decoder is linear). */
   copied = 0;
 
-  constructor(readonly maxFrame = DEFAULT_MAX_FRAME) {}
+  constructor(readonly maxFrame = DEFAULT_MAX_FRAME, private readonly gate?: FrameGate) {}
 
   /** Feed bytes; returns the frames completed. Throws FrameTooLargeError or
    * ProtocolError on a frame that cannot be valid (the connection must close). */
@@ -56,6 +65,7 @@ export class FrameDecoder {
         const len = this.prefix.readUInt32BE(0);
         if (len > this.maxFrame) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${this.maxFrame}-byte limit`);
         if (len < FRAME_HEADER) throw new ProtocolError(`frame of ${len} bytes is shorter than its ${FRAME_HEADER}-byte header`);
+        this.gate?.reserve(len);
         this.frame = Buffer.allocUnsafe(len);
         this.filled = 0;
         this.prefixLen = 0;
@@ -67,6 +77,7 @@ export class FrameDecoder {
       this.filled += take;
       off += take;
       if (this.filled === frame.length) {
+        this.gate?.release(frame.length);
         frames.push({ type: frame.readUInt16BE(0), id: frame.readUInt32BE(2), body: frame.subarray(FRAME_HEADER) });
         this.frame = null;
       }

@@ -133,8 +133,8 @@ export function startUp(opts: { leaseTtlMs?: number } & AgentSpecOptions = {}): 
 }
 
 /** `rxmesh ns` alone. */
-export function startNs(opts: { leaseTtlMs?: number } = {}): Promise<MeshProcess> {
-  return start(['ns', '--port', '0', '--http-port', '0', '--games', gamesFile(), '--lease-ttl', String(opts.leaseTtlMs ?? 3000)], '');
+export function startNs(opts: { leaseTtlMs?: number; args?: string[] } = {}): Promise<MeshProcess> {
+  return start(['ns', '--port', '0', '--http-port', '0', '--games', gamesFile(), '--lease-ttl', String(opts.leaseTtlMs ?? 3000), ...(opts.args ?? [])], '');
 }
 
 /** `rxmesh agent` on a registry. */

@@ -52,7 +52,11 @@ Crash('app crash - a receiver killed mid-batch: every message delivered once or 
       await sleep(1);
     }
   }
-  if (!killed) await peer.fixture.kill();
+  if (!killed) {
+    // all sent before it had read 3000 (a loaded machine): still kill it while it reads, not before
+    await until(() => peer.delivered().length > 0, 20_000, 'the receiver under way');
+    await peer.fixture.kill();
+  }
   const delivered = (): Set<number> => new Set([...peer.delivered(), ...ledgerSeqs(up.shmDir)]);
   await until(() => {
     const d = delivered();

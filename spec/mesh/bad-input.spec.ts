@@ -398,6 +398,16 @@ CrossGame.after(async () => {
   await stopShared(); // the last suite of this file
 });
 
+CrossGame('bad input - an app of game g cannot resolve an instance of game other (NOT_FOUND)', async () => {
+  const theirs = otherApp!.instance('other.hidden.1.0', { userData: 'h' });
+  const ref = await next(theirs.startup$);
+  const raw = await authedControl();
+  raw.socket.write(frame(ControlMessage.RESOLVE, 3, { node: 0, localId: ref.localId }));
+  assert.is(failureCode(await answer(raw, 3)), 'NOT_FOUND', 'another game\'s instance is not named to it');
+  raw.socket.destroy();
+  await theirs.close();
+});
+
 CrossGame('bad input - an app of game g cannot create an instance of other.svc.1.0 (CrossGameError)', async () => {
   const inst = app.instance('other.svc.1.0', { userData: 'intruder' });
   const err = await next(inst.startup$).then(() => null, (e: Error) => e);

@@ -4,10 +4,15 @@
  * incarnation; its frames then go to that incarnation's InboundSession (which
  * outlives the connection), and after each batch of frames the session's ACK
  * goes back on the same connection. Garbage, oversize or out-of-protocol
- * frames close only that connection, with a logged reason.
+ * frames close only that connection, with a logged reason. An Admission
+ * bounds the connections: the handshake deadline, how many may be waiting for
+ * it, a small frame limit until it is done, the bytes held in partial frames,
+ * and, after it, silence (the dialer pings every heartbeat: 2 x deadMs
+ * without a frame closes the connection).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import { Admission, AdmissionError, type AdmissionOptions, type AdmissionStats, type Ticket } from '../../protocol/admission.js';
 import { decodeValue, encodeValue } from '../../protocol/cbor.js';
 import { ENVELOPE_BYTES } from '../../protocol/envelope.js';
 import { ProtocolError } from '../../protocol/errors.js';
@@ -28,14 +33,15 @@ export interface LinkServerHost {
   round(fn: () => void): void;
 }
 
+/** Default handshake deadline (the dialer answers CHALLENGE at once). */
 const HANDSHAKE_MS = 5000;
 /** Frames one peer may leave us holding (waiting destinations, unacknowledged refusals). */
 const MAX_HELD = 1 << 16;
 
 interface Conn {
   socket: Socket;
+  ticket: Ticket;
   session: InboundSession | undefined;
-  lastRx: number;
 }
 
 export class LinkServer {
@@ -43,9 +49,16 @@ export class LinkServer {
   private readonly conns = new Set<Conn>();
   private readonly bySession = new Map<InboundSession, Conn>();
   private readonly ackQueued = new Set<InboundSession>();
+  private readonly admission: Admission;
   address = '';
 
-  constructor(private readonly host: LinkServerHost, private readonly t: { deadMs: number }) {}
+  constructor(private readonly host: LinkServerHost, t: { deadMs: number; admission?: Partial<AdmissionOptions> | undefined }) {
+    this.admission = new Admission('link port', {
+      ...t.admission,
+      authTimeoutMs: t.admission?.authTimeoutMs ?? HANDSHAKE_MS,
+      idleTimeoutMs: t.deadMs * 2,
+    }, (msg) => host.log(msg));
+  }
 
   listen(host: string, port: number): Promise<string> {
     this.server = createServer((s) => this.accept(s));
@@ -62,39 +75,35 @@ export class LinkServer {
 
   private accept(socket: Socket): void {
     socket.setNoDelay(true);
-    const conn: Conn = { socket, session: undefined, lastRx: performance.now() };
-    this.conns.add(conn);
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    const decoder = new FrameDecoder(LINK_MAX_FRAME);
+    const ticket = this.admission.admit(socket, remote);
+    if (!ticket) return;
+    const conn: Conn = { socket, ticket, session: undefined };
+    this.conns.add(conn);
+    const decoder = new FrameDecoder(LINK_MAX_FRAME, ticket);
     const nonce = randomBytes(32);
     const close = (reason: Error): void => {
       if (socket.destroyed) return;
       this.host.log(`link from ${conn.session?.peer ?? remote}: closed: ${reason.message}`);
       socket.destroy();
     };
-    const handshake = setTimeout(() => close(new ProtocolError('no handshake')), HANDSHAKE_MS);
-    const watchdog = setInterval(() => {
-      if (performance.now() - conn.lastRx > this.t.deadMs * 2) close(new Error('peer silent'));
-    }, 500);
-    watchdog.unref();
 
     socket.on('data', (chunk) => {
-      conn.lastRx = performance.now();
       try {
         const frames = decoder.push(chunk);
         this.host.round(() => {
-          for (const f of frames) if (!socket.destroyed) this.onFrame(conn, f, nonce, handshake);
+          for (const f of frames) if (!socket.destroyed) this.onFrame(conn, f, nonce);
         });
       } catch (err) {
         return close(err as Error);
       }
       this.sendAck(conn);
     });
-    socket.on('error', (err) => close(err));
+    socket.on('error', (err) => {
+      if (!(err instanceof AdmissionError)) close(err); // the admission logged it, rate-limited
+    });
     socket.on('close', () => {
       this.conns.delete(conn);
-      clearTimeout(handshake);
-      clearInterval(watchdog);
       if (conn.session && this.bySession.get(conn.session) === conn) {
         this.bySession.delete(conn.session);
         conn.session.stats.connected = false;
@@ -103,11 +112,11 @@ export class LinkServer {
     socket.write(encodeFrame(LinkFrame.CHALLENGE, 0, encodeValue({ v: LINK_VERSION, agentId: this.host.agentId, epoch: this.host.epoch, nonce })));
   }
 
-  private onFrame(conn: Conn, f: Frame, nonce: Uint8Array, handshake: NodeJS.Timeout): void {
+  private onFrame(conn: Conn, f: Frame, nonce: Uint8Array): void {
     const session = conn.session;
     if (!session) {
       if (f.type !== LinkFrame.HELLO) throw new ProtocolError(`frame type ${f.type} before HELLO`);
-      return this.hello(conn, f.body, nonce, handshake);
+      return this.hello(conn, f.body, nonce);
     }
     switch (f.type) {
       case LinkFrame.DATA: {
@@ -133,7 +142,7 @@ export class LinkServer {
     }
   }
 
-  private hello(conn: Conn, body: Uint8Array, nonce: Uint8Array, handshake: NodeJS.Timeout): void {
+  private hello(conn: Conn, body: Uint8Array, nonce: Uint8Array): void {
     const h = decodeValue(body) as { agentId?: unknown; epoch?: unknown; address?: unknown; next?: unknown; nonce?: unknown; proof?: unknown };
     if (typeof h?.agentId !== 'string' || typeof h.epoch !== 'number' || typeof h.next !== 'number' || !(h.nonce instanceof Uint8Array) || h.nonce.length !== 32) {
       throw new ProtocolError('malformed HELLO');
@@ -141,7 +150,7 @@ export class LinkServer {
     if (!checkLinkProof(this.host.secret, 'd', nonce, h.agentId, this.host.agentId, h.epoch, this.host.epoch, h.proof)) {
       throw new ProtocolError(`refused: wrong mesh secret (claims to be '${h.agentId}')`);
     }
-    clearTimeout(handshake);
+    conn.ticket.authenticated();
     const session = this.host.session(h.agentId, h.epoch);
     if (typeof h.address === 'string') this.host.learnAddress(h.agentId, h.epoch, h.address);
     const old = this.bySession.get(session);
@@ -176,6 +185,11 @@ export class LinkServer {
     });
   }
 
+  /** Connection counts and what the bounds closed. */
+  admissionStats(): AdmissionStats {
+    return this.admission.stats();
+  }
+
   /** Test hook: drop every inbound connection. */
   cutAll(): void {
     for (const c of this.conns) c.socket.destroy();
@@ -188,6 +202,7 @@ export class LinkServer {
   async close(): Promise<void> {
     if (!this.server) return;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.admission.close();
     for (const c of this.conns) c.socket.destroy();
     await closed;
   }

@@ -7,6 +7,7 @@
  * directions of a pair: a refusal the peer sends back on its own link settles
  * a record of ours, and our refusals go out on our link to the peer.
  */
+import type { AdmissionOptions } from '../../protocol/admission.js';
 import type { InstanceRecord } from '../../protocol/registry-messages.js';
 import { BounceReason } from '../../protocol/envelope.js';
 import type { NodeTable } from '../node-table.js';
@@ -22,6 +23,8 @@ export interface LinkOptions extends Partial<LinkTimings> {
   /** 'host:port' peers should dial (default: the listen address), e.g. behind a proxy or NAT. */
   advertise?: string;
   secret: string;
+  /** Bounds on inbound connections (handshake deadline, counts, frame size before it, buffered bytes). */
+  admission?: Partial<AdmissionOptions>;
 }
 
 export interface LinkTableHost {
@@ -79,7 +82,7 @@ export class LinkTable implements RemoteRoutes, InboundHost {
         if (address && !this.addresses.has(node)) this.addresses.set(node, address);
       },
       round: (fn) => this.host.round(fn),
-    }, { deadMs: this.timings.deadMs });
+    }, { deadMs: this.timings.deadMs, admission: this.options.admission });
     this.server = server;
     const bound = await server.listen(host, port);
     this.advertised = this.options.advertise ?? bound;
