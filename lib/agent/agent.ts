@@ -319,7 +319,8 @@ export class Agent implements SessionHost, UnreadRoutes {
     if (inst.state === 'gone' || !this.instances.has(inst.localId)) return;
     this.path.round(() => {
       try {
-        if (inst.tx.unblock(true) !== 'empty' || inst.tx.available()) inst.source.pump(Number.MAX_SAFE_INTEGER);
+        // one lap at most: a producer that keeps writing (or scribbling) cannot hold the agent here
+        if (inst.tx.unblock(true) !== 'empty' || inst.tx.available()) inst.source.pump(inst.tx.capacity);
       } catch (err) {
         if (!(err instanceof RingError)) throw err;
       }

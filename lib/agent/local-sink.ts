@@ -130,6 +130,7 @@ export class LocalSink implements RecordSink {
     }
     if (this.state === 'closed') return BounceReason.OFFLINE;
     const frag = fragOf(type);
+    if (body.length > this.rx.maxRecord) return this.tooBig(key, frag); // from an agent with larger rings
     const starts = frag === Frag.COMPLETE || frag === Frag.BEGIN;
     const refuseNew = !starts || envFlags(body) & Flag.ABORT ? 0
       : this.state === 'leaving' ? BounceReason.OFFLINE
@@ -148,6 +149,19 @@ export class LocalSink implements RecordSink {
     // unless its start is offered again (a local source that paused: BEGIN starts the message afresh).
     if (r === Offer.BLOCKED) this.partial.get(key)!.refused = BounceReason.QUEUE_FULL;
     return r;
+  }
+
+  /** A record the ring cannot take: refused, and the rest of its message alike. */
+  private tooBig(key: string, frag: Frag): BounceReason {
+    if (frag === Frag.BEGIN) {
+      this.dropPartial(key);
+      this.partial.set(key, { bytes: 0, refused: BounceReason.TOO_BIG, started: false });
+    } else if (frag !== Frag.COMPLETE) {
+      const p = this.partial.get(key);
+      if (p) p.refused = BounceReason.TOO_BIG;
+      if (frag === Frag.END) this.dropPartial(key);
+    }
+    return BounceReason.TOO_BIG;
   }
 
   /** Stage a record if the ring has room and nothing waits before it; else queue it. */

@@ -16,7 +16,7 @@
  * fragment of a message is refused, the rest of it is refused the same way,
  * so the sender's report covers the whole message.
  */
-import { Frag, fragOf, kindOf, recordType, type Ring } from '../native/index.js';
+import { Frag, fragOf, isRecordType, kindOf, recordType, type Ring } from '../native/index.js';
 import {
   bounceBody, BounceReason, ENVELOPE_BYTES, envEpoch, envLocal, envNode, Flag, RecordKind, writeEnvelope,
 } from '../protocol/envelope.js';
@@ -114,7 +114,7 @@ export class Source implements Origin, Waiter {
   }
 
   private forward(type: number, body: Uint8Array): boolean {
-    if (body.length < ENVELOPE_BYTES || kindOf(type) !== RecordKind.DATA || (type & ~0x03ffffff) !== 0) {
+    if (body.length < ENVELOPE_BYTES || kindOf(type) !== RecordKind.DATA || !isRecordType(type)) {
       this.drop(`a record of type ${type} and ${body.length} bytes`);
       return true;
     }

@@ -10,6 +10,10 @@ import { Frag, Layout } from './shmq.js';
 export const fragOf = (type: number): Frag => ((type >>> Layout.FRAG_SHIFT) & 3) as Frag;
 /** The record kind without the fragment bits. */
 export const kindOf = (type: number): number => type & Layout.KIND_MASK;
+
+/** A type an application record may have: a kind and a fragment marker, no other bits (the taken bit,
+ * padding's -1 and anything above are the ring's own). */
+export const isRecordType = (type: number): boolean => (type & ~(Layout.KIND_MASK | (3 << Layout.FRAG_SHIFT))) === 0;
 /** A record type from a kind and a fragment kind. */
 export const recordType = (kind: number, frag: Frag = Frag.COMPLETE): number => (kind | (frag << Layout.FRAG_SHIFT)) >>> 0;
 

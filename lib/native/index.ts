@@ -3,7 +3,7 @@ export { RecordBatch, forEachRecord, countRecords, align8, type RecordVisitor, t
 export { Doorbell } from './doorbell.js';
 export { peerCred, type PeerCred } from './peer-cred.js';
 export { RingError } from './errors.js';
-export { Reassembler, ReassemblyError, fragOf, kindOf, recordType } from './fragments.js';
+export { Reassembler, ReassemblyError, fragOf, isRecordType, kindOf, recordType } from './fragments.js';
 export {
   Ring, DEFAULT_CAPACITY, DEFAULT_MAX_RECORD,
   type RingOptions, type RingRole, type RingStats, type PeekedRecord,

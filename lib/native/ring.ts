@@ -215,6 +215,10 @@ export class Ring implements Disposable {
       let stopped = false;
       while (off < span) {
         const len = view.getInt32(off, true);
+        // the C side checked this record, but the other process can change it since: check what we use
+        if (len < Layout.RECORD_HEADER || off + align8(len) > span) {
+          throw new RingError(ShmqResult.CORRUPT, `record at position ${this.readPos + off} of ${this.path} changed while read`);
+        }
         const start = at + off + Layout.RECORD_HEADER;
         const size = align8(len);
         if (visit(view.getInt32(off + 4, true), data.subarray(start, start + len - Layout.RECORD_HEADER), this.readPos + off, size) === false) {
@@ -251,8 +255,12 @@ export class Ring implements Disposable {
   walkRange(from: number, to: number, visit: PositionedVisitor): void {
     const data = this.data;
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || to - from > this.capacity || from % 8 !== 0) {
+      throw new RingError(ShmqResult.CORRUPT, `positions ${from}..${to} of ${this.path} are not a span of the ring`);
+    }
     for (let pos = from; pos < to; ) {
       const at = pos % this.capacity;
+      if (at + Layout.RECORD_HEADER > this.capacity) throw new RingError(ShmqResult.CORRUPT, `corrupt record at position ${pos} of ${this.path}`);
       const len = view.getInt32(at, true);
       if (len < Layout.RECORD_HEADER || at + align8(len) > this.capacity) {
         throw new RingError(ShmqResult.CORRUPT, `corrupt record at position ${pos} of ${this.path}`);

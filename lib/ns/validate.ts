@@ -7,7 +7,7 @@
  * TypeError at a caller.
  */
 import { CrossGameError, InvalidNameError, ProtocolError } from '../protocol/errors.js';
-import { gameOf, validatePattern, validateService, validateUserData } from '../protocol/names.js';
+import { gameOf, validatePattern, validateService, validateUserData, shown } from '../protocol/names.js';
 import {
   OfflineReason,
   type ConflictStrategy,
@@ -64,7 +64,7 @@ export function bytes(body: Body, field: string, max = 1024): Uint8Array {
 
 export function gameId(value: unknown): string {
   if (typeof value !== 'string' || !GAME_ID.test(value)) {
-    throw new InvalidNameError(`game id '${String(value)}' must match [A-Za-z0-9_-]{1,64}`);
+    throw new InvalidNameError(`game id ${shown(value)} must match [A-Za-z0-9_-]{1,64}`);
   }
   return value;
 }

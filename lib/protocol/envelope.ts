@@ -55,10 +55,12 @@ export const BounceReason = {
   AGENT_LOST: 7,
   /** The destination's app or game has too many bytes waiting in its agent (a configured limit). */
   LIMIT: 8,
+  /** A record larger than the destination's rings take (its agent runs with a smaller --ring-bytes). */
+  TOO_BIG: 9,
 } as const;
 export type BounceReason = (typeof BounceReason)[keyof typeof BounceReason];
 
-export type UndeliverableReason = 'no_route' | 'offline' | 'link_down' | 'queue_full' | 'cross_game' | 'in_doubt' | 'agent_lost' | 'limit';
+export type UndeliverableReason = 'no_route' | 'offline' | 'link_down' | 'queue_full' | 'cross_game' | 'in_doubt' | 'agent_lost' | 'limit' | 'too_big';
 
 export const BOUNCE_REASON_NAMES: Record<BounceReason, UndeliverableReason> = {
   1: 'no_route',
@@ -69,6 +71,7 @@ export const BOUNCE_REASON_NAMES: Record<BounceReason, UndeliverableReason> = {
   6: 'in_doubt',
   7: 'agent_lost',
   8: 'limit',
+  9: 'too_big',
 };
 
 export const bounceFlags = (flags: number, reason: BounceReason): number => ((flags & 0xffff) | (reason << 16)) >>> 0;

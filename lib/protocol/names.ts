@@ -7,6 +7,10 @@ import { InvalidNameError } from './errors.js';
 const SEGMENT = /^[A-Za-z0-9_-]{1,64}$/;
 const USER_DATA = /^[A-Za-z0-9_.:-]{1,128}$/;
 
+/** A value as an error message may show it: a string quoted, anything else by its type (String() on a
+ * hostile object can throw, or run its code). */
+export const shown = (value: unknown): string => (typeof value === 'string' ? `'${value.slice(0, 200)}'` : `a value of type ${typeof value}`);
+
 function segments(name: unknown, what: string): string[] {
   if (typeof name !== 'string') throw new InvalidNameError(`${what} must be a string, got ${typeof name}`);
   const parts = name.split('.');
@@ -17,7 +21,7 @@ function segments(name: unknown, what: string): string[] {
 /** Throws InvalidNameError unless `name` is a valid service name. */
 export function validateService(name: unknown): string {
   const parts = segments(name, 'service name');
-  for (const p of parts) if (!SEGMENT.test(p)) throw new InvalidNameError(`service name '${String(name)}': segment '${p}' must match [A-Za-z0-9_-]{1,64}`);
+  for (const p of parts) if (!SEGMENT.test(p)) throw new InvalidNameError(`service name ${shown(name)}: segment '${p}' must match [A-Za-z0-9_-]{1,64}`);
   return name as string;
 }
 
@@ -26,14 +30,14 @@ export function validatePattern(pattern: unknown): string {
   const parts = segments(pattern, 'watch pattern');
   parts.forEach((p, i) => {
     if (p === '*' && i > 0) return;
-    if (!SEGMENT.test(p)) throw new InvalidNameError(`watch pattern '${String(pattern)}': segment '${p}' must match [A-Za-z0-9_-]{1,64}${i > 0 ? " or be '*'" : ''}`);
+    if (!SEGMENT.test(p)) throw new InvalidNameError(`watch pattern ${shown(pattern)}: segment '${p}' must match [A-Za-z0-9_-]{1,64}${i > 0 ? " or be '*'" : ''}`);
   });
   return pattern as string;
 }
 
 export function validateUserData(userData: unknown): string {
   if (typeof userData !== 'string' || !USER_DATA.test(userData)) {
-    throw new InvalidNameError(`user data '${String(userData)}' must match [A-Za-z0-9_.:-]{1,128}`);
+    throw new InvalidNameError(`user data ${shown(userData)} must match [A-Za-z0-9_.:-]{1,128}`);
   }
   return userData;
 }

@@ -13,7 +13,7 @@
  * the frame counts as done only once the peer has that refusal: so an
  * acknowledged frame is delivered or its bounce is already with the sender.
  */
-import { Frag, fragOf, kindOf, recordType } from '../../native/index.js';
+import { Frag, fragOf, isRecordType, kindOf, recordType } from '../../native/index.js';
 import {
   BounceReason, bounceFlags, ENVELOPE_BYTES, envAux, envEpoch, envFlags, envLocal, envNode, Flag, RecordKind, writeEnvelope,
 } from '../../protocol/envelope.js';
@@ -112,18 +112,20 @@ export class InboundSession {
       return;
     }
     if (seq !== this.top + 1) throw new ProtocolError(`frame ${seq} after ${this.top}: sequence gap`);
-    this.top = seq;
+    // A record no agent writes closes the connection before `top` moves: it is never acknowledged as taken.
     if (record.length < ENVELOPE_BYTES) throw new ProtocolError('record shorter than its envelope');
+    if (!isRecordType(type)) throw new ProtocolError(`record type 0x${(type >>> 0).toString(16)} on a link`);
+    const kind = kindOf(type);
+    if (kind !== RecordKind.BOUNCE && kind !== RecordKind.DATA) throw new ProtocolError(`record kind ${kind} on a link`);
+    const src = envNode(record);
+    const game = this.games.get(src) ?? '';
+    if (kind === RecordKind.DATA && !this.games.has(src)) throw new ProtocolError(`a record from source ${src} that was not announced`);
+    this.top = seq;
     this.stats.msgsIn++;
     this.stats.bytesIn += record.length;
     this.currentSeq = seq;
-    const kind = kindOf(type);
     if (kind === RecordKind.BOUNCE) return this.receiveBounce(seq, type, record);
-    if (kind !== RecordKind.DATA) throw new ProtocolError(`record kind ${kind} on a link`);
-    const src = envNode(record);
     const frag = fragOf(type);
-    const game = this.games.get(src);
-    if (game === undefined) throw new ProtocolError(`a record from source ${src} that was not announced`);
     if (frag === Frag.BEGIN || frag === Frag.COMPLETE) this.aborted.delete(src);
     else if (this.aborted.has(src)) {
       if (frag === Frag.END) this.aborted.delete(src);
