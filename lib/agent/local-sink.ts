@@ -122,8 +122,8 @@ export class LocalSink implements RecordSink {
   private take(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin): OfferResult {
     const key = `${srcNode}:${srcLocal}`;
     if (kindOf(type) !== RecordKind.DATA) {
-      if (this.state === 'closed') {
-        this.stats.orphaned++; // a report for an instance that is gone: nobody to tell
+      if (this.state === 'closed' || body.length > this.rx.maxRecord) {
+        this.stats.orphaned++; // a report for an instance that is gone, or one its ring cannot hold: dropped, counted
         return Offer.TAKEN;
       }
       return this.place(type, body, srcNode, srcLocal, origin, key, false);

@@ -23,6 +23,12 @@ static int sane(shmq_t *q, uint64_t pos, int32_t len) {
   return type >= 0 && (uint32_t)len - SHMQ_RECORD_HEADER <= q->max_record && align8((uint32_t)len) <= to_end;
 }
 
+/* A lap of nothing but padding: no producer writes that (a wrap pads once, to the end of the ring), and
+ * stepping over it would go round forever. */
+static int padding_lap(shmq_t *q) {
+  return fail(SHMQ_CORRUPT, "a whole lap of padding at position %llu", (unsigned long long)q->cursor);
+}
+
 /* Publish head (frees the space for the producer). When a producer may wait
  * for space, it is a Dekker pair with shmq_want_space: a seq_cst store of head
  * then a seq_cst load of space_wanted here, a seq_cst store of space_wanted
@@ -58,6 +64,7 @@ SHMQ_EXPORT int64_t shmq_read_batch(shmq_t *q, uint8_t *dst, uint32_t cap) {
   q->peeked = 0; /* a copying read ends any earlier peek */
   uint32_t out = 0;
   uint64_t records = 0;
+  uint64_t skipped = 0; /* padding stepped over in this call */
   for (;;) {
     int32_t len = OBSERVE(len_at(q, q->cursor)); /* pairs with the producer's PUBLISH */
     if (len == 0) break;
@@ -65,6 +72,7 @@ SHMQ_EXPORT int64_t shmq_read_batch(shmq_t *q, uint8_t *dst, uint32_t cap) {
     if (!sane(q, q->cursor, len)) { rc = fail(SHMQ_CORRUPT, "corrupt record at position %llu", (unsigned long long)q->cursor); break; }
     uint32_t size = align8((uint32_t)len);
     if (*type_at(q, q->cursor) == SHMQ_TYPE_PAD) {
+      if ((skipped += size) >= q->capacity) { rc = padding_lap(q); break; }
       q->cursor += size;
       continue;
     }
@@ -94,6 +102,7 @@ SHMQ_EXPORT int64_t shmq_peek(shmq_t *q, uint32_t *offset, uint32_t max_bytes) {
   if (rc != SHMQ_OK) return rc;
   uint64_t pos = q->cursor;
   uint32_t span = 0;
+  uint64_t skipped = 0; /* padding stepped over in this call */
   for (;;) {
     int32_t len = OBSERVE(len_at(q, pos));
     if (len == 0) break;
@@ -102,6 +111,7 @@ SHMQ_EXPORT int64_t shmq_peek(shmq_t *q, uint32_t *offset, uint32_t max_bytes) {
     uint32_t size = align8((uint32_t)len);
     if (*type_at(q, pos) == SHMQ_TYPE_PAD) {
       if (span > 0) break;
+      if ((skipped += size) >= q->capacity) { rc = padding_lap(q); break; }
       int follow = q->head == q->cursor;
       q->cursor = pos = pos + size; /* step over the padding now */
       publish_cursor(q, 0);

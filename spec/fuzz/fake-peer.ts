@@ -1,0 +1,50 @@
+/**
+ * FakePeer: one connection to an agent's peer-link port that does the real
+ * handshake (CHALLENGE, HELLO with the mesh secret's proof, WELCOME) and then
+ * sends whatever records it is told to, built with link-frames.ts and
+ * envelope.ts. For the findings spec's exact reproductions.
+ */
+import { decodeValue, encodeValue } from '../../lib/protocol/cbor.js';
+import { ENVELOPE_BYTES, writeEnvelope } from '../../lib/protocol/envelope.js';
+import { encodeFrame } from '../../lib/protocol/frame.js';
+import { encodeRecordFrame, LINK_VERSION, LinkFrame, linkProof } from '../../lib/protocol/link-frames.js';
+import { FuzzConn } from './wire.js';
+
+export class FakePeer {
+  private seq = 0;
+  private constructor(readonly conn: FuzzConn, readonly agentEpoch: number) {}
+
+  /** Handshake as `agentId` (incarnation 1) listening at `address` (where the agent would dial back). */
+  static async connect(port: number, secret: string, agentId: string, address = '127.0.0.1:1'): Promise<FakePeer> {
+    const conn = await FuzzConn.open({ host: '127.0.0.1', port });
+    await conn.until(() => conn.frames.some((f) => f.type === LinkFrame.CHALLENGE), 5000);
+    const ch = decodeValue<{ agentId: string; epoch: number; nonce: Uint8Array }>(conn.frames.find((f) => f.type === LinkFrame.CHALLENGE)!.body);
+    const proof = linkProof(secret, 'd', ch.nonce, agentId, ch.agentId, 1, ch.epoch);
+    conn.write(encodeFrame(LinkFrame.HELLO, 0, encodeValue({ v: LINK_VERSION, agentId, epoch: 1, address, next: 1, nonce: new Uint8Array(32), proof })));
+    if ((await conn.until(() => conn.frames.some((f) => f.type === LinkFrame.WELCOME), 5000)) !== 'done') throw new Error('no WELCOME');
+    return new FakePeer(conn, ch.epoch);
+  }
+
+  /** SOURCE: our instance `local` is of `game`. */
+  announce(local: number, game: string): void {
+    this.conn.write(encodeFrame(LinkFrame.SOURCE, 0, encodeValue({ local, game })));
+  }
+
+  /** One DATA frame: a record of `type` from our `src` to the agent's instance `dest`, with `payload`. */
+  send(type: number, src: number, dest: number, payload: Uint8Array, flags = 0, corr = 0): number {
+    const body = Buffer.alloc(ENVELOPE_BYTES + payload.length);
+    writeEnvelope(body, src, dest, flags, corr, this.agentEpoch, 0);
+    body.set(payload, ENVELOPE_BYTES);
+    this.conn.write(encodeRecordFrame(++this.seq, type, body));
+    return this.seq;
+  }
+
+  /** The highest sequence number the agent acknowledged so far (0: none). */
+  get acked(): number {
+    return Math.max(0, ...this.conn.frames.filter((f) => f.type === LinkFrame.ACK).map((f) => f.id));
+  }
+
+  close(): void {
+    this.conn.destroy();
+  }
+}
