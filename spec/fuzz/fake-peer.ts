@@ -30,10 +30,11 @@ export class FakePeer {
     this.conn.write(encodeFrame(LinkFrame.SOURCE, 0, encodeValue({ local, game })));
   }
 
-  /** One DATA frame: a record of `type` from our `src` to the agent's instance `dest`, with `payload`. */
-  send(type: number, src: number, dest: number, payload: Uint8Array, flags = 0, corr = 0): number {
+  /** One DATA frame: a record of `type` from our `src` to the agent's instance `dest`, with `payload`
+   * (`aux`: a fragment's whole message length). */
+  send(type: number, src: number, dest: number, payload: Uint8Array, flags = 0, corr = 0, aux = 0): number {
     const body = Buffer.alloc(ENVELOPE_BYTES + payload.length);
-    writeEnvelope(body, src, dest, flags, corr, this.agentEpoch, 0);
+    writeEnvelope(body, src, dest, flags, corr, this.agentEpoch, aux);
     body.set(payload, ENVELOPE_BYTES);
     this.conn.write(encodeRecordFrame(++this.seq, type, body));
     return this.seq;
