@@ -12,7 +12,7 @@ export interface InstanceStatus {
   state: string;
   tx: RingStats;
   rx: RingStats;
-  sent: SourceStats & { unsettled: number };
+  sent: SourceStats & { unsettled: number; paused: boolean };
   received: SinkStats & { queued: number };
 }
 
@@ -38,7 +38,7 @@ export function agentStatus(agentId: string, epoch: number, instances: Iterable<
       state: i.state,
       tx: i.tx.stats(),
       rx: i.rx.stats(),
-      sent: { ...i.source.stats, unsettled: i.source.unsettled },
+      sent: { ...i.source.stats, unsettled: i.source.unsettled, paused: i.source.isPaused },
       received: { ...i.sink.stats, queued: i.sink.queued },
     })),
   };
