@@ -118,22 +118,24 @@ export class InboundSession {
     const kind = kindOf(type);
     if (kind !== RecordKind.BOUNCE && kind !== RecordKind.DATA) throw new ProtocolError(`record kind ${kind} on a link`);
     const src = envNode(record);
-    const game = this.games.get(src) ?? '';
-    if (kind === RecordKind.DATA && !this.games.has(src)) throw new ProtocolError(`a record from source ${src} that was not announced`);
+    const announced = this.games.get(src);
+    if (kind === RecordKind.DATA && announced === undefined) throw new ProtocolError(`a record from source ${src} that was not announced`);
+    const game = announced ?? '';
     this.top = seq;
     this.stats.msgsIn++;
     this.stats.bytesIn += record.length;
     this.currentSeq = seq;
     if (kind === RecordKind.BOUNCE) return this.receiveBounce(seq, type, record);
     const frag = fragOf(type);
-    if (frag === Frag.BEGIN || frag === Frag.COMPLETE) this.aborted.delete(src);
-    else if (this.aborted.has(src)) {
+    if (frag === Frag.BEGIN || frag === Frag.COMPLETE) {
+      if (this.aborted.size > 0) this.aborted.delete(src);
+    } else if (this.aborted.has(src)) {
       if (frag === Frag.END) this.aborted.delete(src);
       return this.refuse(seq, type, record, BounceReason.LINK_DOWN);
     }
     const sink = this.host.destination(envEpoch(record), envLocal(record), game);
     if (frag === Frag.BEGIN || frag === Frag.MIDDLE) this.open.set(src, { dest: envLocal(record), game });
-    else this.open.delete(src);
+    else if (this.open.size > 0) this.open.delete(src);
     let r = typeof sink === 'number' ? sink : sink.offer(type, record, this.node, src, this.origin);
     if (r === Offer.BLOCKED) r = BounceReason.QUEUE_FULL; // the peer's per-destination window keeps this rare
     if (r > 0) this.refuse(seq, type, record, r as BounceReason);

@@ -30,10 +30,12 @@ export interface Outbound {
 }
 
 export class OutboundQueue {
+  /** In seq order with no gaps in seq from head on (removed ones are null): seq -> index is arithmetic. */
   private items: (Outbound | null)[] = [];
   private head = 0;
-  private readonly bySeq = new Map<number, Outbound>();
-  private readonly perDest = new Map<number, number>();
+  private count = 0;
+  /** bytes queued per destination (a mutable cell per destination: no map write per record) */
+  private readonly perDest = new Map<number, { bytes: number }>();
   /** Index from which items may still be unsent. */
   private unsentFrom = 0;
   nextSeq = 1;
@@ -42,26 +44,29 @@ export class OutboundQueue {
   constructor(readonly maxBytes: number, readonly maxDestBytes: number) {}
 
   get length(): number {
-    return this.bySeq.size;
+    return this.count;
   }
 
   /** Room for another record to `dest`? */
   hasRoom(dest: number): boolean {
-    return this.bytes < this.maxBytes && (this.perDest.get(dest) ?? 0) < this.maxDestBytes;
+    return this.bytes < this.maxBytes && (this.perDest.get(dest)?.bytes ?? 0) < this.maxDestBytes;
   }
 
   push(recordType: number, body: Uint8Array, dest: number, src: number, game: string | null, ticket: Ticket, grouped = false): Outbound {
     const seq = this.nextSeq++;
     const item: Outbound = { seq, frame: encodeRecordFrame(seq, recordType, body), dest, src, game, ticket, grouped, state: ItemState.UNSENT };
     this.items.push(item);
-    this.bySeq.set(seq, item);
+    this.count++;
     this.bytes += item.frame.length;
-    this.perDest.set(dest, (this.perDest.get(dest) ?? 0) + item.frame.length);
+    const cell = this.perDest.get(dest);
+    if (cell) cell.bytes += item.frame.length;
+    else this.perDest.set(dest, { bytes: item.frame.length });
     return item;
   }
 
   get(seq: number): Outbound | undefined {
-    return this.bySeq.get(seq);
+    const i = this.indexOf(seq);
+    return i >= 0 ? this.items[i]! : undefined;
   }
 
   /** Items not yet written on this connection, in order (marked sent). */
@@ -87,19 +92,20 @@ export class OutboundQueue {
 
   private uncount(item: Outbound): void {
     this.bytes -= item.frame.length;
-    const left = (this.perDest.get(item.dest) ?? 0) - item.frame.length;
-    if (left > 0) this.perDest.set(item.dest, left);
-    else this.perDest.delete(item.dest);
+    const cell = this.perDest.get(item.dest);
+    if (!cell) return;
+    cell.bytes -= item.frame.length;
+    if (cell.bytes <= 0) this.perDest.delete(item.dest);
   }
 
   /** Remove a settled item; returns it (undefined if it was not here). */
   remove(seq: number): Outbound | undefined {
-    const item = this.bySeq.get(seq);
-    if (!item) return undefined;
-    this.bySeq.delete(seq);
-    if (item.state !== ItemState.DONE) this.uncount(item);
     const i = this.indexOf(seq);
-    if (i >= 0) this.items[i] = null;
+    if (i < 0) return undefined;
+    const item = this.items[i]!;
+    this.items[i] = null;
+    this.count--;
+    if (item.state !== ItemState.DONE) this.uncount(item);
     this.compact();
     return item;
   }
@@ -131,7 +137,7 @@ export class OutboundQueue {
     this.items = [];
     this.head = 0;
     this.unsentFrom = 0;
-    this.bySeq.clear();
+    this.count = 0;
     this.perDest.clear();
     this.bytes = 0;
     return out;
@@ -148,7 +154,7 @@ export class OutboundQueue {
     const first = this.items[this.head]?.seq;
     if (first !== undefined) {
       const i = this.head + (seq - first);
-      if (i < this.items.length && this.items[i]?.seq === seq) return i;
+      return i >= this.head && i < this.items.length && this.items[i]?.seq === seq ? i : -1;
     }
     for (let i = this.head; i < this.items.length; i++) if (this.items[i]?.seq === seq) return i;
     return -1;

@@ -107,6 +107,8 @@ export class PeerLink implements RecordSink {
   private downSince = 0;
   private lastRx = 0;
   private lastUse = 0;
+  /** offered to since the last tick */
+  private used = false;
   private readonly settlement: Settlement;
   private retry: NodeJS.Timeout | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -133,11 +135,12 @@ export class PeerLink implements RecordSink {
   offer(type: number, body: Uint8Array, _srcNode: number, srcLocal: number, origin: Origin): OfferResult {
     if (this.state === 'retired') return BounceReason.OFFLINE;
     if (this.closed) return BounceReason.LINK_DOWN;
-    this.lastUse = now();
     if (this.state === 'failed') {
+      this.lastUse = now();
       this.kick();
       return BounceReason.LINK_DOWN;
     }
+    this.used = true; // (read by the next tick: no clock read per record)
     const dest = envLocal(body);
     if (!this.queue.hasRoom(dest)) return Offer.BLOCKED;
     const grouped = kindOf(type) === RecordKind.DATA && fragOf(type) !== Frag.COMPLETE && envAux(body) <= WHOLE_MESSAGE_MAX;
@@ -302,6 +305,10 @@ export class PeerLink implements RecordSink {
 
   private tick(): void {
     const t = now();
+    if (this.used) {
+      this.lastUse = t;
+      this.used = false;
+    }
     if (this.socket && (this.state === 'up' || this.handshaking) && t - this.lastRx > this.t.deadMs) {
       this.drop(this.socket, new Error(`no answer from ${this.peer.agentId} for ${Math.round(t - this.lastRx)} ms`));
     }
