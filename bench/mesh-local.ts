@@ -317,11 +317,16 @@ async function meshThroughput(socket: string): Promise<Transport> {
       const [tx, rx] = watches.map((w, i) => {
         const a = before[i]!;
         const b = w.stats();
-        return { tx: { wakeups: b.tx.wakeups - a.tx.wakeups, full: b.tx.fullCount - a.tx.fullCount }, rx: { wakeups: b.rx.wakeups - a.rx.wakeups, full: b.rx.fullCount - a.rx.fullCount } };
+        const delta = (side: 'tx' | 'rx') => ({
+          wakeups: b[side].wakeups - a[side].wakeups,
+          full: b[side].fullCount - a[side].fullCount,
+          space: b[side].spaceWakeups - a[side].spaceWakeups,
+        });
+        return { tx: delta('tx'), rx: delta('rx') };
       });
       verbose(`    mesh: ${count} msgs, sender loop ${s.seconds.toFixed(3)} s (QueueFull ${s.queueFull}, sleeps ${s.sleeps}), ` +
         `receiver first→last ${recvSeconds.toFixed(3)} s; agent woken by sender ${tx!.tx.wakeups}x, ` +
-        `receiver woken ${rx!.rx.wakeups}x, sender tx full ${tx!.tx.full}x, receiver rx full ${rx!.rx.full}x`);
+        `receiver woken ${rx!.rx.wakeups}x, sender tx full ${tx!.tx.full}x, receiver rx full ${rx!.rx.full}x, space bells to sender ${tx!.tx.space}x, to agent ${rx!.rx.space}x`);
       return rate;
     },
     async close() {

@@ -28,7 +28,7 @@ import { LoadReporter } from './load-reporter.js';
 import { MapHeadroom } from './map-headroom.js';
 import { Limits, type LimitOptions } from './limits.js';
 import { LocalInstance } from './local-instance.js';
-import type { SinkLimits } from './local-sink.js';
+import type { SinkLimits } from './sink-host.js';
 import { NodeTable } from './node-table.js';
 import { Router } from './router.js';
 import { prepareShmDir } from './shm-dir.js';

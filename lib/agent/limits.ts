@@ -17,7 +17,8 @@
 import { Frag, fragOf, kindOf } from '../native/index.js';
 import { BounceReason, envFlags, Flag, RecordKind } from '../protocol/envelope.js';
 import { LimitError } from '../protocol/errors.js';
-import { NO_ORIGIN, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from './record-sink.js';
+import type { LocalSink } from './local-sink.js';
+import { NO_ORIGIN, Offer, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from './record-sink.js';
 
 export interface LimitOptions {
   /** Instances one app connection may hold at once. */
@@ -201,24 +202,30 @@ export class LimitedSink implements RecordSink {
   /** The offer in progress (the sink asks for its ticket during the call): one origin object, no allocation per record. */
   private origin: Origin = NO_ORIGIN;
   private bytes = 0;
-  private readonly charging: Origin = { ticket: () => metered(this.origin.ticket(), this.meter, this.bytes) };
+  private readonly charging = {
+    pausable: false,
+    ticket: (): Ticket => new MeteredTicket(this.origin.ticket(), this.meter, this.bytes),
+  };
 
   constructor(
-    private readonly sink: RecordSink,
+    private readonly sink: LocalSink,
     private readonly meter: BufferMeter,
   ) {}
 
   offer(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin): OfferResult {
     if (kindOf(type) === RecordKind.DATA && startsMessage(type) && !(envFlags(body) & Flag.ABORT) && this.meter.over) return BounceReason.LIMIT;
+    if (this.sink.quick(type, body, srcNode, srcLocal)) return Offer.TAKEN; // staged: nothing kept, nothing to charge
     const outer = this.origin;
     const outerBytes = this.bytes;
     this.origin = origin;
     this.bytes = body.length;
+    this.charging.pausable = origin.pausable === true;
     try {
       return this.sink.offer(type, body, srcNode, srcLocal, this.charging);
     } finally {
       this.origin = outer;
       this.bytes = outerBytes;
+      this.charging.pausable = outer.pausable === true;
     }
   }
 
@@ -227,24 +234,32 @@ export class LimitedSink implements RecordSink {
   }
 }
 
-/** `ticket`, with `bytes` charged to `meter` until it settles. */
-function metered(ticket: Ticket, meter: BufferMeter, bytes: number): Ticket {
-  meter.add(bytes);
-  let held = true;
-  const settle = (): void => {
-    if (held) meter.add(-bytes);
-    held = false;
-  };
-  return {
-    done: () => {
-      settle();
-      ticket.done();
-    },
-    refuse: (reason, type, body, destNode, destLocal) => {
-      settle();
-      ticket.refuse(reason, type, body, destNode, destLocal);
-    },
-  };
+/** `ticket`, with `bytes` charged to `meter` until it settles (a class: no closures per deferred record). */
+class MeteredTicket implements Ticket {
+  private held = true;
+
+  constructor(
+    private readonly ticket: Ticket,
+    private readonly meter: BufferMeter,
+    private readonly bytes: number,
+  ) {
+    meter.add(bytes);
+  }
+
+  private settle(): void {
+    if (this.held) this.meter.add(-this.bytes);
+    this.held = false;
+  }
+
+  done(): void {
+    this.settle();
+    this.ticket.done();
+  }
+
+  refuse(reason: BounceReason, type: number, body: Uint8Array, destNode: number, destLocal: number): void {
+    this.settle();
+    this.ticket.refuse(reason, type, body, destNode, destLocal);
+  }
 }
 
 const startsMessage = (type: number): boolean => {

@@ -19,67 +19,36 @@
  * - Leaving: new messages are refused OFFLINE; what the app left unread in its
  *   ring is bounced to the senders by `close()`, then what still waited.
  */
-import { fragOf, kindOf, Frag, RingError, type RecordBatch, type Ring } from '../native/index.js';
-import { BounceReason, envAux, envFlags, Flag, RecordKind, setEnvAddress, setEnvEpoch, WHOLE_MESSAGE_MAX } from '../protocol/envelope.js';
+import { fragOf, kindOf, Frag, recordType, RingError, type RecordBatch, type Ring } from '../native/index.js';
+import { BounceReason, envAux, envFlags, Flag, RecordKind, setEnvAddress, setEnvEpoch, stampSource, WHOLE_MESSAGE_MAX } from '../protocol/envelope.js';
 import { Offer, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from './record-sink.js';
+import { Partials, Track } from './partials.js';
+import type { SinkHost, SinkLimits, SinkState, SinkStats } from './sink-host.js';
 import { isAbort, recordSize, WaitList, type WaitingRecord } from './wait-list.js';
 
-/** What a sink needs from the data path around it. */
-export interface SinkHost {
-  readonly epoch: number;
-  /** This sink has staged or waiting records: flush it when the current round ends. */
-  touch(sink: LocalSink): void;
-  /** Call `ticket.done()` once the current round's flush is complete. */
-  afterFlush(ticket: Ticket): void;
-  /** A staging batch of at least `bytes` (pooled). */
-  borrowBatch(bytes: number): RecordBatch;
-  returnBatch(batch: RecordBatch): void;
-  /** The sink waits for the app (space bell) or a timer: keep it in view. */
-  waiting(sink: LocalSink, yes: boolean): void;
-  /** Run `fn` inside a round (timers). */
-  round(fn: () => void): void;
-  /** Its rx ring failed (corrupt): the instance behind this sink must be dropped, not whoever offered. */
-  broken(sink: LocalSink, err: RingError): void;
-}
+/** How long a full ring may hold the local sources offering to it (see LocalSink.hold). */
+export const HOLD_MS = 2;
 
-export interface SinkLimits {
-  /** How long the wait list may make no progress before its messages are refused. */
-  fullMs: number;
-  /** Bytes of messages that may wait in the agent for one instance; past it origins are paused. */
-  maxWaitBytes: number;
-  /** Bytes of unfinished fragmented messages one instance may be receiving at once. */
-  maxPartialBytes: number;
-}
-
-export type SinkState = 'open' | 'leaving' | 'closed';
-
-export interface SinkStats {
-  delivered: number;
-  refused: number;
-  orphaned: number;
-  stalls: number;
-}
-
-interface Partial {
-  bytes: number;
-  /** refused (why): the rest of the message is refused alike */
-  refused: BounceReason | 0;
-  /** its first fragment is in the ring (a streamed message) */
-  started: boolean;
-}
+const WHOLE_DATA = recordType(RecordKind.DATA, Frag.COMPLETE);
 
 export class LocalSink implements RecordSink {
   state: SinkState = 'open';
   readonly stats: SinkStats = { delivered: 0, refused: 0, orphaned: 0, stalls: 0 };
   private batch: RecordBatch | null = null;
   private room = -1;
+  /** the ring's free space was read again this round (hasRoom) */
+  private rechecked = false;
+  /** holding pausable sources until the ring has `holdNeed` bytes free (see hold) */
+  private holdTimer: NodeJS.Timeout | undefined;
+  private holdNeed = 0;
+  /** the last hold timed out: sources go on around this instance until its wait list drains */
+  private holdOver = false;
   private readonly waitList = new WaitList();
   private stallTimer: NodeJS.Timeout | undefined;
   private stalled = false;
   private freeAtStall = 0;
   private readonly blocked = new Set<Waiter>();
-  private readonly partial = new Map<string, Partial>();
-  private partialBytes = 0;
+  private readonly partials: Partials;
   private readonly margin: number;
   private readonly wholeMax: number;
   /** its rx ring failed: nothing more goes there */
@@ -93,6 +62,7 @@ export class LocalSink implements RecordSink {
   ) {
     this.margin = recordSize(rx.maxRecord); // room a wrap's padding may take
     this.wholeMax = Math.min(WHOLE_MESSAGE_MAX, rx.capacity / 4); // the reader's rule too (client/inbox.ts)
+    this.partials = new Partials(limits.maxPartialBytes);
   }
 
   /** Bytes queued in the agent for this instance (waiting or staged). */
@@ -104,7 +74,37 @@ export class LocalSink implements RecordSink {
     const refused = kindOf(type) === RecordKind.DATA ? BounceReason.OFFLINE : Offer.TAKEN;
     if (this.failed) return refused;
     // its own ring failing while a sender's record is offered: the sender is not at fault
-    return this.guarded(() => this.take(type, body, srcNode, srcLocal, origin), refused);
+    if (this.quick(type, body, srcNode, srcLocal)) return Offer.TAKEN;
+    if (this.failed) return refused;
+    try {
+      return this.take(type, body, srcNode, srcLocal, origin);
+    } catch (err) {
+      return this.fail(err, refused);
+    }
+  }
+
+  /**
+   * The common case, without the ceremony of offer(): a whole message to an
+   * open instance, nothing waiting, room counted this round. Staged (true),
+   * or false: offer it (which decides everything else).
+   */
+  quick(type: number, body: Uint8Array, srcNode: number, srcLocal: number): boolean {
+    const size = recordSize(body.length);
+    if (type !== WHOLE_DATA || size > this.room || !this.waitList.empty || this.state !== 'open' || this.stalled || this.failed || body.length > this.rx.maxRecord) return false;
+    try {
+      this.stage(type, body, srcNode, srcLocal, size);
+    } catch (err) {
+      return this.fail(err, false); // (its instance is dropped; offer() then refuses the record OFFLINE)
+    }
+    return true;
+  }
+
+  /** Its rx ring failed (a RingError; anything else is rethrown): this instance is dropped (host.broken); yields `otherwise`. */
+  private fail<T>(err: unknown, otherwise: T): T {
+    if (!(err instanceof RingError)) throw err;
+    this.failed = true;
+    this.host.broken(this, err);
+    return otherwise;
   }
 
   /** Run `fn`, which touches the rx ring; a ring that fails drops this instance (host.broken) and yields `otherwise`. */
@@ -112,73 +112,101 @@ export class LocalSink implements RecordSink {
     try {
       return fn();
     } catch (err) {
-      if (!(err instanceof RingError)) throw err;
-      this.failed = true;
-      this.host.broken(this, err);
-      return otherwise;
+      return this.fail(err, otherwise);
     }
   }
 
   private take(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin): OfferResult {
-    const key = `${srcNode}:${srcLocal}`;
     if (kindOf(type) !== RecordKind.DATA) {
       if (this.state === 'closed' || body.length > this.rx.maxRecord) {
         this.stats.orphaned++; // a report for an instance that is gone, or one its ring cannot hold: dropped, counted
         return Offer.TAKEN;
       }
-      return this.place(type, body, srcNode, srcLocal, origin, key, false);
+      return this.place(type, body, srcNode, srcLocal, origin, null, false);
     }
     if (this.state === 'closed') return BounceReason.OFFLINE;
     const frag = fragOf(type);
-    if (body.length > this.rx.maxRecord) return this.tooBig(key, frag); // from an agent with larger rings
+    const key = frag === Frag.COMPLETE ? null : `${srcNode}:${srcLocal}`;
+    if (body.length > this.rx.maxRecord) return key === null ? BounceReason.TOO_BIG : this.partials.tooBig(key, frag); // from an agent with larger rings
     const starts = frag === Frag.COMPLETE || frag === Frag.BEGIN;
     const refuseNew = !starts || envFlags(body) & Flag.ABORT ? 0
       : this.state === 'leaving' ? BounceReason.OFFLINE
         : this.stalled ? BounceReason.QUEUE_FULL : 0;
     if (frag === Frag.COMPLETE) {
       if (refuseNew) return refuseNew;
-      return this.place(type, body, srcNode, srcLocal, origin, key, true);
+      return this.place(type, body, srcNode, srcLocal, origin, null, true);
     }
     const total = envAux(body);
-    const verdict = this.trackFragment(key, frag, total || body.length, body.length, refuseNew);
+    const verdict = this.partials.track(key!, frag, total || body.length, body.length, refuseNew);
     if (verdict > 0) return verdict;
     const r = total > 0 && total <= this.wholeMax
-      ? this.gather(type, body, srcNode, srcLocal, origin, key, frag)
-      : this.place(type, body, srcNode, srcLocal, origin, key, verdict !== -1 && frag === Frag.BEGIN);
+      ? this.gather(type, body, srcNode, srcLocal, origin, key!, frag)
+      : this.place(type, body, srcNode, srcLocal, origin, key, verdict !== Track.STREAMING && frag === Frag.BEGIN);
     // Not taken at its start: the rest of it is refused alike (from a link, whose BLOCKED is a refusal),
     // unless its start is offered again (a local source that paused: BEGIN starts the message afresh).
-    if (r === Offer.BLOCKED) this.partial.get(key)!.refused = BounceReason.QUEUE_FULL;
+    if (r === Offer.BLOCKED) this.partials.refuse(key!, BounceReason.QUEUE_FULL);
     return r;
   }
 
-  /** A record the ring cannot take: refused, and the rest of its message alike. */
-  private tooBig(key: string, frag: Frag): BounceReason {
-    if (frag === Frag.BEGIN) {
-      this.dropPartial(key);
-      this.partial.set(key, { bytes: 0, refused: BounceReason.TOO_BIG, started: false });
-    } else if (frag !== Frag.COMPLETE) {
-      const p = this.partial.get(key);
-      if (p) p.refused = BounceReason.TOO_BIG;
-      if (frag === Frag.END) this.dropPartial(key);
-    }
-    return BounceReason.TOO_BIG;
-  }
-
   /** Stage a record if the ring has room and nothing waits before it; else queue it. */
-  private place(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin, key: string, mayBlock: boolean): OfferResult {
+  private place(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin, key: string | null, mayBlock: boolean): OfferResult {
     const size = recordSize(body.length);
-    if (this.waitList.empty) {
-      if (this.room < 0) this.room = Math.max(0, this.rx.free() - this.margin);
-      if (size <= this.room) {
-        this.stage(type, body, srcNode, srcLocal, size);
-        if (kindOf(type) === RecordKind.DATA && fragOf(type) === Frag.BEGIN) this.partial.get(key)!.started = true;
-        return Offer.TAKEN;
-      }
+    if (this.waitList.empty && this.hasRoom(size)) {
+      this.stage(type, body, srcNode, srcLocal, size);
+      if (key !== null && kindOf(type) === RecordKind.DATA && fragOf(type) === Frag.BEGIN) this.partials.started(key);
+      return Offer.TAKEN;
     }
+    if (mayBlock && origin.pausable && this.waitList.empty && this.hold(size)) return Offer.BLOCKED;
     if (mayBlock && this.waitList.bytes >= this.limits.maxWaitBytes) return Offer.BLOCKED;
-    this.waitList.push(key, this.copy(type, body, srcNode, srcLocal, origin.ticket()));
+    this.waitList.push(key ?? `${srcNode}:${srcLocal}`, this.copy(type, body, srcNode, srcLocal, origin.ticket()));
     this.waiting();
     return Offer.DEFERRED;
+  }
+
+  /**
+   * Can `size` more bytes be staged this round? The ring's free space is read
+   * once per round, and once more before a record would have to wait: the app
+   * may have read since (without that second look, a reader a little behind
+   * sends records through the wait list, which costs a copy each).
+   */
+  private hasRoom(size: number): boolean {
+    if (this.room < 0) this.room = Math.max(0, this.rx.free() - this.margin);
+    if (size <= this.room) return true;
+    if (this.rechecked) return false;
+    this.rechecked = true;
+    this.room = Math.max(0, this.rx.free() - this.margin - (this.batch?.length ?? 0));
+    return size <= this.room;
+  }
+
+  /**
+   * Hold: the ring is full and nothing waits yet. A source that can pause is
+   * held (its records stay in its own ring: no copy) until the app has read
+   * enough to make room, for HOLD_MS at most; after that, sources go on around
+   * this instance and its records wait in the WaitList (copied), so a reader
+   * that stopped delays other destinations by HOLD_MS at most. A reader that is
+   * merely slower than its senders costs no copies.
+   */
+  private hold(size: number): boolean {
+    if (this.holdOver) return false;
+    if (!this.holdTimer) {
+      this.holdNeed = Math.max(size + this.margin, Math.min(this.rx.capacity / 8, this.rx.capacity - this.margin));
+      this.holdTimer = setTimeout(() => this.host.round(() => this.endHold(true)), HOLD_MS);
+      this.holdTimer.unref?.();
+      this.host.touch(this); // its flush asks the app for the space bell
+      this.host.waiting(this, true);
+    }
+    return true;
+  }
+
+  /** The ring has room again (or HOLD_MS passed: `timedOut`): let the held sources go. */
+  private endHold(timedOut: boolean): void {
+    if (!this.holdTimer) return;
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
+    if (timedOut) this.holdOver = true;
+    if (this.waitList.empty && !this.stalled) this.host.waiting(this, false);
+    for (const w of this.blocked) w.resume();
+    this.blocked.clear();
   }
 
   /** A fragment of a whole-size message: gathered; the message is placed once complete. */
@@ -189,52 +217,17 @@ export class LocalSink implements RecordSink {
     });
     if (!records) return Offer.DEFERRED;
     const size = records.reduce((n, r) => n + recordSize(r.body.length), 0);
-    if (this.waitList.empty) {
-      if (this.room < 0) this.room = Math.max(0, this.rx.free() - this.margin);
-      if (size <= this.room) {
-        for (const r of records) {
-          this.stageCopy(r.type, r.body);
-          this.host.afterFlush(r.ticket);
-        }
-        this.room -= size;
-        return Offer.DEFERRED;
+    if (this.waitList.empty && this.hasRoom(size)) {
+      for (const r of records) {
+        this.stageCopy(r.type, r.body);
+        this.host.afterFlush(r.ticket);
       }
+      this.room -= size;
+      return Offer.DEFERRED;
     }
     this.waitList.pushWhole(key, records);
     this.waiting();
     return Offer.DEFERRED;
-  }
-
-  /**
-   * Fragment bookkeeping: > 0 refuse (the whole message is refused alike),
-   * -1 a continuation of a streamed message that has started into the ring,
-   * 0 go on. A new message is refused with `refuseNew`, or when it would take
-   * the instance past its cap of unfinished messages.
-   */
-  private trackFragment(key: string, frag: Frag, total: number, bytes: number, refuseNew: BounceReason | 0): number {
-    let p = this.partial.get(key);
-    if (frag === Frag.BEGIN) {
-      if (p) this.dropPartial(key); // a new message: its source ended the old one
-      const over = this.partialBytes + total > this.limits.maxPartialBytes ? BounceReason.QUEUE_FULL : 0;
-      p = { bytes: 0, refused: refuseNew || over, started: false };
-      this.partial.set(key, p);
-    }
-    if (!p) return 0; // a continuation whose start this sink never saw: the reader drops it
-    const refused = p.refused;
-    if (frag === Frag.END) this.dropPartial(key);
-    else {
-      p.bytes += bytes;
-      this.partialBytes += bytes;
-    }
-    if (refused) return refused;
-    return p.started ? -1 : 0;
-  }
-
-  private dropPartial(key: string): void {
-    const p = this.partial.get(key);
-    if (!p) return;
-    this.partialBytes -= p.bytes;
-    this.partial.delete(key);
   }
 
   private copy(type: number, body: Uint8Array, srcNode: number, srcLocal: number, ticket: Ticket): WaitingRecord {
@@ -245,18 +238,16 @@ export class LocalSink implements RecordSink {
   }
 
   private stage(type: number, body: Uint8Array, srcNode: number, srcLocal: number, size: number): void {
-    const out = this.stageCopy(type, body);
-    setEnvAddress(out, srcNode, srcLocal);
-    setEnvEpoch(out, this.host.epoch);
+    const at = this.stageCopy(type, body);
+    stampSource(this.batch!.buffer, at, srcNode, srcLocal, this.host.epoch);
     this.room -= size;
   }
 
-  /** Put a record into this round's staging batch; returns its body there. */
-  private stageCopy(type: number, body: Uint8Array): Uint8Array {
-    const size = recordSize(body.length);
+  /** Put a record into this round's staging batch; returns where its body starts there. */
+  private stageCopy(type: number, body: Uint8Array): number {
     let batch = this.batch;
     if (!batch) {
-      batch = this.batch = this.host.borrowBatch(Math.max(size, Math.min(this.room, 256 * 1024)));
+      batch = this.batch = this.host.borrowBatch(Math.max(recordSize(body.length), Math.min(this.room, 256 * 1024)));
       this.host.touch(this);
     }
     let at = batch.reserve(type, body.length);
@@ -264,9 +255,8 @@ export class LocalSink implements RecordSink {
       this.writeStaged(); // the batch is full, the ring has room (counted): write it now
       at = batch.reserve(type, body.length);
     }
-    const out = batch.buffer.subarray(at, at + body.length);
-    out.set(body);
-    return out;
+    batch.buffer.set(body, at);
+    return at;
   }
 
   private waiting(): void {
@@ -288,6 +278,7 @@ export class LocalSink implements RecordSink {
       this.batch = null;
     }
     this.room = -1;
+    this.rechecked = false;
     this.moveWaiting();
   }
 
@@ -302,6 +293,10 @@ export class LocalSink implements RecordSink {
 
   /** Write waiting units, whole, as far as the ring has room; else ask to be woken when it has. */
   private moveWaiting(): void {
+    if (this.waitList.empty && this.holdTimer) {
+      if (this.rx.free() >= this.holdNeed || !this.rx.wantSpace(this.holdNeed)) this.endHold(false);
+      return;
+    }
     if (this.waitList.empty) {
       if (this.stalled && this.rx.free() > this.freeAtStall) this.unstall();
       else if (this.stalled) this.rx.wantSpace(this.freeAtStall + 8);
@@ -316,10 +311,7 @@ export class LocalSink implements RecordSink {
         for (const r of this.waitList.shift()) {
           batch.add(r.type, r.body);
           done.push(r.ticket);
-          if (kindOf(r.type) === RecordKind.DATA && fragOf(r.type) === Frag.BEGIN) {
-            const p = this.partial.get(this.keyOf(r.body));
-            if (p) p.started = true;
-          }
+          if (kindOf(r.type) === RecordKind.DATA && fragOf(r.type) === Frag.BEGIN) this.partials.started(this.keyOf(r.body));
         }
       }
       if (done.length > 0) {
@@ -352,6 +344,9 @@ export class LocalSink implements RecordSink {
   private settle(): void {
     if (this.stallTimer) clearTimeout(this.stallTimer);
     this.stallTimer = undefined;
+    this.holdOver = false;
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
     if (!this.stalled) this.host.waiting(this, false);
     for (const w of this.blocked) w.resume();
     this.blocked.clear();
@@ -393,10 +388,7 @@ export class LocalSink implements RecordSink {
       this.stats.refused++;
       r.ticket.refuse(reason, r.type, r.body, 0, this.localId);
     }
-    for (const key of unfinished) {
-      const p = this.partial.get(key);
-      if (p) p.refused = reason;
-    }
+    for (const key of unfinished) this.partials.refuse(key, reason);
     if (this.waitList.empty) this.settle();
   }
 
@@ -421,6 +413,8 @@ export class LocalSink implements RecordSink {
     if (this.state === 'closed') return;
     if (this.stallTimer) clearTimeout(this.stallTimer);
     this.stallTimer = undefined;
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
     if (this.batch) {
       this.writeStaged();
       this.host.returnBatch(this.batch);
@@ -439,8 +433,7 @@ export class LocalSink implements RecordSink {
       this.stats.orphaned++;
       r.ticket.done();
     }
-    this.partial.clear();
-    this.partialBytes = 0;
+    this.partials.clear();
     this.host.waiting(this, false);
     for (const w of this.blocked) w.resume();
     this.blocked.clear();

@@ -48,6 +48,9 @@ export interface Ticket {
  * and settles that ticket exactly once (done or refuse). */
 export interface Origin {
   ticket(): Ticket;
+  /** It can pause on BLOCKED and offer the same record again later (an app's tx ring, whose records
+   * wait there at no cost). A link cannot: for it BLOCKED is a refusal. */
+  readonly pausable?: boolean;
 }
 
 /** Something an origin can be paused on until it has room again. */

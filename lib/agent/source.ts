@@ -71,6 +71,7 @@ interface OpenMessage {
 }
 
 export class Source implements Origin, Waiter {
+  readonly pausable = true;
   readonly stats: SourceStats = { read: 0, bounced: 0, dropped: 0 };
   private paused = false;
   private closed = false;

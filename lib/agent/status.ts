@@ -2,7 +2,7 @@
 import type { RingStats } from '../native/index.js';
 import type { LinkTable } from './links/link-table.js';
 import type { LocalInstance } from './local-instance.js';
-import type { SinkStats } from './local-sink.js';
+import type { SinkStats } from './sink-host.js';
 import type { SourceStats } from './source.js';
 
 export interface InstanceStatus {

@@ -16,7 +16,7 @@
  * at once when its last one is there, so it is delivered whole or bounced
  * whole. A larger one is taken fragment by fragment as it streams in.
  */
-import { Frag, fragOf, kindOf, Reassembler, type Ring } from '../native/index.js';
+import { Frag, fragOf, kindOf, Layout, Reassembler, type Ring } from '../native/index.js';
 import { ENVELOPE_BYTES, envAux, envCorr, envEpoch, envFlags, envLocal, envNode, Flag, RecordKind, WHOLE_MESSAGE_MAX } from '../protocol/envelope.js';
 
 /** Where an Inbox delivers. `payload` is a copy unless zero-copy applies (a view valid during the call). */
@@ -103,7 +103,7 @@ export class Inbox {
   }
 
   private onRecord(type: number, body: Uint8Array, pos: number, rescan: boolean): boolean {
-    if (this.ring.isTaken(pos)) return true; // the agent took it (bounced at close), or we did
+    if (type & Layout.TYPE_TAKEN) return true; // the agent took it (bounced at close), or we did (as the walker read it; take() decides)
     if (body.length < ENVELOPE_BYTES) {
       this.ring.take(pos);
       return true;
@@ -141,21 +141,21 @@ export class Inbox {
 
   /** A record of a message for `messages$`, which can be handed out now. */
   private onMessageRecord(type: number, body: Uint8Array, pos: number, flags: number): void {
+    const frag = fragOf(type);
+    if (frag === Frag.COMPLETE && !(flags & Flag.ABORT)) {
+      if (!this.ring.take(pos, type)) return;
+      const payload = body.subarray(ENVELOPE_BYTES);
+      this.deliver(this.zeroCopy ? payload : payload.slice(), flags, body);
+      return;
+    }
     const node = envNode(body);
     const local = envLocal(body);
-    const key = `${node}:${local}`;
-    const frag = fragOf(type);
     if (flags & Flag.ABORT) {
       this.ring.take(pos);
       this.forget(node, local);
       return;
     }
-    if (frag === Frag.COMPLETE) {
-      if (!this.ring.take(pos)) return;
-      const payload = body.subarray(ENVELOPE_BYTES);
-      this.deliver(this.zeroCopy ? payload : payload.slice(), flags, body);
-      return;
-    }
+    const key = `${node}:${local}`;
     let a = this.assembling.get(key);
     if (frag === Frag.BEGIN) {
       if (a) this.forget(node, local); // a new message: the old one will never end

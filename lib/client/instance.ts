@@ -169,9 +169,9 @@ export class Instance implements ReplyPort {
     this.outbox = new Outbox(this.tx);
     this.inbox = new Inbox(this.rx, {
       canDeliver: () => this.messageSubject.observed && this.state !== 'closing' && this.state !== 'closed',
-      message: (...a) => this.onMessage(...a),
-      reply: (...a) => this.onReply(...a),
-      bounce: (...a) => this.onBounce(...a),
+      message: (payload, flags, node, local, corr, epoch) => this.onMessage(payload, flags, node, local, corr, epoch),
+      reply: (payload, flags, node, local, corr, epoch) => this.onReply(payload, flags, node, local, corr, epoch),
+      bounce: (payload, flags, node, local, corr, epoch) => this.onBounce(payload, flags, node, local, corr, epoch),
     }, this.options.zeroCopy === true);
     this.host.attach(this, this.localId);
   }

@@ -59,7 +59,7 @@ export class Outbox {
         at = this.batch.reserve(RecordKind.DATA, bodyLen);
         if (at < 0) throw new QueueFullError('the tx ring is full');
       }
-      writeEnvelope(this.batch.buffer.subarray(at, at + ENVELOPE_BYTES), node, local, flags, corr, epoch);
+      writeEnvelope(this.batch.buffer, node, local, flags, corr, epoch, 0, at);
       this.batch.buffer.set(payload, at + ENVELOPE_BYTES);
       this.schedule();
       return;

@@ -275,9 +275,11 @@ export class Ring implements Disposable {
   /** Take the record at `pos` out of the ring (compare-and-swap of its taken bit).
    * True for exactly one caller, whether consumer or producer side: a record is
    * handed out or bounced, never both. */
-  take(pos: number): boolean {
+  take(pos: number, seen?: number): boolean {
     const word = ((pos % this.capacity) + 4) >> 2;
     const words = this.words;
+    // `seen`: the type word as the walker read it (a plain read): usually right, saving a load
+    if (seen !== undefined && !(seen & Layout.TYPE_TAKEN) && Atomics.compareExchange(words, word, seen, seen | Layout.TYPE_TAKEN) === seen) return true;
     for (;;) {
       const type = Atomics.load(words, word);
       if (type & Layout.TYPE_TAKEN) return false;

@@ -110,18 +110,24 @@ export function setEnvAddress(b: Uint8Array, node: number, local: number): void 
   put(b, OFF_NODE, node);
   put(b, OFF_LOCAL, local);
 }
+/** Stamp the source address and epoch into the envelope that starts at `at` in `b` (a staging batch). */
+export function stampSource(b: Uint8Array, at: number, node: number, local: number, epoch: number): void {
+  put(b, at + OFF_NODE, node);
+  put(b, at + OFF_LOCAL, local);
+  put(b, at + OFF_EPOCH, epoch);
+}
 export const setEnvFlags = (b: Uint8Array, flags: number): void => put(b, OFF_FLAGS, flags);
 export const setEnvEpoch = (b: Uint8Array, epoch: number): void => put(b, OFF_EPOCH, epoch);
 export const setEnvAux = (b: Uint8Array, aux: number): void => put(b, OFF_AUX, aux);
 
-/** Write a whole envelope at the start of `b`. */
-export function writeEnvelope(b: Uint8Array, node: number, local: number, flags: number, corr: number, epoch: number, aux = 0): void {
-  put(b, OFF_NODE, node);
-  put(b, OFF_LOCAL, local);
-  put(b, OFF_FLAGS, flags);
-  put(b, OFF_CORR, corr);
-  put(b, OFF_EPOCH, epoch);
-  put(b, OFF_AUX, aux);
+/** Write a whole envelope at the start of `b` (or at `at`: a record in a batch, with no view made for it). */
+export function writeEnvelope(b: Uint8Array, node: number, local: number, flags: number, corr: number, epoch: number, aux = 0, at = 0): void {
+  put(b, at + OFF_NODE, node);
+  put(b, at + OFF_LOCAL, local);
+  put(b, at + OFF_FLAGS, flags);
+  put(b, at + OFF_CORR, corr);
+  put(b, at + OFF_EPOCH, epoch);
+  put(b, at + OFF_AUX, aux);
 }
 
 /** The body of a bounce for `body`: a copy with the reason in its flags and the
