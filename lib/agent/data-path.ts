@@ -36,11 +36,12 @@ const BATCH_BYTES = 256 * 1024;
 /**
  * Bytes read from one source between two flushes. A source's ring is released
  * only once what was read from it is in the destination rings (the flush), so
- * a smaller chunk gives the sender room sooner and the receiver its messages
- * sooner; each flush costs a few native calls. 32 KiB measured best of 16, 32,
- * 64, 128 and 256 KiB on bench/mesh-local.ts (DESIGN-NOTES).
+ * a smaller chunk gives the sender room and the receiver its messages sooner,
+ * and each flush costs a few native calls and a wake-up of the reader. 128 KiB
+ * measured best against 32, 64 and 256 KiB on bench/mesh-local.ts, alternating
+ * in one sitting (DESIGN-NOTES).
  */
-const CHUNK = 32 * 1024;
+const CHUNK = 128 * 1024;
 
 export class DataPath implements SinkHost, SourceHost {
   private readonly sources = new Set<Source>();
