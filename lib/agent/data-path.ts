@@ -13,9 +13,10 @@
  * To another host, step 3 is B's agent's PeerLink (links/peer-link.ts), and
  * that agent's InboundSession offers the record to B's LocalSink the same way.
  *
- * A round is one synchronous batch of work (a pump run, a chunk from a peer, a
- * timer). Offers during a round only stage; at its end the touched sinks
- * flush, tickets of records that reached a ring settle, and sources release.
+ * A round is one synchronous batch of work (CHUNK bytes read from one source,
+ * a chunk from a peer, a timer). Offers during a round only stage; at its end
+ * the touched sinks flush, tickets of records that reached a ring settle, and
+ * sources release. A run of the loop reads up to ROUND_BUDGET from each source.
  * The loop parks on every tx ring and sleeps on its doorbell when nothing
  * moves (an idle agent uses no CPU); sinks waiting for room are woken by the
  * app's space bell, not by polling.

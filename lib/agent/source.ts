@@ -58,7 +58,7 @@ class SourceTicket implements Ticket {
   }
 }
 
-/** Bytes read from one tx ring per round, so one busy sender cannot starve the others. */
+/** Bytes read from one tx ring per run of the data loop (in rounds of DataPath's CHUNK), so one busy sender cannot starve the others. */
 export const ROUND_BUDGET = 256 * 1024;
 
 interface OpenMessage {
