@@ -139,12 +139,11 @@ Outcomes('links - one full remote destination delays no other source on the link
   for (let i = 0; i < 1000; i++) other.sendTo(okRef, seqPayload(i));
   await until(() => got.size === 1000, 3 * FULL_MS, 'the healthy destination served at once');
   await until(() => bounced.length > 0, 10 * FULL_MS, 'the full destination gives its waiting messages back');
-  const first = performance.now();
-  await sleep(FULL_MS);
+  // (a timer may fire up to a few ms before performance.now() says its delay passed: the loop's clock lags)
+  for (const first = performance.now(); performance.now() - first < FULL_MS; ) await sleep(FULL_MS / 10);
   const inBurst = bounced.length;
   assert.ok(bounced.every((u) => u.reason === 'queue_full'), bounced.map((u) => u.reason).join());
   assert.ok(inBurst > 1, `${inBurst} bounced together`);
-  assert.ok(performance.now() - first >= FULL_MS);
   const seqs = new Set(bounced.map((u) => seqOf(u.data)));
   assert.is(seqs.size, bounced.length, 'none bounced twice');
   assert.ok([...seqs].every((n) => n < accepted), 'only accepted messages bounced');
