@@ -163,8 +163,8 @@ export class DataPath implements SinkHost, SourceHost {
     this.fault(sink.localId, err);
   }
 
-  route(src: Source, body: Uint8Array): RecordSink | BounceReason {
-    return this.router.route(src.gameId, body);
+  route(src: Source, data: Uint8Array, at: number): RecordSink | BounceReason {
+    return this.router.route(src.gameId, data, at);
   }
 
   malformed(src: Source, why: string): void {

@@ -229,6 +229,10 @@ export class LimitedSink implements RecordSink {
     }
   }
 
+  quickAt(type: number, data: Uint8Array, start: number, len: number, srcNode: number, srcLocal: number): boolean {
+    return !this.meter.over && this.sink.quickAt(type, data, start, len, srcNode, srcLocal);
+  }
+
   block(waiter: Waiter): void {
     this.sink.block(waiter);
   }

@@ -24,6 +24,7 @@ import { BounceReason, envAux, envFlags, Flag, RecordKind, setEnvAddress, setEnv
 import { Offer, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from './record-sink.js';
 import { Partials, Track } from './partials.js';
 import type { SinkHost, SinkLimits, SinkState, SinkStats } from './sink-host.js';
+import { StagedRun } from './staged-run.js';
 import { isAbort, recordSize, WaitList, type WaitingRecord } from './wait-list.js';
 
 /** How long a full ring may hold the local sources offering to it (see LocalSink.hold). */
@@ -44,6 +45,8 @@ export class LocalSink implements RecordSink {
   /** the last hold timed out: sources go on around this instance until its wait list drains */
   private holdOver = false;
   private readonly waitList = new WaitList();
+  /** whole messages staged straight from a source's ring, copied when the run ends */
+  private readonly run = new StagedRun();
   private stallTimer: NodeJS.Timeout | undefined;
   private stalled = false;
   private freeAtStall = 0;
@@ -90,13 +93,34 @@ export class LocalSink implements RecordSink {
    */
   quick(type: number, body: Uint8Array, srcNode: number, srcLocal: number): boolean {
     const size = recordSize(body.length);
-    if (type !== WHOLE_DATA || size > this.room || !this.waitList.empty || this.state !== 'open' || this.stalled || this.failed || body.length > this.rx.maxRecord) return false;
+    if (!this.quickFits(type, body.length, size)) return false;
     try {
       this.stage(type, body, srcNode, srcLocal, size);
     } catch (err) {
       return this.fail(err, false); // (its instance is dropped; offer() then refuses the record OFFLINE)
     }
     return true;
+  }
+
+  /** quick() for a record still in a source's ring (`data[start, start + len)`): staged as part of a run (staged-run.ts). */
+  quickAt(type: number, data: Uint8Array, start: number, len: number, srcNode: number, srcLocal: number): boolean {
+    const size = recordSize(len);
+    if (!this.quickFits(type, len, size)) return false;
+    try {
+      const batch = this.batch ?? this.startBatch(size);
+      if (!this.run.add(batch, type, data, start, len, srcNode, srcLocal, this.host.epoch)) {
+        this.writeStaged(); // the batch is full, the ring has room (counted): write it now
+        this.run.add(batch, type, data, start, len, srcNode, srcLocal, this.host.epoch);
+      }
+    } catch (err) {
+      return this.fail(err, false);
+    }
+    this.room -= size;
+    return true;
+  }
+
+  private quickFits(type: number, len: number, size: number): boolean {
+    return type === WHOLE_DATA && size <= this.room && this.waitList.empty && this.state === 'open' && !this.stalled && !this.failed && len <= this.rx.maxRecord;
   }
 
   /** Its rx ring failed (a RingError; anything else is rethrown): this instance is dropped (host.broken); yields `otherwise`. */
@@ -245,11 +269,7 @@ export class LocalSink implements RecordSink {
 
   /** Put a record into this round's staging batch; returns where its body starts there. */
   private stageCopy(type: number, body: Uint8Array): number {
-    let batch = this.batch;
-    if (!batch) {
-      batch = this.batch = this.host.borrowBatch(Math.max(recordSize(body.length), Math.min(this.room, 256 * 1024)));
-      this.host.touch(this);
-    }
+    const batch = this.batch ?? this.startBatch(recordSize(body.length));
     let at = batch.reserve(type, body.length);
     if (at < 0) {
       this.writeStaged(); // the batch is full, the ring has room (counted): write it now
@@ -257,6 +277,12 @@ export class LocalSink implements RecordSink {
     }
     batch.buffer.set(body, at);
     return at;
+  }
+
+  private startBatch(size: number): RecordBatch {
+    const batch = this.batch = this.host.borrowBatch(Math.max(size, Math.min(this.room, 256 * 1024)));
+    this.host.touch(this);
+    return batch;
   }
 
   private waiting(): void {
@@ -285,6 +311,7 @@ export class LocalSink implements RecordSink {
   private writeStaged(): void {
     const batch = this.batch;
     if (!batch || batch.length === 0) return;
+    this.run.seal(batch, this.host.epoch);
     const records = batch.count;
     const written = this.rx.writeBatch(batch);
     if (written !== records) throw new Error(`rx ring of instance ${this.localId} took ${written} of ${records} staged records`);

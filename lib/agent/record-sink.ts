@@ -71,6 +71,11 @@ export interface RecordSink extends Blocker {
    * `body` is valid only during the call unless the origin says otherwise.
    */
   offer(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin): OfferResult;
+  /**
+   * The fast way for a whole message still in a source's ring (body `data[start, start + len)`):
+   * true if it was taken at once with nothing to settle later (TAKEN); false: offer() it instead.
+   */
+  quickAt(type: number, data: Uint8Array, start: number, len: number, srcNode: number, srcLocal: number): boolean;
 }
 
 /** A Ticket that does nothing: for records whose origin is gone (an orphaned bounce). */

@@ -35,12 +35,12 @@ export class Router {
     private readonly instances: ReadonlyMap<number, Destination>,
   ) {}
 
-  /** A record an app of game `game` wrote (its envelope holds the destination it addressed). */
-  route(game: string, body: Uint8Array): RecordSink | BounceReason {
-    if (envEpoch(body) !== this.epoch) return BounceReason.OFFLINE; // an address from an earlier incarnation
-    const node = envNode(body);
-    if (node !== 0) return this.remote ? this.remote.sinkFor(node, envLocal(body), game) : BounceReason.NO_ROUTE;
-    return this.local(envLocal(body), game);
+  /** A record an app of game `game` wrote (its envelope, at `at` in `data`, holds the destination it addressed). */
+  route(game: string, data: Uint8Array, at: number): RecordSink | BounceReason {
+    if (envEpoch(data, at) !== this.epoch) return BounceReason.OFFLINE; // an address from an earlier incarnation
+    const node = envNode(data, at);
+    if (node !== 0) return this.remote ? this.remote.sinkFor(node, envLocal(data, at), game) : BounceReason.NO_ROUTE;
+    return this.local(envLocal(data, at), game);
   }
 
   /** A local destination for a record from a source of game `game`. */

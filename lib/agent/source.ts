@@ -24,8 +24,8 @@ import { NO_ORIGIN, Offer, originOf, type Origin, type RecordSink, type Ticket, 
 
 export interface SourceHost {
   readonly epoch: number;
-  /** The sink for a record of `src` (its envelope says where it goes), or why there is none. */
-  route(src: Source, body: Uint8Array): RecordSink | BounceReason;
+  /** The sink for a record of `src` (its envelope, at `at` in `data`, says where it goes), or why there is none. */
+  route(src: Source, data: Uint8Array, at: number): RecordSink | BounceReason;
   /** Release `src` when the current round ends. */
   dirty(src: Source): void;
   /** Call `ticket.done()` once the current round's flush is complete. */
@@ -35,6 +35,8 @@ export interface SourceHost {
   /** A record an app should never write (logged, rate-limited, counted). */
   malformed(src: Source, why: string): void;
 }
+
+const WHOLE_DATA = recordType(RecordKind.DATA, Frag.COMPLETE);
 
 export interface SourceStats {
   read: number;
@@ -80,9 +82,15 @@ export class Source implements Origin, Waiter {
   private released = 0;
   private currentPos = 0;
   private open: OpenMessage | null = null;
-  private readonly visit = (type: number, body: Uint8Array, pos: number): boolean => {
+  private readonly visit = (type: number, data: Uint8Array, start: number, len: number, pos: number): boolean => {
+    // the common case first: a whole message, nothing unfinished, and a sink that takes it at once
+    let routed: RecordSink | BounceReason | undefined;
+    if (type === WHOLE_DATA && this.open === null && len >= ENVELOPE_BYTES) {
+      routed = this.host.route(this, data, start);
+      if (typeof routed !== 'number' && routed.quickAt(type, data, start, len, 0, this.localId)) return true;
+    }
     this.currentPos = pos;
-    return this.forward(type, body);
+    return this.forward(type, data.subarray(start, start + len), routed);
   };
 
   constructor(
@@ -99,7 +107,7 @@ export class Source implements Origin, Waiter {
   /** Read and route up to `budget` bytes. Returns the records taken from the ring. */
   pump(budget = ROUND_BUDGET): number {
     if (this.paused || this.closed) return 0;
-    const n = this.tx.walk(this.visit, budget);
+    const n = this.tx.walkRaw(this.visit, budget);
     this.stats.read += n;
     if (n > 0) this.host.dirty(this);
     return n;
@@ -114,7 +122,8 @@ export class Source implements Origin, Waiter {
     return this.pending.length - this.pendingHead;
   }
 
-  private forward(type: number, body: Uint8Array): boolean {
+  /** Route and offer one record (`routed`: its sink or bounce reason, if the caller looked it up already). */
+  private forward(type: number, body: Uint8Array, routed?: RecordSink | BounceReason): boolean {
     if (body.length < ENVELOPE_BYTES || kindOf(type) !== RecordKind.DATA || !isRecordType(type)) {
       this.drop(`a record of type ${type} and ${body.length} bytes`);
       return true;
@@ -132,7 +141,7 @@ export class Source implements Origin, Waiter {
       if (frag === Frag.END) this.open = null;
       return true;
     }
-    const sink = frag === Frag.COMPLETE || frag === Frag.BEGIN ? this.host.route(this, body) : open!.sink;
+    const sink = routed ?? (frag === Frag.COMPLETE || frag === Frag.BEGIN ? this.host.route(this, body, 0) : open!.sink);
     let result: number;
     if (typeof sink === 'number') {
       result = sink;

@@ -16,8 +16,10 @@
  * at once when its last one is there, so it is delivered whole or bounced
  * whole. A larger one is taken fragment by fragment as it streams in.
  */
-import { Frag, fragOf, kindOf, Layout, Reassembler, type Ring } from '../native/index.js';
+import { Frag, fragOf, kindOf, Layout, Reassembler, recordType, type Ring } from '../native/index.js';
 import { ENVELOPE_BYTES, envAux, envCorr, envEpoch, envFlags, envLocal, envNode, Flag, RecordKind, WHOLE_MESSAGE_MAX } from '../protocol/envelope.js';
+
+const WHOLE_DATA = recordType(RecordKind.DATA, Frag.COMPLETE);
 
 /** Where an Inbox delivers. `payload` is a copy unless zero-copy applies (a view valid during the call). */
 export interface InboxSink {
@@ -43,8 +45,20 @@ export class Inbox {
   /** Position of the first message held back, or -1. */
   private holdFrom = -1;
   private readonly wholeMax: number;
-  private readonly walker = (type: number, body: Uint8Array, pos: number): boolean => {
-    this.onRecord(type, body, pos, false);
+  private readonly walker = (type: number, data: Uint8Array, start: number, len: number, pos: number): boolean => {
+    // the common case first, with no view made for the record: a whole message that can be handed out now
+    if (type === WHOLE_DATA && len >= ENVELOPE_BYTES && this.holdFrom < 0) {
+      const flags = envFlags(data, start);
+      if (!(flags & (Flag.REPLY | Flag.ABORT)) && this.sink.canDeliver()) {
+        if (this.ring.take(pos, type)) {
+          const from = start + ENVELOPE_BYTES;
+          const payload = this.zeroCopy ? data.subarray(from, start + len) : data.slice(from, start + len);
+          this.sink.message(payload, flags, envNode(data, start), envLocal(data, start), envCorr(data, start), envEpoch(data, start));
+        }
+        return true;
+      }
+    }
+    this.onRecord(type, data.subarray(start, start + len), pos, false);
     return true;
   };
   private readonly rescanner = (type: number, body: Uint8Array, pos: number): boolean => this.onRecord(type, body, pos, true);
@@ -60,7 +74,7 @@ export class Inbox {
   /** Read what is waiting (and what was held, if it can go now). Returns the records looked at. */
   pump(budget = 256 * 1024): number {
     if (this.holdFrom >= 0 && this.sink.canDeliver()) this.rescan();
-    const n = this.ring.walk(this.walker, budget);
+    const n = this.ring.walkRaw(this.walker, budget);
     let upTo = this.holdFrom >= 0 ? this.holdFrom : this.ring.cursor;
     for (const a of this.assembling.values()) if (a.whole && a.begin < upTo) upTo = a.begin;
     this.ring.releaseTo(upTo);

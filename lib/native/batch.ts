@@ -17,6 +17,10 @@ export type RecordVisitor = (type: number, body: Uint8Array) => unknown;
  * absolute) and how many bytes it takes there (`size`, header and padding). */
 export type PositionedVisitor = (type: number, body: Uint8Array, pos: number, size: number) => unknown;
 
+/** A visitor of records where they lie, without a view per record: the body is
+ * `data[start, start + len)` (`data` is the ring's whole data area; valid during the call). */
+export type RawVisitor = (type: number, data: Uint8Array, start: number, len: number, pos: number) => unknown;
+
 export class RecordBatch {
   readonly buffer: Uint8Array;
   private readonly view: DataView;
@@ -53,6 +57,22 @@ export class RecordBatch {
     this.length += size;
     this.count++;
     return at;
+  }
+
+  /** Room for a `size`-byte record (header and padding included) whose bytes the caller fills in later;
+   * returns where the record starts (-1 when full). */
+  reserveRaw(size: number): number {
+    if (this.length + size > this.buffer.length) return -1;
+    const at = this.length;
+    this.length += size;
+    this.count++;
+    return at;
+  }
+
+  /** (Re)write the header of the record at `at` (one reserveRaw() returned). */
+  writeHeader(at: number, type: number, bodyLength: number): void {
+    this.view.setInt32(at, HEADER + bodyLength, true);
+    this.view.setInt32(at + 4, type, true);
   }
 
   /** Bytes the first record takes (header and padding included), 0 when empty. */

@@ -1,5 +1,5 @@
 /** The native layer's public surface, for the layers above. */
-export { RecordBatch, forEachRecord, countRecords, align8, type RecordVisitor, type PositionedVisitor } from './batch.js';
+export { RecordBatch, forEachRecord, countRecords, align8, type RecordVisitor, type PositionedVisitor, type RawVisitor } from './batch.js';
 export { Doorbell } from './doorbell.js';
 export { peerCred, type PeerCred } from './peer-cred.js';
 export { RingError } from './errors.js';

@@ -94,12 +94,12 @@ function put(b: Uint8Array, at: number, v: number): void {
 }
 
 /** Field readers and writers on a record body (the envelope starts at byte 0). */
-export const envNode = (b: Uint8Array): number => get(b, OFF_NODE);
-export const envLocal = (b: Uint8Array): number => get(b, OFF_LOCAL);
-export const envFlags = (b: Uint8Array): number => get(b, OFF_FLAGS);
-export const envCorr = (b: Uint8Array): number => get(b, OFF_CORR);
-export const envEpoch = (b: Uint8Array): number => get(b, OFF_EPOCH);
-export const envAux = (b: Uint8Array): number => get(b, OFF_AUX);
+export const envNode = (b: Uint8Array, at = 0): number => get(b, at + OFF_NODE);
+export const envLocal = (b: Uint8Array, at = 0): number => get(b, at + OFF_LOCAL);
+export const envFlags = (b: Uint8Array, at = 0): number => get(b, at + OFF_FLAGS);
+export const envCorr = (b: Uint8Array, at = 0): number => get(b, at + OFF_CORR);
+export const envEpoch = (b: Uint8Array, at = 0): number => get(b, at + OFF_EPOCH);
+export const envAux = (b: Uint8Array, at = 0): number => get(b, at + OFF_AUX);
 
 /** Fragmented messages at most this long are delivered and bounced whole: a reader takes them
  * only once complete, a link settles their fragments together. Larger ones are streamed. */

@@ -97,4 +97,30 @@ Corrupt('corrupt rings - tx-tail: a producer position only the app uses hurts no
   await watcher.close();
 });
 
+Corrupt('corrupt rings - a sender rewriting records after the agent read them cannot break its receiver', async () => {
+  // The agent copies runs of whole messages from a tx ring into the receiver's ring after it has
+  // checked them; the sender may scribble on them in between. What reaches the receiver must be
+  // what the agent checked (lengths, types, source), every message accepted must be delivered.
+  const victim = mesh.instance('g.rewrite-victim.1.0', { userData: 'v' });
+  const ref = await next(victim.startup$);
+  let got = 0;
+  let bad = 0;
+  victim.messages$.subscribe((m) => {
+    got++;
+    if (m.data.length !== 64 || m.data.some((b) => b !== 0x5a)) bad++;
+  });
+  const f = startFixture('spec/isolation/fixtures/rewriter.ts', [JSON.stringify({ socket: up.socket, service: 'g.rewriter.1.0', victim: 'g.rewrite-victim.1.0', ms: 2000 })]);
+  fixtures.push(f);
+  await f.waitFor('done ');
+  const [sent, rewritten] = /done (\d+) (\d+)/.exec(f.stdout)!.slice(1).map(Number) as [number, number];
+  assert.ok(rewritten > 0, 'the sender rewrote records the agent had read');
+  await until(() => got >= sent, 10_000, `all ${sent} messages delivered (got ${got})`);
+  assert.is(got, sent);
+  assert.is(bad, 0, 'every message arrived as sent');
+  assert.ok(up.fixture.child.exitCode === null && up.fixture.child.signalCode === null, 'the agent is still running');
+  assert.ok((await up.status()).instances.some((i) => i.localId === ref.localId && i.state === 'online'), 'the receiver is still online');
+  await canaryRoundTrip('rewrite');
+  await victim.close();
+});
+
 Corrupt.run();

@@ -165,6 +165,11 @@ export class PeerLink implements RecordSink {
     this.wake();
   }
 
+  /** Every record to a peer is kept until acknowledged: never taken at once. */
+  quickAt(): boolean {
+    return false;
+  }
+
   block(waiter: Waiter): void {
     this.waiters.add(waiter);
   }
