@@ -5,10 +5,13 @@
  *   u32 BE length (of what follows) | u16 BE type | u32 BE id | body
  *
  * The body is CBOR (or raw bytes, by type). FrameDecoder is pure: bytes in,
- * frames out, no I/O, so it can be fuzzed. It checks the length against the
- * maximum before allocating anything, then allocates each frame once and
- * copies the bytes in as they arrive: linear in the bytes received however
- * they are split, and each frame's buffer is its own (a consumer may keep it).
+ * frames out, no I/O, so it can be fuzzed. A frame that lies whole in one
+ * chunk is handed out as a view of that chunk (no copy: the common case on a
+ * busy link); one split across chunks is checked against the maximum before
+ * anything is allocated, then allocated once and filled as its bytes arrive.
+ * Linear in the bytes received however they are split. A body is valid as
+ * long as the chunk or frame buffer it views, which the decoder never reuses
+ * (a socket hands over a new buffer per read), so a consumer may keep it.
  * An optional FrameGate (admission.ts) sees each frame's length before the
  * allocation and may refuse it: a smaller limit before authentication, and a
  * budget of bytes held in partial frames across connections.
@@ -34,6 +37,8 @@ export function encodeFrame(type: number, id: number, body: Uint8Array): Buffer 
   return out;
 }
 
+const u32be = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+
 /** Asked before a frame is allocated (and told when it is complete); `reserve` throws to refuse it. */
 export interface FrameGate {
   reserve(len: number): void;
@@ -57,20 +62,29 @@ export class FrameDecoder {
     let off = 0;
     while (off < chunk.length) {
       if (!this.frame) {
-        const take = Math.min(FRAME_PREFIX - this.prefixLen, chunk.length - off);
-        this.prefix.set(chunk.subarray(off, off + take), this.prefixLen);
-        this.prefixLen += take;
-        off += take;
-        if (this.prefixLen < FRAME_PREFIX) break;
-        const len = this.prefix.readUInt32BE(0);
-        if (len > this.maxFrame) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${this.maxFrame}-byte limit`);
-        if (len < FRAME_HEADER) throw new ProtocolError(`frame of ${len} bytes is shorter than its ${FRAME_HEADER}-byte header`);
-        this.gate?.reserve(len);
-        this.frame = Buffer.allocUnsafe(len);
-        this.filled = 0;
-        this.prefixLen = 0;
+        if (this.prefixLen === 0 && chunk.length - off >= FRAME_PREFIX) {
+          const len = this.checkLength(u32be(chunk, off));
+          const start = off + FRAME_PREFIX;
+          if (chunk.length - start >= len) {
+            // whole in this chunk: a view
+            this.gate?.release(len);
+            frames.push({ type: (chunk[start]! << 8) | chunk[start + 1]!, id: u32be(chunk, start + 2), body: chunk.subarray(start + FRAME_HEADER, start + len) });
+            off = start + len;
+            continue;
+          }
+          this.startFrame(len);
+          off = start;
+        } else {
+          const take = Math.min(FRAME_PREFIX - this.prefixLen, chunk.length - off);
+          this.prefix.set(chunk.subarray(off, off + take), this.prefixLen);
+          this.prefixLen += take;
+          off += take;
+          if (this.prefixLen < FRAME_PREFIX) break;
+          this.prefixLen = 0;
+          this.startFrame(this.checkLength(this.prefix.readUInt32BE(0)));
+        }
       }
-      const frame = this.frame;
+      const frame = this.frame!;
       const take = Math.min(frame.length - this.filled, chunk.length - off);
       frame.set(chunk.subarray(off, off + take), this.filled);
       this.copied += take;
@@ -83,6 +97,19 @@ export class FrameDecoder {
       }
     }
     return frames;
+  }
+
+  /** A frame's length, checked before anything is allocated for it (and reserved with the gate). */
+  private checkLength(len: number): number {
+    if (len > this.maxFrame) throw new FrameTooLargeError(`frame of ${len} bytes exceeds the ${this.maxFrame}-byte limit`);
+    if (len < FRAME_HEADER) throw new ProtocolError(`frame of ${len} bytes is shorter than its ${FRAME_HEADER}-byte header`);
+    this.gate?.reserve(len);
+    return len;
+  }
+
+  private startFrame(len: number): void {
+    this.frame = Buffer.allocUnsafe(len);
+    this.filled = 0;
   }
 
   /** Bytes received that do not yet form a frame. */

@@ -122,7 +122,7 @@ export class LinkServer {
       case LinkFrame.DATA: {
         const r = decodeRecordBody(f.body, ENVELOPE_BYTES);
         if (!r) throw new ProtocolError('short DATA frame');
-        // the frame buffer is ours alone (FrameDecoder copies each frame), so the sink may keep it
+        // the body views a buffer nobody reuses (FrameDecoder), so the sink may keep it
         session.receive(f.id, r.recordType, r.record);
         return;
       }
