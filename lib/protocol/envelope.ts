@@ -105,10 +105,10 @@ export const envAux = (b: Uint8Array, at = 0): number => get(b, at + OFF_AUX);
  * only once complete, a link settles their fragments together. Larger ones are streamed. */
 export const WHOLE_MESSAGE_MAX = 256 * 1024;
 
-/** Set the address fields (node, local). */
-export function setEnvAddress(b: Uint8Array, node: number, local: number): void {
-  put(b, OFF_NODE, node);
-  put(b, OFF_LOCAL, local);
+/** Set the address fields (node, local) of the envelope at `at`. */
+export function setEnvAddress(b: Uint8Array, node: number, local: number, at = 0): void {
+  put(b, at + OFF_NODE, node);
+  put(b, at + OFF_LOCAL, local);
 }
 /** Stamp the source address and epoch into the envelope that starts at `at` in `b` (a staging batch). */
 export function stampSource(b: Uint8Array, at: number, node: number, local: number, epoch: number): void {
@@ -117,7 +117,7 @@ export function stampSource(b: Uint8Array, at: number, node: number, local: numb
   put(b, at + OFF_EPOCH, epoch);
 }
 export const setEnvFlags = (b: Uint8Array, flags: number): void => put(b, OFF_FLAGS, flags);
-export const setEnvEpoch = (b: Uint8Array, epoch: number): void => put(b, OFF_EPOCH, epoch);
+export const setEnvEpoch = (b: Uint8Array, epoch: number, at = 0): void => put(b, at + OFF_EPOCH, epoch);
 export const setEnvAux = (b: Uint8Array, aux: number): void => put(b, OFF_AUX, aux);
 
 /** Write a whole envelope at the start of `b` (or at `at`: a record in a batch, with no view made for it). */

@@ -63,17 +63,39 @@ export function checkLinkProof(secret: string, role: 'd' | 'a', nonce: Uint8Arra
 /** A DATA frame carrying one record. */
 export function encodeRecordFrame(seq: number, recordType: number, body: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(DATA_OVERHEAD + body.length);
-  out.writeUInt32BE(FRAME_HEADER + 4 + body.length, 0);
-  out.writeUInt16BE(LinkFrame.DATA, 4);
-  out.writeUInt32BE(seq >>> 0, 6);
-  out.writeUInt32LE(recordType >>> 0, 10);
-  out.set(body, DATA_OVERHEAD);
+  writeRecordFrame(out, 0, seq, recordType, body);
   return out;
 }
 
+/** Write a DATA frame carrying one record at `at` in `out` (a buffer of many frames); returns its length. */
+export function writeRecordFrame(out: Uint8Array, at: number, seq: number, recordType: number, body: Uint8Array): number {
+  putU32BE(out, at, FRAME_HEADER + 4 + body.length);
+  out[at + 4] = (LinkFrame.DATA >>> 8) & 0xff;
+  out[at + 5] = LinkFrame.DATA & 0xff;
+  putU32BE(out, at + 6, seq >>> 0);
+  const t = recordType >>> 0;
+  out[at + 10] = t & 0xff;
+  out[at + 11] = (t >>> 8) & 0xff;
+  out[at + 12] = (t >>> 16) & 0xff;
+  out[at + 13] = (t >>> 24) & 0xff;
+  out.set(body, at + DATA_OVERHEAD);
+  return DATA_OVERHEAD + body.length;
+}
+
+/** The record type of the DATA frame at `at` in `frames`. */
+export const recordTypeAt = (frames: Uint8Array, at: number): number =>
+  (frames[at + 10]! | (frames[at + 11]! << 8) | (frames[at + 12]! << 16) | (frames[at + 13]! << 24)) >>> 0;
+
+function putU32BE(b: Uint8Array, at: number, v: number): void {
+  b[at] = (v >>> 24) & 0xff;
+  b[at + 1] = (v >>> 16) & 0xff;
+  b[at + 2] = (v >>> 8) & 0xff;
+  b[at + 3] = v & 0xff;
+}
+
 /** The record (type, body) inside an encoded DATA frame. */
-export function recordOfFrame(frame: Buffer): { recordType: number; body: Buffer } {
-  return { recordType: frame.readUInt32LE(DATA_OVERHEAD - 4), body: frame.subarray(DATA_OVERHEAD) };
+export function recordOfFrame(frame: Uint8Array): { recordType: number; body: Uint8Array } {
+  return { recordType: recordTypeAt(frame, 0), body: frame.subarray(DATA_OVERHEAD) };
 }
 
 /** A frame with no body (PING, PONG). */

@@ -7,8 +7,8 @@
  */
 import { Frag, fragOf } from '../../native/index.js';
 import { BounceReason } from '../../protocol/envelope.js';
-import { recordOfFrame } from '../../protocol/link-frames.js';
-import { ItemState, type OutboundQueue, type Outbound } from './outbound-queue.js';
+import { ItemState, recordOf, type OutboundQueue, type Outbound } from './outbound-queue.js';
+import { recordTypeAt } from '../../protocol/link-frames.js';
 
 /** The counters a settlement moves (part of the link's stats). */
 export interface SettlementCounts {
@@ -31,11 +31,16 @@ export class Settlement {
   }
 
   /** An ACK up to `top`: items newly covered are done unless held. */
-  taken(top: number, held: Set<number>): void {
+  taken(top: number, held: ReadonlySet<number>): void {
     if (top <= this.top) return;
-    for (const item of this.queue.range(this.top, top)) {
-      if (held.has(item.seq)) item.state = ItemState.PENDING;
-      else this.done(item.seq);
+    if (held.size === 0) {
+      // the common ACK: everything newly covered is done (no list of the items made)
+      for (let seq = Math.max(this.top, this.queue.firstSeq - 1) + 1; seq <= top; seq++) this.done(seq);
+    } else {
+      for (const item of this.queue.range(this.top, top)) {
+        if (held.has(item.seq)) this.queue.hold(item);
+        else this.done(item.seq);
+      }
     }
     this.top = top;
   }
@@ -44,7 +49,7 @@ export class Settlement {
   done(seq: number): void {
     const item = this.queue.get(seq);
     if (!item || item.state === ItemState.DONE) return;
-    if (item.grouped && fragOf(recordOfFrame(item.frame).recordType) !== Frag.END) {
+    if (item.grouped && fragOf(recordTypeAt(item.buf, item.at)) !== Frag.END) {
       this.queue.markDone(item);
       return;
     }
@@ -100,7 +105,7 @@ export class Settlement {
   private bounce(item: Outbound, reason: BounceReason): void {
     this.counts.bounces++;
     if (reason === BounceReason.IN_DOUBT) this.counts.inDoubt++;
-    const { recordType, body } = recordOfFrame(item.frame);
+    const { recordType, body } = recordOf(item);
     item.ticket.refuse(reason, recordType, Buffer.from(body), this.node, item.dest);
   }
 }

@@ -6,8 +6,14 @@
  * has not taken is written again, and the peer drops what it already took by
  * sequence number. Bounded in bytes, overall and per destination, so one
  * destination that does not read cannot fill the link for the others.
+ *
+ * Frames are encoded one after the other into slabs (SLAB_BYTES), so the
+ * frames of a write are usually one contiguous view (no copy to gather them)
+ * and a record costs no buffer of its own. A slab is kept alive by its
+ * unsettled items; an item held at the peer (PENDING, for as long as its
+ * destination is full) is moved to its own buffer so it pins no slab.
  */
-import { encodeRecordFrame } from '../../protocol/link-frames.js';
+import { DATA_OVERHEAD, recordTypeAt, writeRecordFrame } from '../../protocol/link-frames.js';
 import type { Ticket } from '../record-sink.js';
 
 /** UNSENT, SENT (not taken yet), PENDING (taken, outcome held back there), DONE (a fragment done, kept
@@ -17,7 +23,10 @@ export type ItemState = (typeof ItemState)[keyof typeof ItemState];
 
 export interface Outbound {
   readonly seq: number;
-  readonly frame: Buffer;
+  /** the frame is buf[at, at + len) (buf: a slab of frames, or its own) */
+  buf: Uint8Array;
+  at: number;
+  readonly len: number;
   /** destination local id on the peer (per-destination accounting) */
   readonly dest: number;
   /** source local id here, and its game (announced before its first DATA), or null for agent-made records */
@@ -28,6 +37,14 @@ export interface Outbound {
   readonly grouped: boolean;
   state: ItemState;
 }
+
+const SLAB_BYTES = 64 * 1024;
+
+/** The encoded DATA frame of an item (a view). */
+export const frameOf = (item: Outbound): Uint8Array => item.buf.subarray(item.at, item.at + item.len);
+/** The record type and body an item carries (views). */
+export const recordOf = (item: Outbound): { recordType: number; body: Uint8Array } =>
+  ({ recordType: recordTypeAt(item.buf, item.at), body: item.buf.subarray(item.at + DATA_OVERHEAD, item.at + item.len) });
 
 export class OutboundQueue {
   /** In seq order with no gaps in seq from head on (removed ones are null): seq -> index is arithmetic. */
@@ -40,6 +57,8 @@ export class OutboundQueue {
   private unsentFrom = 0;
   nextSeq = 1;
   bytes = 0;
+  private slab = new Uint8Array(SLAB_BYTES);
+  private slabUsed = 0;
 
   constructor(readonly maxBytes: number, readonly maxDestBytes: number) {}
 
@@ -54,14 +73,37 @@ export class OutboundQueue {
 
   push(recordType: number, body: Uint8Array, dest: number, src: number, game: string | null, ticket: Ticket, grouped = false): Outbound {
     const seq = this.nextSeq++;
-    const item: Outbound = { seq, frame: encodeRecordFrame(seq, recordType, body), dest, src, game, ticket, grouped, state: ItemState.UNSENT };
+    const len = DATA_OVERHEAD + body.length;
+    let buf: Uint8Array;
+    let at = 0;
+    if (len > SLAB_BYTES / 4) {
+      buf = new Uint8Array(len);
+    } else {
+      if (this.slabUsed + len > SLAB_BYTES) {
+        this.slab = new Uint8Array(SLAB_BYTES);
+        this.slabUsed = 0;
+      }
+      buf = this.slab;
+      at = this.slabUsed;
+      this.slabUsed += len;
+    }
+    writeRecordFrame(buf, at, seq, recordType, body);
+    const item: Outbound = { seq, buf, at, len, dest, src, game, ticket, grouped, state: ItemState.UNSENT };
     this.items.push(item);
     this.count++;
-    this.bytes += item.frame.length;
+    this.bytes += len;
     const cell = this.perDest.get(dest);
-    if (cell) cell.bytes += item.frame.length;
-    else this.perDest.set(dest, { bytes: item.frame.length });
+    if (cell) cell.bytes += len;
+    else this.perDest.set(dest, { bytes: len });
     return item;
+  }
+
+  /** The peer holds `item` (taken, outcome later: its destination is full): it may stay a while, so it gets a buffer of its own. */
+  hold(item: Outbound): void {
+    item.state = ItemState.PENDING;
+    if (item.buf.length === item.len) return;
+    item.buf = item.buf.slice(item.at, item.at + item.len);
+    item.at = 0;
   }
 
   get(seq: number): Outbound | undefined {
@@ -91,10 +133,10 @@ export class OutboundQueue {
   }
 
   private uncount(item: Outbound): void {
-    this.bytes -= item.frame.length;
+    this.bytes -= item.len;
     const cell = this.perDest.get(item.dest);
     if (!cell) return;
-    cell.bytes -= item.frame.length;
+    cell.bytes -= item.len;
     if (cell.bytes <= 0) this.perDest.delete(item.dest);
   }
 

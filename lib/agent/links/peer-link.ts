@@ -93,6 +93,8 @@ export interface LinkStats {
 
 const now = (): number => performance.now();
 
+const NONE_HELD: ReadonlySet<number> = new Set();
+
 export class PeerLink implements RecordSink {
   state: LinkState = 'idle';
   readonly queue: OutboundQueue;
@@ -117,6 +119,8 @@ export class PeerLink implements RecordSink {
   private pingId = 0;
   private closed = false;
   private handshaking = false;
+  private lastSrc = -1;
+  private lastGame: string | null = null;
 
   constructor(readonly peer: PeerIdentity, public address: string, private readonly host: PeerLinkHost, private readonly t: LinkTimings) {
     this.queue = new OutboundQueue(t.windowBytes, Math.max(64 * 1024, t.windowBytes / 4));
@@ -144,10 +148,9 @@ export class PeerLink implements RecordSink {
     const dest = envLocal(body);
     if (!this.queue.hasRoom(dest)) return Offer.BLOCKED;
     const grouped = kindOf(type) === RecordKind.DATA && fragOf(type) !== Frag.COMPLETE && envAux(body) <= WHOLE_MESSAGE_MAX;
-    const item = this.queue.push(type, body, dest, srcLocal, this.host.gameOf(srcLocal), origin.ticket(), grouped);
-    const rec = item.frame.subarray(DATA_OVERHEAD);
-    setEnvAddress(rec, srcLocal, dest);
-    setEnvEpoch(rec, this.peer.epoch); // aux stays: a fragment's whole message length
+    const item = this.queue.push(type, body, dest, srcLocal, this.gameOf(srcLocal), origin.ticket(), grouped);
+    setEnvAddress(item.buf, srcLocal, dest, item.at + DATA_OVERHEAD);
+    setEnvEpoch(item.buf, this.peer.epoch, item.at + DATA_OVERHEAD); // aux stays: a fragment's whole message length
     this.stats.msgsOut++;
     this.stats.bytesOut += body.length;
     this.wake();
@@ -189,17 +192,38 @@ export class PeerLink implements RecordSink {
     setImmediate(() => {
       this.writeScheduled = false;
       if (this.state !== 'up' || !this.socket) return;
-      const out: Buffer[] = [];
+      // frames of consecutive items in one slab go out as one view; SOURCE announcements between them
+      const out: Uint8Array[] = [];
+      let run: { buf: Uint8Array; from: number; to: number } | null = null;
+      const endRun = (): void => {
+        if (run) out.push(run.buf.subarray(run.from, run.to));
+        run = null;
+      };
       for (const item of this.queue.takeUnsent()) {
         if (item.game !== null && !this.announced.has(item.src)) {
           this.announced.add(item.src);
+          endRun();
           out.push(encodeFrame(LinkFrame.SOURCE, 0, encodeValue({ local: item.src, game: item.game })));
         }
-        out.push(item.frame);
+        if (run && run.buf === item.buf && run.to === item.at) run.to += item.len;
+        else {
+          endRun();
+          run = { buf: item.buf, from: item.at, to: item.at + item.len };
+        }
       }
+      endRun();
       if (out.length === 1) this.socket.write(out[0]!);
       else if (out.length > 1) this.socket.write(Buffer.concat(out));
     });
+  }
+
+  /** The game of local instance `local` (asked per record: the last answer is kept, ids are never reused). */
+  private gameOf(local: number): string | null {
+    if (local !== this.lastSrc) {
+      this.lastSrc = local;
+      this.lastGame = this.host.gameOf(local);
+    }
+    return this.lastGame;
   }
 
   private dial(): void {
@@ -239,7 +263,7 @@ export class PeerLink implements RecordSink {
         if (this.handshaking) throw new ProtocolError('ACK before WELCOME');
         const lists = decodeAck(body);
         if (!lists) throw new ProtocolError('malformed ACK');
-        this.settlement.taken(id, new Set(lists.pending));
+        this.settlement.taken(id, lists.pending.length > 0 ? new Set(lists.pending) : NONE_HELD);
         for (const seq of lists.done) this.settlement.done(seq);
         for (const seq of lists.doubt) this.refuse(seq, BounceReason.IN_DOUBT);
         return this.released();
