@@ -3,7 +3,7 @@
  * over a loopback TCP peer link, against NATS (nats-server + nats.js, pub/sub
  * and request/reply) in the same run (DESIGN.md §8).
  *
- *   npx tsx bench/mesh-remote.ts [--quick] [--reps N] [--verbose]
+ *   npx tsx bench/mesh-remote.ts [--quick] [--reps N] [--verbose] [--only throughput|rtt]
  *
  * Needs `nats-server` on the PATH (Debian: apt-get install nats-server) and
  * the npm dev dependency `nats`. Processes: `rxmesh up` (ns + agent 1),
@@ -32,8 +32,14 @@ const { values: opts } = parseArgs({
     quick: { type: 'boolean', default: false },
     reps: { type: 'string' },
     verbose: { type: 'boolean', default: false },
+    only: { type: 'string' },
   },
 });
+if (opts.only !== undefined && opts.only !== 'throughput' && opts.only !== 'rtt') {
+  console.error(`--only takes throughput or rtt, not '${opts.only}'`);
+  process.exit(2);
+}
+const runs = (part: 'throughput' | 'rtt'): boolean => opts.only === undefined || opts.only === part;
 const QUICK = opts.quick;
 const REPS = Number(opts.reps ?? (QUICK ? 1 : 3));
 const SIZE = 64;
@@ -187,16 +193,23 @@ async function main(): Promise<void> {
   const meshRtt: number[] = [];
   const natsRtt: number[] = [];
   for (let i = 0; i < REPS; i++) {
-    mesh.push(await meshRun());
-    nats.push(await natsRun());
-    meshRtt.push((await ping.call<RttResult>('ping', rttArg(pongRef))).p50);
-    natsRtt.push((await nPing.call<RttResult>('ping', rttArg())).p50);
-    verbose(`  run ${i + 1}: mesh ${Math.round(mesh[i]!)} msg/s, nats ${Math.round(nats[i]!)} msg/s, rtt mesh ${meshRtt[i]!.toFixed(1)} us, nats ${natsRtt[i]!.toFixed(1)} us`);
+    if (runs('throughput')) {
+      mesh.push(await meshRun());
+      nats.push(await natsRun());
+      verbose(`  run ${i + 1}: mesh ${Math.round(mesh[i]!)} msg/s, nats ${Math.round(nats[i]!)} msg/s`);
+    }
+    if (runs('rtt')) {
+      meshRtt.push((await ping.call<RttResult>('ping', rttArg(pongRef))).p50);
+      natsRtt.push((await nPing.call<RttResult>('ping', rttArg())).p50);
+      verbose(`  run ${i + 1}: rtt mesh ${meshRtt[i]!.toFixed(1)} us, nats ${natsRtt[i]!.toFixed(1)} us`);
+    }
   }
-  const m = median(mesh);
-  const n = median(nats);
-  console.log(`mesh-remote 64B: ${Math.round(m)} msg/s, nats 64B: ${Math.round(n)} msg/s, ratio ${(m / n).toFixed(2)}`);
-  console.log(`mesh-remote rtt p50 ${median(meshRtt).toFixed(1)} us, nats rtt p50 ${median(natsRtt).toFixed(1)} us`);
+  if (runs('throughput')) {
+    const m = median(mesh);
+    const n = median(nats);
+    console.log(`mesh-remote 64B: ${Math.round(m)} msg/s, nats 64B: ${Math.round(n)} msg/s, ratio ${(m / n).toFixed(2)}`);
+  }
+  if (runs('rtt')) console.log(`mesh-remote rtt p50 ${median(meshRtt).toFixed(1)} us, nats rtt p50 ${median(natsRtt).toFixed(1)} us`);
   for (const c of all) c.stop();
 }
 
