@@ -2,11 +2,11 @@
  * LocalSink: the way into one local instance's rx ring (agent -> app), for
  * records from any origin (its neighbours' tx rings, peer links, bounces).
  *
- * - Staging: within a round, records that fit go into a staging batch (from a
- *   shared pool, so an idle instance holds none) and reach the ring in one
- *   write when the round ends. The sink checks the ring's free space before
- *   staging, so the write always succeeds and the origin can count the record
- *   as delivered.
+ * - Staging (staging.ts): within a round, records that fit go into a staging
+ *   batch (from a shared pool, so an idle instance holds none) and reach the
+ *   ring in one write when the round ends. The ring's free space is counted
+ *   before staging, so the write always succeeds and the origin can count the
+ *   record as delivered.
  * - Waiting: a record that does not fit waits in the WaitList, in order, and
  *   the sink asks the app to ring the agent when it frees space. Other
  *   destinations are not held up: the origin goes on with its next record.
@@ -19,12 +19,12 @@
  * - Leaving: new messages are refused OFFLINE; what the app left unread in its
  *   ring is bounced to the senders by `close()`, then what still waited.
  */
-import { fragOf, kindOf, Frag, recordType, RingError, type RecordBatch, type Ring } from '../native/index.js';
-import { BounceReason, envAux, envFlags, Flag, RecordKind, setEnvAddress, setEnvEpoch, stampSource, WHOLE_MESSAGE_MAX } from '../protocol/envelope.js';
+import { fragOf, kindOf, Frag, recordType, RingError, type Ring } from '../native/index.js';
+import { BounceReason, envAux, envFlags, Flag, RecordKind, setEnvAddress, setEnvEpoch, WHOLE_MESSAGE_MAX } from '../protocol/envelope.js';
 import { Offer, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from './record-sink.js';
 import { Partials, Track } from './partials.js';
 import type { SinkHost, SinkLimits, SinkState, SinkStats } from './sink-host.js';
-import { StagedRun } from './staged-run.js';
+import { Staging } from './staging.js';
 import { isAbort, recordSize, WaitList, type WaitingRecord } from './wait-list.js';
 
 /** How long a full ring may hold the local sources offering to it (see LocalSink.hold). */
@@ -35,18 +35,13 @@ const WHOLE_DATA = recordType(RecordKind.DATA, Frag.COMPLETE);
 export class LocalSink implements RecordSink {
   state: SinkState = 'open';
   readonly stats: SinkStats = { delivered: 0, refused: 0, orphaned: 0, stalls: 0 };
-  private batch: RecordBatch | null = null;
-  private room = -1;
-  /** the ring's free space was read again this round (hasRoom) */
-  private rechecked = false;
+  private readonly staging: Staging;
   /** holding pausable sources until the ring has `holdNeed` bytes free (see hold) */
   private holdTimer: NodeJS.Timeout | undefined;
   private holdNeed = 0;
   /** the last hold timed out: sources go on around this instance until its wait list drains */
   private holdOver = false;
   private readonly waitList = new WaitList();
-  /** whole messages staged straight from a source's ring, copied when the run ends */
-  private readonly run = new StagedRun();
   private stallTimer: NodeJS.Timeout | undefined;
   private stalled = false;
   private freeAtStall = 0;
@@ -66,11 +61,18 @@ export class LocalSink implements RecordSink {
     this.margin = recordSize(rx.maxRecord); // room a wrap's padding may take
     this.wholeMax = Math.min(WHOLE_MESSAGE_MAX, rx.capacity / 4); // the reader's rule too (client/inbox.ts)
     this.partials = new Partials(limits.maxPartialBytes);
+    this.staging = new Staging(rx, this.margin, {
+      epoch: host.epoch,
+      borrowBatch: (bytes) => host.borrowBatch(bytes),
+      returnBatch: (batch) => host.returnBatch(batch),
+      started: () => host.touch(this),
+      written: (records) => (this.stats.delivered += records),
+    });
   }
 
   /** Bytes queued in the agent for this instance (waiting or staged). */
   get queued(): number {
-    return this.waitList.bytes + (this.batch?.length ?? 0);
+    return this.waitList.bytes + this.staging.bytes;
   }
 
   offer(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin): OfferResult {
@@ -95,7 +97,7 @@ export class LocalSink implements RecordSink {
     const size = recordSize(body.length);
     if (!this.quickFits(type, body.length, size)) return false;
     try {
-      this.stage(type, body, srcNode, srcLocal, size);
+      this.staging.stage(type, body, srcNode, srcLocal);
     } catch (err) {
       return this.fail(err, false); // (its instance is dropped; offer() then refuses the record OFFLINE)
     }
@@ -107,20 +109,15 @@ export class LocalSink implements RecordSink {
     const size = recordSize(len);
     if (!this.quickFits(type, len, size)) return false;
     try {
-      const batch = this.batch ?? this.startBatch(size);
-      if (!this.run.add(batch, type, data, start, len, srcNode, srcLocal, this.host.epoch)) {
-        this.writeStaged(); // the batch is full, the ring has room (counted): write it now
-        this.run.add(batch, type, data, start, len, srcNode, srcLocal, this.host.epoch);
-      }
+      this.staging.stageAt(type, data, start, len, srcNode, srcLocal);
     } catch (err) {
       return this.fail(err, false);
     }
-    this.room -= size;
     return true;
   }
 
   private quickFits(type: number, len: number, size: number): boolean {
-    return type === WHOLE_DATA && size <= this.room && this.waitList.empty && this.state === 'open' && !this.stalled && !this.failed && len <= this.rx.maxRecord;
+    return type === WHOLE_DATA && this.staging.counted(size) && this.waitList.empty && this.state === 'open' && !this.stalled && !this.failed && len <= this.rx.maxRecord;
   }
 
   /** Its rx ring failed (a RingError; anything else is rethrown): this instance is dropped (host.broken); yields `otherwise`. */
@@ -175,8 +172,8 @@ export class LocalSink implements RecordSink {
   /** Stage a record if the ring has room and nothing waits before it; else queue it. */
   private place(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin, key: string | null, mayBlock: boolean): OfferResult {
     const size = recordSize(body.length);
-    if (this.waitList.empty && this.hasRoom(size)) {
-      this.stage(type, body, srcNode, srcLocal, size);
+    if (this.waitList.empty && this.staging.hasRoom(size)) {
+      this.staging.stage(type, body, srcNode, srcLocal);
       if (key !== null && kindOf(type) === RecordKind.DATA && fragOf(type) === Frag.BEGIN) this.partials.started(key);
       return Offer.TAKEN;
     }
@@ -185,21 +182,6 @@ export class LocalSink implements RecordSink {
     this.waitList.push(key ?? `${srcNode}:${srcLocal}`, this.copy(type, body, srcNode, srcLocal, origin.ticket()));
     this.waiting();
     return Offer.DEFERRED;
-  }
-
-  /**
-   * Can `size` more bytes be staged this round? The ring's free space is read
-   * once per round, and once more before a record would have to wait: the app
-   * may have read since (without that second look, a reader a little behind
-   * sends records through the wait list, which costs a copy each).
-   */
-  private hasRoom(size: number): boolean {
-    if (this.room < 0) this.room = Math.max(0, this.rx.free() - this.margin);
-    if (size <= this.room) return true;
-    if (this.rechecked) return false;
-    this.rechecked = true;
-    this.room = Math.max(0, this.rx.free() - this.margin - (this.batch?.length ?? 0));
-    return size <= this.room;
   }
 
   /**
@@ -241,12 +223,9 @@ export class LocalSink implements RecordSink {
     });
     if (!records) return Offer.DEFERRED;
     const size = records.reduce((n, r) => n + recordSize(r.body.length), 0);
-    if (this.waitList.empty && this.hasRoom(size)) {
-      for (const r of records) {
-        this.stageCopy(r.type, r.body);
-        this.host.afterFlush(r.ticket);
-      }
-      this.room -= size;
+    if (this.waitList.empty && this.staging.hasRoom(size)) {
+      this.staging.place(records, size);
+      for (const r of records) this.host.afterFlush(r.ticket);
       return Offer.DEFERRED;
     }
     this.waitList.pushWhole(key, records);
@@ -259,30 +238,6 @@ export class LocalSink implements RecordSink {
     setEnvAddress(copy, srcNode, srcLocal);
     setEnvEpoch(copy, this.host.epoch);
     return { type, body: copy, ticket };
-  }
-
-  private stage(type: number, body: Uint8Array, srcNode: number, srcLocal: number, size: number): void {
-    const at = this.stageCopy(type, body);
-    stampSource(this.batch!.buffer, at, srcNode, srcLocal, this.host.epoch);
-    this.room -= size;
-  }
-
-  /** Put a record into this round's staging batch; returns where its body starts there. */
-  private stageCopy(type: number, body: Uint8Array): number {
-    const batch = this.batch ?? this.startBatch(recordSize(body.length));
-    let at = batch.reserve(type, body.length);
-    if (at < 0) {
-      this.writeStaged(); // the batch is full, the ring has room (counted): write it now
-      at = batch.reserve(type, body.length);
-    }
-    batch.buffer.set(body, at);
-    return at;
-  }
-
-  private startBatch(size: number): RecordBatch {
-    const batch = this.batch = this.host.borrowBatch(Math.max(size, Math.min(this.room, 256 * 1024)));
-    this.host.touch(this);
-    return batch;
   }
 
   private waiting(): void {
@@ -298,24 +253,8 @@ export class LocalSink implements RecordSink {
   /** End of a round: write what was staged, then move what waits, as far as the ring allows. */
   flush(): void {
     if (this.state === 'closed') return;
-    this.writeStaged();
-    if (this.batch) {
-      this.host.returnBatch(this.batch);
-      this.batch = null;
-    }
-    this.room = -1;
-    this.rechecked = false;
+    this.staging.end();
     this.moveWaiting();
-  }
-
-  private writeStaged(): void {
-    const batch = this.batch;
-    if (!batch || batch.length === 0) return;
-    this.run.seal(batch, this.host.epoch);
-    const records = batch.count;
-    const written = this.rx.writeBatch(batch);
-    if (written !== records) throw new Error(`rx ring of instance ${this.localId} took ${written} of ${records} staged records`);
-    this.stats.delivered += records;
   }
 
   /** Write waiting units, whole, as far as the ring has room; else ask to be woken when it has. */
@@ -442,11 +381,7 @@ export class LocalSink implements RecordSink {
     this.stallTimer = undefined;
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.holdTimer = undefined;
-    if (this.batch) {
-      this.writeStaged();
-      this.host.returnBatch(this.batch);
-      this.batch = null;
-    }
+    this.staging.end();
     this.state = 'closed';
     this.rx.unread((type, body, pos) => {
       if (!this.rx.take(pos)) {
