@@ -15,7 +15,8 @@ import type { RecordSink, Ticket } from '../record-sink.js';
 import type { RemoteRoutes } from '../router.js';
 import { InboundSession, type InboundHost, type InboundStats } from './inbound-session.js';
 import { LinkServer } from './link-server.js';
-import { DEFAULT_TIMINGS, PeerLink, type LinkStats, type LinkTimings } from './peer-link.js';
+import { DEFAULT_TIMINGS, type LinkStats, type LinkTimings } from './link-contract.js';
+import { PeerLink } from './peer-link.js';
 
 export interface LinkOptions extends Partial<LinkTimings> {
   /** 'host:port' to listen on for peers (port 0: any). */

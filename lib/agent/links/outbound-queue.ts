@@ -125,6 +125,31 @@ export class OutboundQueue {
     return out;
   }
 
+  /**
+   * The frames of the items not yet written on this connection, in order (marked sent), ready to
+   * write: consecutive frames in one slab as one view, with what `before(item)` returns (a frame
+   * to go first, e.g. its source's announcement) in between.
+   */
+  takeUnsentFrames(before: (item: Outbound) => Uint8Array | null): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let buf: Uint8Array | null = null;
+    let from = 0;
+    let to = 0;
+    for (const item of this.takeUnsent()) {
+      const first = before(item);
+      if (first || item.buf !== buf || item.at !== to) {
+        if (buf) out.push(buf.subarray(from, to));
+        if (first) out.push(first);
+        buf = item.buf;
+        from = item.at;
+        to = item.at;
+      }
+      to += item.len;
+    }
+    if (buf) out.push(buf.subarray(from, to));
+    return out;
+  }
+
   /** A fragment done but kept until its message ends: it no longer counts against the windows. */
   markDone(item: Outbound): void {
     if (item.state === ItemState.DONE) return;

@@ -30,66 +30,10 @@ import {
 import { Offer, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from '../record-sink.js';
 import { Settlement } from './link-settlement.js';
 import { OutboundQueue } from './outbound-queue.js';
-
-export interface LinkTimings {
-  /** Ping interval on a connected link. */
-  heartbeatMs: number;
-  /** Silence after which the peer is taken for dead (promise: within 3 s). */
-  deadMs: number;
-  /** How long a link may be down before its messages bounce. */
-  budgetMs: number;
-  /** A connected link with nothing to send closes after this long. */
-  idleMs: number;
-  /** Unacknowledged bytes per link before senders are paused (a quarter of it per destination). */
-  windowBytes: number;
-}
-
-export const DEFAULT_TIMINGS: LinkTimings = { heartbeatMs: 500, deadMs: 2000, budgetMs: 5000, idleMs: 30_000, windowBytes: 4 * 1024 * 1024 };
+import type { LinkState, LinkStats, LinkTimings, PeerIdentity, PeerLinkHost } from './link-contract.js';
 
 const BACKOFF_MIN = 100;
 const BACKOFF_MAX = 2000;
-
-export interface PeerIdentity {
-  readonly agentId: string;
-  readonly epoch: number;
-  /** this agent's number for that peer incarnation */
-  readonly node: number;
-}
-
-/** What a link needs from its agent (and nothing more). */
-export interface PeerLinkHost {
-  readonly agentId: string;
-  readonly epoch: number;
-  readonly secret: string;
-  /** Where this agent listens ('' if it does not): sent in HELLO. */
-  readonly address: string;
-  log(msg: string): void;
-  /** The game of a local instance (announced to the peer before its first record). */
-  gameOf(local: number): string | null;
-  /** Run `fn` as a round of the data path (settled tickets release at its end). */
-  round(fn: () => void): void;
-  /** The peer at this address is another incarnation: this link is retired for good. */
-  retired(link: PeerLink, actualEpoch: number): void;
-}
-
-export type LinkState = 'idle' | 'connecting' | 'up' | 'down' | 'failed' | 'retired';
-
-export interface LinkStats {
-  peer: string;
-  epoch: number;
-  address: string;
-  state: LinkState;
-  msgsOut: number;
-  bytesOut: number;
-  resends: number;
-  bounces: number;
-  inDoubt: number;
-  /** records the peer has done (in a ring there), or refused */
-  done: number;
-  queued: number;
-  connects: number;
-  rttUs: number;
-}
 
 const now = (): number => performance.now();
 
@@ -192,26 +136,11 @@ export class PeerLink implements RecordSink {
     setImmediate(() => {
       this.writeScheduled = false;
       if (this.state !== 'up' || !this.socket) return;
-      // frames of consecutive items in one slab go out as one view; SOURCE announcements between them
-      const out: Uint8Array[] = [];
-      let run: { buf: Uint8Array; from: number; to: number } | null = null;
-      const endRun = (): void => {
-        if (run) out.push(run.buf.subarray(run.from, run.to));
-        run = null;
-      };
-      for (const item of this.queue.takeUnsent()) {
-        if (item.game !== null && !this.announced.has(item.src)) {
-          this.announced.add(item.src);
-          endRun();
-          out.push(encodeFrame(LinkFrame.SOURCE, 0, encodeValue({ local: item.src, game: item.game })));
-        }
-        if (run && run.buf === item.buf && run.to === item.at) run.to += item.len;
-        else {
-          endRun();
-          run = { buf: item.buf, from: item.at, to: item.at + item.len };
-        }
-      }
-      endRun();
+      const out = this.queue.takeUnsentFrames((item) => {
+        if (item.game === null || this.announced.has(item.src)) return null;
+        this.announced.add(item.src);
+        return encodeFrame(LinkFrame.SOURCE, 0, encodeValue({ local: item.src, game: item.game }));
+      });
       if (out.length === 1) this.socket.write(out[0]!);
       else if (out.length > 1) this.socket.write(Buffer.concat(out));
     });
