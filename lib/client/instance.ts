@@ -18,7 +18,6 @@ import {
   AgentLostError, BadArgumentError, ClosedError, ConflictError, InDoubtError, KickedError, LimitError, MeshError, NoRouteError, NotWatchedError, RemoteError,
 } from '../protocol/errors.js';
 import { validatePattern, validateService, validateUserData } from '../protocol/names.js';
-import type { OfflineReason } from '../protocol/registry-messages.js';
 import { Inbox } from './inbox.js';
 import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
 import { lostMessages } from './lost-messages.js';

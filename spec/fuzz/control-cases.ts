@@ -12,7 +12,6 @@
  * connection created, so requests reach the code paths behind the lookups.
  */
 import { ControlMessage } from '../../lib/protocol/control-messages.js';
-import { FRAME_HEADER } from '../../lib/protocol/frame.js';
 import { CANARY_CLIENT_SERVICE, CANARY_SERVICE } from './canary.js';
 import { completeness, endingFor, type Ending } from './framed.js';
 import { transportCase, type TransportKind } from './fresh-cases.js';

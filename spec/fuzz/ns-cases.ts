@@ -13,7 +13,6 @@
  * never the canary's: taking either over would be the protocol working.
  */
 import { NsMessage } from '../../lib/protocol/registry-messages.js';
-import { FRAME_HEADER } from '../../lib/protocol/frame.js';
 import { avoidCanary } from './control-cases.js';
 import { completeness, endingFor, type Ending } from './framed.js';
 import { transportCase, type TransportKind } from './fresh-cases.js';
