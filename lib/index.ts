@@ -19,7 +19,7 @@ export {
   ErrorCode, errorMessage, MeshError, AuthError, ConflictError, InvalidNameError, CrossGameError, NoRouteError,
   NotWatchedError, QueueFullError, TimeoutError, AgentLostError, RegistryUnavailableError, ProtocolError,
   FrameTooLargeError, NotFoundError, ClosedError, KickedError, RemoteError, RingFailureError, BadArgumentError, InternalError,
-  LimitError, InDoubtError,
+  LimitError, InDoubtError, VersionError,
 } from './protocol/errors.js';
 export type { UndeliverableReason } from './protocol/envelope.js';
 export type { OfflineReason, ConflictStrategy } from './protocol/registry-messages.js';

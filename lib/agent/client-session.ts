@@ -6,6 +6,7 @@
  * of the app goes offline (reason `crashed` unless it was closed first).
  */
 import { AuthError, CrossGameError, MeshError, NotFoundError, ProtocolError } from '../protocol/errors.js';
+import { agreeVersion, CONTROL_PROTOCOL } from '../protocol/versions.js';
 import { ControlMessage, type Created, type InstanceInfo, type Welcome } from '../protocol/control-messages.js';
 import type { FramedConnection } from '../protocol/connection.js';
 import { newNonce } from '../protocol/auth.js';
@@ -106,12 +107,13 @@ export class ClientSession {
 
   private hello(body: Body): unknown {
     if (this.gameId !== undefined) throw new ProtocolError('hello sent twice');
+    const v = agreeVersion('control', CONTROL_PROTOCOL, body);
     if (!this.host.serves(this.peer)) {
       throw new AuthError(`this agent serves only uid ${process.getuid?.()}; run it as root to serve apps of several users (uid ${this.peer.uid})`);
     }
     this.gameId = validateService(`${str(body, 'gameId')}.x.x.x`).split('.')[0];
     this.nonce = newNonce();
-    return { nonce: this.nonce, agentId: this.host.agentId };
+    return { nonce: this.nonce, agentId: this.host.agentId, v };
   }
 
   /** Answer with `err`, then close the connection: nothing more from it is taken. */

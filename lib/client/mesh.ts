@@ -10,6 +10,7 @@ import { gameProof } from '../protocol/auth.js';
 import { FramedConnection } from '../protocol/connection.js';
 import { ControlMessage, type InstanceInfo, type LoadReport, type Welcome } from '../protocol/control-messages.js';
 import { AgentLostError, ClosedError, MeshError } from '../protocol/errors.js';
+import { agreeVersion, CONTROL_PROTOCOL, versionFields } from '../protocol/versions.js';
 import type { OfflineReason } from '../protocol/registry-messages.js';
 import { Instance, type InstanceHost, type InstanceOptions } from './instance.js';
 import type { InstanceRef } from './message.js';
@@ -89,7 +90,8 @@ export class Mesh implements InstanceHost {
     });
     this.conn = conn;
     try {
-      const hello = await this.control<{ nonce: Uint8Array; agentId: string }>(ControlMessage.HELLO, { gameId: this.options.gameId, pid: process.pid });
+      const hello = await this.control<{ nonce: Uint8Array; agentId: string; v?: unknown }>(ControlMessage.HELLO, { gameId: this.options.gameId, pid: process.pid, ...versionFields(CONTROL_PROTOCOL) });
+      agreeVersion('control', CONTROL_PROTOCOL, hello);
       const welcome = await this.control<Welcome>(ControlMessage.AUTH, { proof: gameProof(this.options.password, hello.nonce) });
       this.agentId = welcome.agentId;
       if (this.epoch !== welcome.epoch) this.refs.clear(); // node numbers are the new agent's own

@@ -16,6 +16,7 @@ import type { Socket } from 'node:net';
 import { AdmissionError, type Ticket } from '../protocol/admission.js';
 import { FramedConnection, isProtocolViolation } from '../protocol/connection.js';
 import { MeshError, ProtocolError } from '../protocol/errors.js';
+import { agreeVersion, NS_PROTOCOL } from '../protocol/versions.js';
 import { NsMessage, type InstanceRecord } from '../protocol/registry-messages.js';
 import type { GameAuth } from './games.js';
 import type { Lease, LeaseLink, LeaseTable } from './leases.js';
@@ -130,6 +131,7 @@ export class NsSession implements LeaseLink {
   }
 
   private hello(b: v.Body): unknown {
+    const version = agreeVersion('name server', NS_PROTOCOL, b);
     const agentId = v.text(b, 'agentId');
     const address = v.text(b, 'address', 256, 0);
     const leaseId = v.optionalText(b, 'leaseId', 64);
@@ -142,7 +144,7 @@ export class NsSession implements LeaseLink {
     // Kicks that happened while the agent was away go out right after the answer.
     const held = lease.pending.splice(0);
     if (held.length) setImmediate(() => held.forEach((e) => this.send(e.type, e.body)));
-    return { leaseId: lease.id, ttlMs: lease.ttlMs, resumed, uptimeMs: Math.round(performance.now() - this.ctx.startedAt) };
+    return { leaseId: lease.id, ttlMs: lease.ttlMs, resumed, uptimeMs: Math.round(performance.now() - this.ctx.startedAt), v: version };
   }
 
   private watch(b: v.Body): unknown {

@@ -25,6 +25,7 @@ export const ErrorCode = {
   BAD_ARGUMENT: 'BAD_ARGUMENT',
   IN_DOUBT: 'IN_DOUBT',
   LIMIT: 'LIMIT',
+  VERSION: 'VERSION',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -50,6 +51,7 @@ const MESSAGES: Record<ErrorCode, string> = {
   BAD_ARGUMENT: 'invalid argument (e.g. consistent-hash routing without a key)',
   IN_DOUBT: 'an agent died holding the message unacknowledged: it may or may not have been delivered',
   LIMIT: 'an agent limit was reached (instances, watches or bytes buffered per app or game, or memory mappings)',
+  VERSION: 'the two sides speak no protocol version in common: upgrade the older one',
   INTERNAL: 'internal error',
 };
 
@@ -122,6 +124,7 @@ export class RingFailureError extends make(ErrorCode.RING, 'RingFailureError') {
 export class BadArgumentError extends make(ErrorCode.BAD_ARGUMENT, 'BadArgumentError') {}
 export class InDoubtError extends make(ErrorCode.IN_DOUBT, 'InDoubtError') {}
 export class LimitError extends make(ErrorCode.LIMIT, 'LimitError') {}
+export class VersionError extends make(ErrorCode.VERSION, 'VersionError') {}
 export class InternalError extends make(ErrorCode.INTERNAL, 'InternalError') {}
 
 const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {
@@ -145,5 +148,6 @@ const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {
   BAD_ARGUMENT: BadArgumentError,
   IN_DOUBT: InDoubtError,
   LIMIT: LimitError,
+  VERSION: VersionError,
   INTERNAL: InternalError,
 };

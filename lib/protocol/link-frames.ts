@@ -29,6 +29,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { FRAME_HEADER, FRAME_PREFIX } from './frame.js';
+import { LINK_PROTOCOL } from './versions.js';
 
 export const LinkFrame = {
   CHALLENGE: 1,
@@ -42,8 +43,8 @@ export const LinkFrame = {
 } as const;
 export type LinkFrame = (typeof LinkFrame)[keyof typeof LinkFrame];
 
-/** The link protocol version in CHALLENGE/HELLO/WELCOME. */
-export const LINK_VERSION = 2;
+/** The link protocol version this build speaks best (CHALLENGE/HELLO/WELCOME carry its range: versions.ts). */
+export const LINK_VERSION = LINK_PROTOCOL.max;
 
 /** Bytes a DATA frame adds before the record body. */
 export const DATA_OVERHEAD = FRAME_PREFIX + FRAME_HEADER + 4;

@@ -37,6 +37,7 @@
 import { connect as dial, type Socket } from 'node:net';
 import { FramedConnection } from '../protocol/connection.js';
 import { ClosedError, ConflictError, MeshError, ProtocolError, RegistryUnavailableError, TimeoutError } from '../protocol/errors.js';
+import { agreeVersion, NS_PROTOCOL, versionFields } from '../protocol/versions.js';
 import { keyOf, NsMessage, OfflineReason } from '../protocol/registry-messages.js';
 import { WatchMirror } from './watch-mirror.js';
 import type {
@@ -311,7 +312,9 @@ export class NsRegistry implements Registry {
         address: this.agent.address,
         ...(this.leaseId ? { leaseId: this.leaseId } : {}),
         ...(this.options.leaseTtlMs ? { ttlMs: this.options.leaseTtlMs } : {}),
+        ...versionFields(NS_PROTOCOL),
       }, this.requestTimeoutMs));
+      agreeVersion('name server', NS_PROTOCOL, hello);
       if (typeof hello.leaseId !== 'string' || typeof hello.ttlMs !== 'number') throw new ProtocolError('malformed HELLO answer');
       const resumed = this.leaseId !== undefined && hello.leaseId === this.leaseId;
       const reconnect = this.leaseId !== undefined;

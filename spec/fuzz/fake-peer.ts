@@ -14,13 +14,14 @@ export class FakePeer {
   private seq = 0;
   private constructor(readonly conn: FuzzConn, readonly agentEpoch: number) {}
 
-  /** Handshake as `agentId` (incarnation 1) listening at `address` (where the agent would dial back). */
-  static async connect(port: number, secret: string, agentId: string, address = '127.0.0.1:1'): Promise<FakePeer> {
+  /** Handshake as `agentId` (incarnation 1) listening at `address` (where the agent would dial back),
+   * saying it speaks link protocol `version` (default: this build's). */
+  static async connect(port: number, secret: string, agentId: string, address = '127.0.0.1:1', version: { v: number; vmin: number } = { v: LINK_VERSION, vmin: LINK_VERSION }): Promise<FakePeer> {
     const conn = await FuzzConn.open({ host: '127.0.0.1', port });
     await conn.until(() => conn.frames.some((f) => f.type === LinkFrame.CHALLENGE), 5000);
     const ch = decodeValue<{ agentId: string; epoch: number; nonce: Uint8Array }>(conn.frames.find((f) => f.type === LinkFrame.CHALLENGE)!.body);
     const proof = linkProof(secret, 'd', ch.nonce, agentId, ch.agentId, 1, ch.epoch);
-    conn.write(encodeFrame(LinkFrame.HELLO, 0, encodeValue({ v: LINK_VERSION, agentId, epoch: 1, address, next: 1, nonce: new Uint8Array(32), proof })));
+    conn.write(encodeFrame(LinkFrame.HELLO, 0, encodeValue({ ...version, agentId, epoch: 1, address, next: 1, nonce: new Uint8Array(32), proof })));
     if ((await conn.until(() => conn.frames.some((f) => f.type === LinkFrame.WELCOME), 5000)) !== 'done') throw new Error('no WELCOME');
     return new FakePeer(conn, ch.epoch);
   }

@@ -16,8 +16,9 @@ import { Admission, AdmissionError, type AdmissionOptions, type AdmissionStats, 
 import { decodeValue, encodeValue } from '../../protocol/cbor.js';
 import { ENVELOPE_BYTES } from '../../protocol/envelope.js';
 import { ProtocolError } from '../../protocol/errors.js';
+import { agreeVersion, LINK_PROTOCOL, versionFields } from '../../protocol/versions.js';
 import { encodeFrame, FrameDecoder, type Frame } from '../../protocol/frame.js';
-import { checkLinkProof, decodeRecordBody, encodeBareFrame, LINK_MAX_FRAME, LINK_VERSION, LinkFrame, linkProof } from '../../protocol/link-frames.js';
+import { checkLinkProof, decodeRecordBody, encodeBareFrame, LINK_MAX_FRAME, LinkFrame, linkProof } from '../../protocol/link-frames.js';
 import type { InboundSession, InboundStats } from './inbound-session.js';
 
 export interface LinkServerHost {
@@ -109,7 +110,7 @@ export class LinkServer {
         conn.session.stats.connected = false;
       }
     });
-    socket.write(encodeFrame(LinkFrame.CHALLENGE, 0, encodeValue({ v: LINK_VERSION, agentId: this.host.agentId, epoch: this.host.epoch, nonce })));
+    socket.write(encodeFrame(LinkFrame.CHALLENGE, 0, encodeValue({ ...versionFields(LINK_PROTOCOL), agentId: this.host.agentId, epoch: this.host.epoch, nonce })));
   }
 
   private onFrame(conn: Conn, f: Frame, nonce: Uint8Array): void {
@@ -147,6 +148,7 @@ export class LinkServer {
     if (typeof h?.agentId !== 'string' || typeof h.epoch !== 'number' || typeof h.next !== 'number' || !(h.nonce instanceof Uint8Array) || h.nonce.length !== 32) {
       throw new ProtocolError('malformed HELLO');
     }
+    const version = agreeVersion('link', LINK_PROTOCOL, h as { v?: unknown; vmin?: unknown });
     if (!checkLinkProof(this.host.secret, 'd', nonce, h.agentId, this.host.agentId, h.epoch, this.host.epoch, h.proof)) {
       throw new ProtocolError(`refused: wrong mesh secret (claims to be '${h.agentId}')`);
     }
@@ -159,7 +161,7 @@ export class LinkServer {
     conn.session = session;
     session.stats.connected = true;
     const { top, pending } = session.connected(h.next);
-    const welcome = { v: LINK_VERSION, proof: linkProof(this.host.secret, 'a', h.nonce, this.host.agentId, h.agentId, this.host.epoch, h.epoch), top, pending };
+    const welcome = { v: version, proof: linkProof(this.host.secret, 'a', h.nonce, this.host.agentId, h.agentId, this.host.epoch, h.epoch), top, pending };
     conn.socket.write(encodeFrame(LinkFrame.WELCOME, 0, encodeValue(welcome)));
   }
 

@@ -23,9 +23,10 @@ import { decodeValue, encodeValue } from '../../protocol/cbor.js';
 import { Frag, fragOf, kindOf } from '../../native/index.js';
 import { BounceReason, envAux, envLocal, RecordKind, setEnvAddress, setEnvEpoch, WHOLE_MESSAGE_MAX } from '../../protocol/envelope.js';
 import { ProtocolError } from '../../protocol/errors.js';
+import { agreeVersion, LINK_PROTOCOL, versionFields } from '../../protocol/versions.js';
 import { encodeFrame, FrameDecoder } from '../../protocol/frame.js';
 import {
-  checkLinkProof, DATA_OVERHEAD, decodeAck, encodeBareFrame, LINK_MAX_FRAME, LINK_VERSION, LinkFrame, linkProof,
+  checkLinkProof, DATA_OVERHEAD, decodeAck, encodeBareFrame, LINK_MAX_FRAME, LinkFrame, linkProof,
 } from '../../protocol/link-frames.js';
 import { Offer, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from '../record-sink.js';
 import { Settlement } from './link-settlement.js';
@@ -216,6 +217,7 @@ export class PeerLink implements RecordSink {
   private onChallenge(body: Uint8Array): void {
     const c = decodeValue(body) as { agentId?: unknown; epoch?: unknown; nonce?: unknown };
     if (!this.handshaking || !(c?.nonce instanceof Uint8Array) || typeof c.epoch !== 'number') throw new ProtocolError('unexpected CHALLENGE');
+    agreeVersion('link', LINK_PROTOCOL, c as { v?: unknown; vmin?: unknown });
     if (c.agentId !== this.peer.agentId) throw new ProtocolError(`${this.address} is agent '${String(c.agentId)}', not '${this.peer.agentId}' as the registry says`);
     if (c.epoch !== this.peer.epoch) {
       this.retire(c.epoch);
@@ -223,7 +225,7 @@ export class PeerLink implements RecordSink {
     }
     this.nonce = randomBytes(32);
     const hello = {
-      v: LINK_VERSION, agentId: this.host.agentId, epoch: this.host.epoch, address: this.host.address, next: this.queue.firstSeq, nonce: this.nonce,
+      ...versionFields(LINK_PROTOCOL), agentId: this.host.agentId, epoch: this.host.epoch, address: this.host.address, next: this.queue.firstSeq, nonce: this.nonce,
       proof: linkProof(this.host.secret, 'd', c.nonce, this.host.agentId, this.peer.agentId, this.host.epoch, this.peer.epoch),
     };
     this.socket!.write(encodeFrame(LinkFrame.HELLO, 0, encodeValue(hello)));
@@ -231,6 +233,7 @@ export class PeerLink implements RecordSink {
 
   private onWelcome(body: Uint8Array): void {
     const w = decodeValue(body) as { proof?: unknown; top?: unknown; pending?: unknown };
+    if (this.handshaking) agreeVersion('link', LINK_PROTOCOL, w as { v?: unknown });
     if (!this.handshaking || !checkLinkProof(this.host.secret, 'a', this.nonce, this.peer.agentId, this.host.agentId, this.peer.epoch, this.host.epoch, w?.proof)) {
       throw new ProtocolError('peer failed the mesh-secret proof');
     }

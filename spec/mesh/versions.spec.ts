@@ -1,0 +1,119 @@
+/**
+ * Versioned protocols (issue 11, item 4): every HELLO carries the range of
+ * versions its sender speaks; the other side picks the highest in common or
+ * refuses with a VersionError (code VERSION) that names both ranges. A HELLO
+ * without a version is from a build before versions (version 1) and is served.
+ */
+import { createConnection } from 'node:net';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MeshError, ProtocolError, VersionError } from '../../lib/index.js';
+import { FramedConnection } from '../../lib/protocol/connection.js';
+import { ControlMessage } from '../../lib/protocol/control-messages.js';
+import { NsMessage } from '../../lib/protocol/registry-messages.js';
+import { agreeVersion, CONTROL_PROTOCOL, LINK_PROTOCOL, NS_PROTOCOL } from '../../lib/protocol/versions.js';
+import { FakePeer } from '../fuzz/fake-peer.js';
+import { GAME, MESH_SECRET, startUp, type MeshProcess } from '../helpers/mesh.js';
+import { rawClient } from '../helpers/ns.js';
+import { cleanupShm } from '../helpers/shm.js';
+import { next } from './wait.js';
+
+const Versions = suite('protocol versions');
+let up: MeshProcess;
+
+Versions.before(async () => {
+  up = await startUp({ links: true });
+});
+Versions.after(async () => {
+  await up?.stop();
+  cleanupShm();
+});
+
+Versions('protocol versions - the highest version both sides speak is chosen; no overlap is a VersionError naming both', () => {
+  const ours = { min: 2, max: 4 };
+  assert.is(agreeVersion('x', ours, { v: 9, vmin: 3 }), 4);
+  assert.is(agreeVersion('x', ours, { v: 3 }), 3);
+  assert.is(agreeVersion('x', { min: 1, max: 1 }, {}), 1, 'no version: a build before versions (1)');
+  try {
+    agreeVersion('control', ours, { v: 9, vmin: 5 });
+    assert.unreachable('no version in common');
+  } catch (err) {
+    assert.instance(err, VersionError);
+    assert.is((err as VersionError).code, 'VERSION');
+    assert.match((err as Error).message, /versions 2-4.*versions 5-9/);
+  }
+  assert.throws(() => agreeVersion('x', ours, {}), (e: unknown) => e instanceof VersionError, 'a build before versions against one that dropped 1');
+  for (const bad of [{ v: 'two' }, { v: 0 }, { v: 3, vmin: 4 }, { v: 2.5 }]) {
+    assert.throws(() => agreeVersion('x', ours, bad), (e: unknown) => e instanceof ProtocolError, JSON.stringify(bad));
+  }
+});
+
+/** A raw control connection to the agent. */
+function control(): Promise<FramedConnection> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection(up.socket);
+    socket.once('error', reject);
+    socket.once('connect', () => resolve(new FramedConnection(socket, { onMessage: () => {} })));
+  });
+}
+
+async function refusal(p: Promise<unknown>): Promise<MeshError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as MeshError;
+  }
+  throw new Error('the HELLO was served');
+}
+
+Versions('protocol versions - control socket: an app speaking only a newer version is refused with VERSION; an app from before versions is served', async () => {
+  const future = await control();
+  const err = await refusal(future.request(ControlMessage.HELLO, { gameId: GAME, pid: process.pid, v: CONTROL_PROTOCOL.max + 5, vmin: CONTROL_PROTOCOL.max + 5 }));
+  assert.instance(err, VersionError);
+  assert.match(err.message, /control protocol: this side speaks version 1, the other side version 6/);
+  future.close();
+
+  const old = await control();
+  const hello = await old.request(ControlMessage.HELLO, { gameId: GAME, pid: process.pid }) as { v?: number };
+  assert.is(hello.v, 1, 'the agent names the version it chose');
+  old.close();
+
+  // and the agent goes on serving apps of this build
+  const mesh = await up.connect();
+  const inst = mesh.instance('g.versions.1.0', { userData: 'a' });
+  await next(inst.startup$);
+  await mesh.close();
+});
+
+Versions('protocol versions - name server: an agent speaking only a newer version is refused with VERSION and gets no lease', async () => {
+  const { conn } = await rawClient(up.ready.ns!.port);
+  const err = await refusal(conn.request(NsMessage.HELLO, { agentId: 'future-agent', address: '', v: NS_PROTOCOL.max + 1, vmin: NS_PROTOCOL.max + 1 }));
+  assert.instance(err, VersionError);
+  assert.match(err.message, /name server protocol/);
+  const register = await refusal(conn.request(NsMessage.REGISTER, { instance: {}, conflict: 'reject' }));
+  assert.is(register.code === 'PROTOCOL' || register.code === 'INVALID_NAME', true, `no lease: ${register.code} ${register.message}`);
+  conn.close();
+  const { conn: old } = await rawClient(up.ready.ns!.port);
+  const hello = await old.request(NsMessage.HELLO, { agentId: 'old-agent', address: '' }) as { v?: number; leaseId?: string };
+  assert.is(hello.v, 1);
+  assert.type(hello.leaseId, 'string');
+  old.close();
+});
+
+Versions('protocol versions - links: a peer speaking only a newer link protocol gets no WELCOME and the refusal is logged', async () => {
+  const port = Number(up.linkAddress.slice(up.linkAddress.lastIndexOf(':') + 1));
+  const newer = { v: LINK_PROTOCOL.max + 1, vmin: LINK_PROTOCOL.max + 1 };
+  const mark = up.fixture.stderr.length;
+  let refused: unknown;
+  try {
+    (await FakePeer.connect(port, MESH_SECRET, 'future-agent', '127.0.0.1:1', newer)).close();
+  } catch (err) {
+    refused = err;
+  }
+  assert.ok(refused, 'the handshake was refused');
+  assert.match(up.fixture.stderr.slice(mark), /link protocol: this side speaks version 2, the other side version 3/);
+  const peer = await FakePeer.connect(port, MESH_SECRET, 'same-agent');
+  peer.close();
+});
+
+Versions.run();
