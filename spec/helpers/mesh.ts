@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type Mesh } from '../../lib/index.js';
 import { fetchStatus } from '../../lib/cli/status.js';
-import { startFixture, type Fixture } from './process.js';
+import { repoRoot, startCommand, startFixture, type Fixture } from './process.js';
 import { tempShmDir } from './shm.js';
 
 export const GAME = 'g';
@@ -112,8 +112,11 @@ export class MeshProcess {
   }
 }
 
-async function start(args: string[], shmDir: string, env: NodeJS.ProcessEnv = {}): Promise<MeshProcess> {
-  const f = startFixture('lib/cli/main.ts', [...args, '--exit-with-parent'], env);
+async function start(args: string[], shmDir: string, env: NodeJS.ProcessEnv = {}, netns?: string): Promise<MeshProcess> {
+  const full = [...args, '--exit-with-parent'];
+  const f = netns
+    ? startCommand('ip', ['netns', 'exec', netns, process.execPath, '--import', 'tsx', `${repoRoot}lib/cli/main.ts`, ...full], { cwd: repoRoot, env: { ...process.env, ...env } })
+    : startFixture('lib/cli/main.ts', full, env);
   await f.waitFor('"ready"');
   const line = f.stdout.split('\n').find((l) => l.includes('"ready"'))!;
   return new MeshProcess(f, (JSON.parse(line) as { ready: Ready }).ready, shmDir);
@@ -137,9 +140,9 @@ export function startNs(opts: { leaseTtlMs?: number; args?: string[] } = {}): Pr
   return start(['ns', '--port', '0', '--http-port', '0', '--games', gamesFile(), '--lease-ttl', String(opts.leaseTtlMs ?? 3000), ...(opts.args ?? [])], '');
 }
 
-/** `rxmesh agent` on a registry. */
-export function startAgent(registry: string, opts: { id?: string } & AgentSpecOptions = {}): Promise<MeshProcess> {
+/** `rxmesh agent` on a registry (inside network namespace `netns`, if given: another host). */
+export function startAgent(registry: string, opts: { id?: string; netns?: string } & AgentSpecOptions = {}): Promise<MeshProcess> {
   const shmDir = opts.shmDir ?? tempShmDir();
   return start(['agent', '--registry', registry, '--shm-dir', shmDir, ...(opts.id ? ['--id', opts.id] : []), ...agentArgs(opts)], shmDir,
-    opts.testHooks ? { RXMESH_TEST_HOOKS: '1' } : {});
+    opts.testHooks ? { RXMESH_TEST_HOOKS: '1' } : {}, opts.netns);
 }
