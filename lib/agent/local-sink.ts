@@ -79,8 +79,7 @@ export class LocalSink implements RecordSink {
     const refused = kindOf(type) === RecordKind.DATA ? BounceReason.OFFLINE : Offer.TAKEN;
     if (this.failed) return refused;
     // its own ring failing while a sender's record is offered: the sender is not at fault
-    if (this.quick(type, body, srcNode, srcLocal)) return Offer.TAKEN;
-    if (this.failed) return refused;
+    // (the quick path was tried before this: LimitedSink, the entry of every DATA record, tries quick() first)
     try {
       return this.take(type, body, srcNode, srcLocal, origin);
     } catch (err) {

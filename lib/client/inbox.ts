@@ -50,11 +50,7 @@ export class Inbox {
     if (type === WHOLE_DATA && len >= ENVELOPE_BYTES && this.holdFrom < 0) {
       const flags = envFlags(data, start);
       if (!(flags & (Flag.REPLY | Flag.ABORT)) && this.sink.canDeliver()) {
-        if (this.ring.take(pos, type)) {
-          const from = start + ENVELOPE_BYTES;
-          const payload = this.zeroCopy ? data.subarray(from, start + len) : data.slice(from, start + len);
-          this.sink.message(payload, flags, envNode(data, start), envLocal(data, start), envCorr(data, start), envEpoch(data, start));
-        }
+        this.handOut(type, data, start, len, pos, flags);
         return true;
       }
     }
@@ -156,12 +152,7 @@ export class Inbox {
   /** A record of a message for `messages$`, which can be handed out now. */
   private onMessageRecord(type: number, body: Uint8Array, pos: number, flags: number): void {
     const frag = fragOf(type);
-    if (frag === Frag.COMPLETE && !(flags & Flag.ABORT)) {
-      if (!this.ring.take(pos, type)) return;
-      const payload = body.subarray(ENVELOPE_BYTES);
-      this.deliver(this.zeroCopy ? payload : payload.slice(), flags, body);
-      return;
-    }
+    if (frag === Frag.COMPLETE && !(flags & Flag.ABORT)) return this.handOut(type, body, 0, body.length, pos, flags);
     const node = envNode(body);
     const local = envLocal(body);
     if (flags & Flag.ABORT) {
@@ -199,8 +190,16 @@ export class Inbox {
     this.deliver(whole, flags, body);
   }
 
-  private deliver(payload: Uint8Array, flags: number, body: Uint8Array): void {
-    this.sink.message(payload, flags, envNode(body), envLocal(body), envCorr(body), envEpoch(body));
+  /** A whole message, `data[start, start + len)`, that can go now: taken (unless the agent took it first), then handed out. */
+  private handOut(type: number, data: Uint8Array, start: number, len: number, pos: number, flags: number): void {
+    if (!this.ring.take(pos, type)) return;
+    const from = start + ENVELOPE_BYTES;
+    this.deliver(this.zeroCopy ? data.subarray(from, start + len) : data.slice(from, start + len), flags, data, start);
+  }
+
+  /** Hand out `payload`, from the sender named in the envelope at `at` in `env`. */
+  private deliver(payload: Uint8Array, flags: number, env: Uint8Array, at = 0): void {
+    this.sink.message(payload, flags, envNode(env, at), envLocal(env, at), envCorr(env, at), envEpoch(env, at));
   }
 
   /** Bounce fragments: collected per message; a report may begin mid-message (a streamed one). */
