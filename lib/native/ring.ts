@@ -221,7 +221,8 @@ export class Ring implements Disposable {
       while (off < span) {
         const len = view.getInt32(off, true);
         // the C side checked this record, but the other process can change it since: check what we use
-        if (len < Layout.RECORD_HEADER || off + align8(len) > span) {
+        // (the length first: align8 of one near 2^31 overflows to a negative step)
+        if (len < Layout.RECORD_HEADER || len > span - off || off + align8(len) > span) {
           throw new RingError(ShmqResult.CORRUPT, `record at position ${this.readPos + off} of ${this.path} changed while read`);
         }
         if (visit(view.getInt32(off + 4, true), data, at + off + Layout.RECORD_HEADER, len - Layout.RECORD_HEADER, this.readPos + off) === false) {
@@ -265,7 +266,7 @@ export class Ring implements Disposable {
       const at = pos % this.capacity;
       if (at + Layout.RECORD_HEADER > this.capacity) throw new RingError(ShmqResult.CORRUPT, `corrupt record at position ${pos} of ${this.path}`);
       const len = view.getInt32(at, true);
-      if (len < Layout.RECORD_HEADER || at + align8(len) > this.capacity) {
+      if (len < Layout.RECORD_HEADER || len > this.capacity - at || at + align8(len) > this.capacity) {
         throw new RingError(ShmqResult.CORRUPT, `corrupt record at position ${pos} of ${this.path}`);
       }
       const size = align8(len);

@@ -391,6 +391,25 @@ Limits('ring - accepts a record of exactly maxRecord bytes', () => {
   }
 });
 
+Limits('ring - a record length changed to near 2 GiB while the span is walked is CORRUPT, not a crash', () => {
+  // The producer may rewrite a record after the C side checked the span; a length whose 8-byte
+  // alignment overflows 32 bits once passed the walk's bound check and made it step backwards.
+  for (const huge of [0x7ffffffc, 0x7fffffff]) {
+    const r = ringPair();
+    try {
+      assert.ok(r.producer.write(1, bodyFor(1, 16)));
+      assert.ok(r.producer.write(2, bodyFor(2, 16)));
+      const second = 24; // the first record: 8-byte header + 16-byte body
+      throwsRingError(() => r.consumer.walk(() => {
+        new DataView(r.consumer.data.buffer, r.consumer.data.byteOffset).setInt32(second, huge, true);
+        return true;
+      }), ShmqResult.CORRUPT, /changed while read/);
+    } finally {
+      r.close();
+    }
+  }
+});
+
 Limits('ring - rejects maxRecord + 1 with RingError TOO_BIG', () => {
   const r = ringPair();
   try {
