@@ -37,6 +37,8 @@ export function encodeFrame(type: number, id: number, body: Uint8Array): Buffer 
   return out;
 }
 
+const EMPTY = new Uint8Array(0);
+
 const u32be = (b: Uint8Array, at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 
 /** Asked before a frame is allocated (and told when it is complete); `reserve` throws to refuse it. */
@@ -55,12 +57,22 @@ export class FrameDecoder {
 
   constructor(readonly maxFrame = DEFAULT_MAX_FRAME, private readonly gate?: FrameGate) {}
 
-  /** Feed bytes; returns the frames completed. Throws FrameTooLargeError or
-   * ProtocolError on a frame that cannot be valid (the connection must close). */
-  push(chunk: Uint8Array): Frame[] {
+  /** What the last push left unread because it stopped at `max` frames. */
+  rest: Uint8Array = EMPTY;
+
+  /** Feed bytes; returns the frames completed (at most `max`: the bytes after
+   * them are left in `rest`, for a protocol that changes framing there).
+   * Throws FrameTooLargeError or ProtocolError on a frame that cannot be
+   * valid (the connection must close). */
+  push(chunk: Uint8Array, max = Infinity): Frame[] {
     const frames: Frame[] = [];
     let off = 0;
+    this.rest = EMPTY;
     while (off < chunk.length) {
+      if (frames.length >= max) {
+        this.rest = chunk.subarray(off);
+        break;
+      }
       if (!this.frame) {
         if (this.prefixLen === 0 && chunk.length - off >= FRAME_PREFIX) {
           const len = this.checkLength(u32be(chunk, off));

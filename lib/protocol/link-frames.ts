@@ -2,15 +2,21 @@
  * Agent-link frames: the generic length-prefixed frame (frame.ts) with these
  * types. Pure encoders and decoders, so the codec can be fuzzed without sockets.
  *
- * Handshake (the dialer D sends data to the acceptor A on this connection):
- *   A -> D  CHALLENGE  cbor { v, agentId: A, epoch: eA, nonce: nA }
- *   D -> A  HELLO      cbor { v, agentId: D, epoch: eD, address, next, nonce: nD, proof }
- *           proof = HMAC(secret, 'd' | nA | D | A | eD | eA); address: where D listens (so A
- *           can dial back with bounces); next: the first sequence number D will send
- *   A -> D  WELCOME    cbor { v, proof: HMAC(secret, 'a' | nD | A | D | eA | eD), top, pending }
+ * Handshake (the dialer D sends data to the acceptor A on this connection; protocol 3):
+ *   A -> D  CHALLENGE  cbor { v, vmin, agentId: A, epoch: eA, nonce: nA }
+ *   D -> A  HELLO      cbor { v, vmin, agentId: D, epoch: eD, address: aD, next, nonce: nD, proof: P('d') }
+ *           aD: where D listens (so A can dial back with bounces); next: the first
+ *           sequence number D will send
+ *   A -> D  WELCOME    cbor { v, proof: P('a'), top, pending }
  *           top: the highest sequence number of D's incarnation eD that A has taken;
  *           pending: those at or below top whose outcome A still holds back
- * D checks that A is the agent (id and incarnation) it meant to reach.
+ *   P(role) = HMAC(secret, role | nA | nD | D | A | eD | eA | aD | aA), where aA is the
+ *           address D dialled: A checks it against its own advertised address, so a
+ *           peer is trusted only at the address where it proved itself (a relay that
+ *           passes the handshake through is refused).
+ * D checks that A is the agent (id and incarnation) it meant to reach. After WELCOME
+ * every byte in both directions is sealed under keys derived from the same facts
+ * (link-seal.ts), unless the link runs inside TLS.
  *
  * Data (D -> A), frame id = per-link sequence number (1, 2, ...):
  *   DATA    body = u32 LE ring record type | record. The record's envelope holds, on a
@@ -29,6 +35,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { FRAME_HEADER, FRAME_PREFIX } from './frame.js';
+import type { HandshakeFacts } from './link-seal.js';
 import { LINK_PROTOCOL } from './versions.js';
 
 export const LinkFrame = {
@@ -52,13 +59,15 @@ export const DATA_OVERHEAD = FRAME_PREFIX + FRAME_HEADER + 4;
 /** A link frame is at most one ring record plus headers; this leaves room for large rings. */
 export const LINK_MAX_FRAME = 4 * 1024 * 1024;
 
-export function linkProof(secret: string, role: 'd' | 'a', nonce: Uint8Array, self: string, peer: string, selfEpoch: number, peerEpoch: number): Uint8Array {
-  return createHmac('sha256', secret).update(role).update(nonce).update(`\0${self}\0${peer}\0${selfEpoch}\0${peerEpoch}`).digest();
+/** P(role) of the handshake described by `f` (see above). */
+export function linkProof(secret: string, role: 'd' | 'a', f: HandshakeFacts): Buffer {
+  return createHmac('sha256', secret).update(role).update(f.acceptorNonce).update(f.dialerNonce)
+    .update(`\0${f.dialer}\0${f.acceptor}\0${f.dialerEpoch}\0${f.acceptorEpoch}\0${f.dialerAddress}\0${f.acceptorAddress}`).digest();
 }
 
-export function checkLinkProof(secret: string, role: 'd' | 'a', nonce: Uint8Array, self: string, peer: string, selfEpoch: number, peerEpoch: number, proof: unknown): boolean {
+export function checkLinkProof(secret: string, role: 'd' | 'a', f: HandshakeFacts, proof: unknown): boolean {
   if (!(proof instanceof Uint8Array) || proof.length !== 32) return false;
-  return timingSafeEqual(linkProof(secret, role, nonce, self, peer, selfEpoch, peerEpoch), proof);
+  return timingSafeEqual(linkProof(secret, role, f), proof);
 }
 
 /** A DATA frame carrying one record. */

@@ -17,8 +17,10 @@ export interface VersionRange {
 }
 
 export const CONTROL_PROTOCOL: VersionRange = { min: 1, max: 1 };
-export const NS_PROTOCOL: VersionRange = { min: 1, max: 1 };
-export const LINK_PROTOCOL: VersionRange = { min: 2, max: 2 };
+/** 2: agents authenticate (CHALLENGE, HELLO proofs); 1 authenticated nothing and is refused. */
+export const NS_PROTOCOL: VersionRange = { min: 2, max: 2 };
+/** 3: proofs bind both addresses and every frame after the handshake is authenticated (link-seal.ts); 2 is refused. */
+export const LINK_PROTOCOL: VersionRange = { min: 3, max: 3 };
 
 /** The version fields of a HELLO from a side speaking `ours`. */
 export const versionFields = (ours: VersionRange): { v: number; vmin: number } => ({ v: ours.max, vmin: ours.min });

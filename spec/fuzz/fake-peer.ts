@@ -1,13 +1,14 @@
 /**
  * FakePeer: one connection to an agent's peer-link port that does the real
- * handshake (CHALLENGE, HELLO with the mesh secret's proof, WELCOME) and then
- * sends whatever records it is told to, built with link-frames.ts and
+ * handshake (CHALLENGE, HELLO with the mesh secret's proof, WELCOME), seals
+ * what follows as a real peer does, and sends whatever records it is told to, built with link-frames.ts and
  * envelope.ts. For the findings spec's exact reproductions.
  */
 import { decodeValue, encodeValue } from '../../lib/protocol/cbor.js';
 import { ENVELOPE_BYTES, writeEnvelope } from '../../lib/protocol/envelope.js';
 import { encodeFrame } from '../../lib/protocol/frame.js';
-import { encodeRecordFrame, LINK_VERSION, LinkFrame, linkProof } from '../../lib/protocol/link-frames.js';
+import { encodeRecordFrame, LINK_VERSION, LinkFrame } from '../../lib/protocol/link-frames.js';
+import { factsOf, helloFrame, type Challenge } from '../helpers/link-handshake.js';
 import { FuzzConn } from './wire.js';
 
 export class FakePeer {
@@ -19,9 +20,10 @@ export class FakePeer {
   static async connect(port: number, secret: string, agentId: string, address = '127.0.0.1:1', version: { v: number; vmin: number } = { v: LINK_VERSION, vmin: LINK_VERSION }): Promise<FakePeer> {
     const conn = await FuzzConn.open({ host: '127.0.0.1', port });
     await conn.until(() => conn.frames.some((f) => f.type === LinkFrame.CHALLENGE), 5000);
-    const ch = decodeValue<{ agentId: string; epoch: number; nonce: Uint8Array }>(conn.frames.find((f) => f.type === LinkFrame.CHALLENGE)!.body);
-    const proof = linkProof(secret, 'd', ch.nonce, agentId, ch.agentId, 1, ch.epoch);
-    conn.write(encodeFrame(LinkFrame.HELLO, 0, encodeValue({ ...version, agentId, epoch: 1, address, next: 1, nonce: new Uint8Array(32), proof })));
+    const ch = decodeValue<Challenge>(conn.frames.find((f) => f.type === LinkFrame.CHALLENGE)!.body);
+    const hello = helloFrame(secret, factsOf(ch, { agentId, epoch: 1, address, next: 1 }, `127.0.0.1:${port}`), 1, version);
+    conn.sealAfter(LinkFrame.WELCOME, hello.keys);
+    conn.write(hello.frame);
     if ((await conn.until(() => conn.frames.some((f) => f.type === LinkFrame.WELCOME), 5000)) !== 'done') throw new Error('no WELCOME');
     return new FakePeer(conn, ch.epoch);
   }

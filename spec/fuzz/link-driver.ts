@@ -11,6 +11,8 @@ import { decodeValue, encodeValue } from '../../lib/protocol/cbor.js';
 import { ENVELOPE_BYTES, writeEnvelope } from '../../lib/protocol/envelope.js';
 import { encodeFrame } from '../../lib/protocol/frame.js';
 import { encodeBareFrame, encodeRecordFrame, LINK_VERSION, LinkFrame, linkProof } from '../../lib/protocol/link-frames.js';
+import { linkKeys } from '../../lib/protocol/link-seal.js';
+import { factsOf, helloFrame, type Challenge } from '../helpers/link-handshake.js';
 import { flood, halfClose } from './connection-stress.js';
 import { SENTINEL_ID } from './framed.js';
 import type { Driver } from './harness.js';
@@ -23,12 +25,6 @@ import { FuzzConn, sleep } from './wire.js';
 const ANSWER_MS = 10_000;
 const SENTINEL = encodeBareFrame(LinkFrame.PING, SENTINEL_ID);
 const NOBODY = 999_999;
-
-interface Challenge {
-  agentId: string;
-  epoch: number;
-  nonce: Uint8Array;
-}
 
 interface Identity {
   agentId: string;
@@ -96,11 +92,15 @@ export class LinkDriver implements Driver<LinkCase> {
     let bytes: Buffer;
     const h = c.hello;
     if (!h) {
-      bytes = this.helloFrame({ agentId: 'fuzz-peer-drip', epoch: 1, nextSeq: 1, busy: true }, ch, 1, c.setup.address);
-      await conn.drip(bytes, c.drip?.chunk ?? 1, c.drip?.delayMs ?? 1);
+      const hello = this.hello({ agentId: 'fuzz-peer-drip', epoch: 1, nextSeq: 1, busy: true }, ch, 1, c.setup.address);
+      conn.sealAfter(LinkFrame.WELCOME, hello.keys);
+      await conn.drip(hello.frame, c.drip?.chunk ?? 1, c.drip?.delayMs ?? 1);
     } else {
-      if (h.mutate === 'body') bytes = encodeFrame(LinkFrame.HELLO, 0, encodeBody(r, this.prove(h.body, ch)));
-      else if (h.mutate === 'proof') bytes = encodeFrame(LinkFrame.HELLO, 0, encodeValue({ v: LINK_VERSION, agentId: 'fuzz-peer-x', epoch: 1, address: '', next: 1, nonce: r.bytes(32), proof: r.bytes(32) }));
+      if (h.mutate === 'body') {
+        const proved = this.prove(h.body, ch);
+        if (proved.keys) conn.sealAfter(LinkFrame.WELCOME, proved.keys);
+        bytes = encodeFrame(LinkFrame.HELLO, 0, encodeBody(r, proved.body));
+      } else if (h.mutate === 'proof') bytes = encodeFrame(LinkFrame.HELLO, 0, encodeValue({ v: LINK_VERSION, agentId: 'fuzz-peer-x', epoch: 1, address: '', next: 1, nonce: r.bytes(32), proof: r.bytes(32) }));
       else bytes = h.bytes!;
       conn.write(bytes);
     }
@@ -108,21 +108,27 @@ export class LinkDriver implements Driver<LinkCase> {
     tally.add(conn.frames.some((f) => f.type === LinkFrame.WELCOME) ? `welcomed${conn.closed ? ', then closed' : ''}` : how === 'done' ? 'partial frame, dropped by us' : how);
   }
 
-  /** A HELLO body mutated by the case, with a valid proof for whatever id and epoch it claims (so more than the proof check is reached). */
-  private prove(body: unknown, ch: Challenge): unknown {
-    if (!body || typeof body !== 'object' || Array.isArray(body)) return body;
+  /** A HELLO body mutated by the case, with a valid proof for whatever id, epoch and address it claims (so more than the proof check is reached). */
+  private prove(body: unknown, ch: Challenge): { body: unknown; keys?: { read: Buffer; write: Buffer } } {
+    if (!body || typeof body !== 'object' || Array.isArray(body)) return { body };
     const b = { ...(body as Body) };
     const zeros = (x: unknown): boolean => x instanceof Uint8Array && x.length === 32 && x.every((v) => v === 0);
-    if (zeros(b['proof']) && typeof b['agentId'] === 'string' && typeof b['epoch'] === 'number') {
-      b['proof'] = linkProof(this.t.secret, 'd', ch.nonce, b['agentId'], ch.agentId, b['epoch'], ch.epoch);
-    }
-    return b;
+    if (!zeros(b['proof']) || typeof b['agentId'] !== 'string' || typeof b['epoch'] !== 'number' || !(b['nonce'] instanceof Uint8Array)) return { body: b };
+    const address = typeof b['address'] === 'string' ? b['address'] : '';
+    const facts = factsOf(ch, { agentId: b['agentId'], epoch: b['epoch'], address, next: 1, nonce: b['nonce'] }, this.acceptor);
+    b['proof'] = linkProof(this.t.secret, 'd', facts);
+    const keys = linkKeys(this.t.secret, facts);
+    return { body: b, keys: { read: keys.backward, write: keys.forward } };
   }
 
-  private helloFrame(id: Identity, ch: Challenge, next: number, address: string): Buffer {
+  /** The agent's advertised address: handshakes are made for it. */
+  private get acceptor(): string {
+    return `127.0.0.1:${this.t.port}`;
+  }
+
+  private hello(id: Identity, ch: Challenge, next: number, address: string): { frame: Buffer; keys: { read: Buffer; write: Buffer } } {
     const nonce = new FuzzRandom(`${id.agentId}/${id.epoch}/${next}`).bytes(32);
-    const proof = linkProof(this.t.secret, 'd', ch.nonce, id.agentId, ch.agentId, id.epoch, ch.epoch);
-    return encodeFrame(LinkFrame.HELLO, 0, encodeValue({ v: LINK_VERSION, agentId: id.agentId, epoch: id.epoch, address, next, nonce, proof }));
+    return helloFrame(this.t.secret, factsOf(ch, { agentId: id.agentId, epoch: id.epoch, address, next, nonce }, this.acceptor), next);
   }
 
   /** A free identity for this batch (waiting for one if all are in use). */
@@ -150,7 +156,9 @@ export class LinkDriver implements Driver<LinkCase> {
   private async linked(conn: FuzzConn, batch: LinkCase[], id: Identity, ch: Challenge, tally: Tally): Promise<void> {
     const setup = batch[0]!.setup;
     if (setup.next === 'skip') id.nextSeq += 1000;
-    conn.write(this.helloFrame(id, ch, setup.next === 'rewind' ? 1 : id.nextSeq, setup.address));
+    const hello = this.hello(id, ch, setup.next === 'rewind' ? 1 : id.nextSeq, setup.address);
+    conn.sealAfter(LinkFrame.WELCOME, hello.keys);
+    conn.write(hello.frame);
     if ((await conn.until(() => conn.frames.some((f) => f.type === LinkFrame.WELCOME), ANSWER_MS)) !== 'done') {
       tally.unsent += batch.length;
       tally.add(`handshake ${conn.closed ? 'closed' : 'unanswered'}`, batch.length);

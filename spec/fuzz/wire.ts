@@ -9,6 +9,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import { FrameDecoder, type Frame } from '../../lib/protocol/frame.js';
+import { Opener, Sealer } from '../../lib/protocol/link-seal.js';
 
 export type Endpoint = { path: string } | { host: string; port: number };
 
@@ -21,6 +22,10 @@ export class FuzzConn {
   garbled = false;
   private waiters: Array<() => void> = [];
   private readonly decoder: FrameDecoder | null;
+  /** Link protocol 3: the frame type after which both directions are sealed, and the keys. */
+  private sealNext: { type: number; read: Buffer; write: Buffer } | undefined;
+  private opener: Opener | undefined;
+  private sealer: Sealer | undefined;
 
   private constructor(readonly socket: Socket, framed: boolean, maxFrame: number) {
     this.decoder = framed ? new FrameDecoder(maxFrame) : null;
@@ -53,10 +58,35 @@ export class FuzzConn {
     });
   }
 
+  /** Link protocol 3: once a frame of `type` (WELCOME) arrives, what comes after it, and what we write from then on, is sealed. */
+  sealAfter(type: number, keys: { read: Buffer; write: Buffer }): void {
+    this.sealNext = { type, ...keys };
+  }
+
+  /** Our writes are sealed (after sealAfter's frame arrived). */
+  get sealed(): boolean {
+    return this.sealer !== undefined;
+  }
+
   private onData(chunk: Buffer): void {
     if (this.decoder && !this.garbled) {
       try {
-        for (const f of this.decoder.push(chunk)) this.frames.push(f);
+        let data: Uint8Array = chunk;
+        while (this.sealNext && data.length > 0) {
+          const one = this.decoder.push(data, 1);
+          data = this.decoder.rest;
+          if (one.length === 0) break;
+          this.frames.push(one[0]!);
+          if (one[0]!.type === this.sealNext.type) {
+            this.opener = new Opener(this.sealNext.read);
+            this.sealer = new Sealer(this.sealNext.write);
+            this.sealNext = undefined;
+          }
+        }
+        if (data.length > 0) {
+          const payloads = this.opener ? this.opener.push(data) : [data];
+          for (const p of payloads) for (const f of this.decoder.push(p)) this.frames.push(f);
+        }
       } catch {
         this.garbled = true;
       }
@@ -73,8 +103,16 @@ export class FuzzConn {
     for (const f of w) f();
   }
 
-  /** Write bytes; false when the connection is already closed. */
+  /** Write bytes (as one sealed chunk once sealed); false when the connection is already closed. */
   write(bytes: Uint8Array): boolean {
+    if (this.closed || this.socket.destroyed) return false;
+    if (this.sealer && bytes.length > 0) for (const b of this.sealer.seal([bytes])) this.socket.write(b);
+    else this.socket.write(bytes);
+    return true;
+  }
+
+  /** Write bytes as they are, sealed or not (forgeries). */
+  writeRaw(bytes: Uint8Array): boolean {
     if (this.closed || this.socket.destroyed) return false;
     this.socket.write(bytes);
     return true;

@@ -1,10 +1,12 @@
-/** The pure parts of agent links: frame codec, ACK lists, handshake proofs, the outbound queue. */
+/** The pure parts of agent links: frame codec, ACK lists, handshake proofs, the sealed stream, the outbound queue. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameDecoder } from '../../lib/protocol/frame.js';
 import {
   checkLinkProof, decodeAck, decodeRecordBody, encodeAck, encodeBareFrame, encodeRecordFrame, LINK_MAX_FRAME, LinkFrame, linkProof,
 } from '../../lib/protocol/link-frames.js';
+import { linkKeys, Opener, Sealer, type HandshakeFacts } from '../../lib/protocol/link-seal.js';
+import { ProtocolError } from '../../lib/protocol/errors.js';
 import { ItemState, OutboundQueue } from '../../lib/agent/links/outbound-queue.js';
 import { NO_TICKET } from '../../lib/agent/record-sink.js';
 
@@ -66,16 +68,65 @@ Frames('link frames - the decoder is linear: a 4 MiB frame in 1460-byte reads co
   assert.ok(d.copied <= big.length, `${d.copied} bytes copied for ${big.length} received`);
 });
 
-Frames('link frames - proofs bind the secret, the nonce, the role, both agent ids and both incarnations', () => {
-  const nonce = new Uint8Array(32).fill(3);
-  const p = linkProof('s', 'd', nonce, 'a', 'b', 1, 2);
-  assert.ok(checkLinkProof('s', 'd', nonce, 'a', 'b', 1, 2, p));
-  assert.not.ok(checkLinkProof('t', 'd', nonce, 'a', 'b', 1, 2, p), 'other secret');
-  assert.not.ok(checkLinkProof('s', 'a', nonce, 'a', 'b', 1, 2, p), 'other role');
-  assert.not.ok(checkLinkProof('s', 'd', nonce, 'b', 'a', 1, 2, p), 'ids swapped');
-  assert.not.ok(checkLinkProof('s', 'd', nonce, 'a', 'b', 1, 3, p), 'other incarnation');
-  assert.not.ok(checkLinkProof('s', 'd', new Uint8Array(32), 'a', 'b', 1, 2, p), 'other nonce');
-  assert.not.ok(checkLinkProof('s', 'd', nonce, 'a', 'b', 1, 2, 'nope'), 'not bytes');
+const FACTS: HandshakeFacts = {
+  dialer: 'a', acceptor: 'b', dialerEpoch: 1, acceptorEpoch: 2, dialerAddress: '10.0.0.1:7000', acceptorAddress: '10.0.0.2:7000',
+  acceptorNonce: new Uint8Array(32).fill(3), dialerNonce: new Uint8Array(32).fill(4),
+};
+
+Frames('link frames - proofs bind the secret, both nonces, the role, both agent ids, incarnations and addresses', () => {
+  const p = linkProof('s', 'd', FACTS);
+  assert.ok(checkLinkProof('s', 'd', FACTS, p));
+  assert.not.ok(checkLinkProof('t', 'd', FACTS, p), 'other secret');
+  assert.not.ok(checkLinkProof('s', 'a', FACTS, p), 'other role');
+  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, dialer: 'b', acceptor: 'a' }, p), 'ids swapped');
+  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, acceptorEpoch: 3 }, p), 'other incarnation');
+  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, acceptorNonce: new Uint8Array(32) }, p), 'other challenge nonce');
+  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, dialerNonce: new Uint8Array(32) }, p), 'other hello nonce');
+  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, acceptorAddress: '10.0.0.66:7000' }, p), 'dialled elsewhere (a relay)');
+  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, dialerAddress: '10.0.0.66:7000' }, p), 'other dial-back address');
+  assert.not.ok(checkLinkProof('s', 'd', FACTS, 'nope'), 'not bytes');
+});
+
+Frames('link seal - chunks open in order, however the bytes are split; the two directions have different keys', () => {
+  const keys = linkKeys('s', FACTS);
+  assert.not.ok(keys.forward.equals(keys.backward));
+  const sealer = new Sealer(keys.forward);
+  const frames = [encodeRecordFrame(1, 1, new Uint8Array(100).fill(1)), encodeRecordFrame(2, 1, new Uint8Array(70_000).fill(2))];
+  const wire = Buffer.concat([...sealer.seal([frames[0]!]), ...sealer.seal(frames)]);
+  for (const step of [1, 7, 1460, 65536, wire.length]) {
+    const opener = new Opener(keys.forward);
+    const got: Uint8Array[] = [];
+    for (let i = 0; i < wire.length; i += step) got.push(...opener.push(wire.subarray(i, i + step)));
+    assert.equal(got.map((p) => Buffer.from(p).toString('hex')), [frames[0]!.toString('hex'), Buffer.concat(frames).toString('hex')], `split every ${step}`);
+  }
+});
+
+Frames('link seal - a flipped bit, a reordered, replayed or dropped chunk, or the other key is refused', () => {
+  const keys = linkKeys('s', FACTS);
+  const sealer = new Sealer(keys.forward);
+  const one = Buffer.concat(sealer.seal([Buffer.from('first frame bytes')]));
+  const two = Buffer.concat(sealer.seal([Buffer.from('second frame bytes')]));
+  const refused = (bytes: Buffer, key = keys.forward): boolean => {
+    try {
+      new Opener(key).push(bytes);
+      return false;
+    } catch (err) {
+      return err instanceof ProtocolError;
+    }
+  };
+  assert.not.ok(refused(Buffer.concat([one, two])), 'in order');
+  const flipped = Buffer.from(one);
+  flipped[flipped.length - 1]! ^= 1;
+  assert.ok(refused(flipped), 'payload bit');
+  const tag = Buffer.from(one);
+  tag[5]! ^= 1;
+  assert.ok(refused(tag), 'tag bit');
+  assert.ok(refused(Buffer.concat([two, one])), 'reordered');
+  assert.ok(refused(Buffer.concat([one, one])), 'replayed');
+  assert.ok(refused(two), 'first dropped');
+  assert.ok(refused(one, keys.backward), 'other direction\'s key');
+  assert.ok(refused(Buffer.from([0, 0, 0, 0, ...new Uint8Array(16)])), 'empty chunk');
+  assert.ok(refused(Buffer.from([0xff, 0, 0, 0, ...new Uint8Array(16)])), 'oversize length');
 });
 
 const Queue = suite('link outbound queue');

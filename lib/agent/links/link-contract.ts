@@ -27,11 +27,15 @@ export interface PeerIdentity {
   readonly node: number;
 }
 
+import type { TlsMaterial } from '../../protocol/tls.js';
+
 /** What a link needs from its agent (and nothing more). */
 export interface PeerLinkHost {
   readonly agentId: string;
   readonly epoch: number;
   readonly secret: string;
+  /** Dial peers over TLS with this agent's certificate (else plain TCP, sealed after the handshake). */
+  readonly tls: TlsMaterial | undefined;
   /** Where this agent listens ('' if it does not): sent in HELLO. */
   readonly address: string;
   log(msg: string): void;

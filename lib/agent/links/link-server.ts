@@ -1,7 +1,10 @@
 /**
  * LinkServer: the TCP port peer agents dial to send to us. Each connection
  * starts with the mesh-secret handshake, which names the peer's agent id and
- * incarnation; its frames then go to that incarnation's InboundSession (which
+ * incarnation and must have been made for this agent at its advertised
+ * address (link-frames.ts); every byte after it is sealed (link-stream.ts),
+ * or the port is TLS with client certificates. Its frames then go to that
+ * incarnation's InboundSession (which
  * outlives the connection), and after each batch of frames the session's ACK
  * goes back on the same connection. Garbage, oversize or out-of-protocol
  * frames close only that connection, with a logged reason. An Admission
@@ -12,19 +15,26 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import { createTlsServer, type TlsMaterial } from '../../protocol/tls.js';
+import { linkKeys, type HandshakeFacts } from '../../protocol/link-seal.js';
+import { LinkStream } from './link-stream.js';
 import { Admission, AdmissionError, type AdmissionOptions, type AdmissionStats, type Ticket } from '../../protocol/admission.js';
 import { decodeValue, encodeValue } from '../../protocol/cbor.js';
 import { ENVELOPE_BYTES } from '../../protocol/envelope.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import { agreeVersion, LINK_PROTOCOL, versionFields } from '../../protocol/versions.js';
-import { encodeFrame, FrameDecoder, type Frame } from '../../protocol/frame.js';
-import { checkLinkProof, decodeRecordBody, encodeBareFrame, LINK_MAX_FRAME, LinkFrame, linkProof } from '../../protocol/link-frames.js';
+import { encodeFrame, type Frame } from '../../protocol/frame.js';
+import { checkLinkProof, decodeRecordBody, encodeBareFrame, LinkFrame, linkProof } from '../../protocol/link-frames.js';
 import type { InboundSession, InboundStats } from './inbound-session.js';
 
 export interface LinkServerHost {
   readonly agentId: string;
   readonly epoch: number;
   readonly secret: string;
+  /** TLS with client certificates on this port (else plain TCP, sealed after the handshake). */
+  readonly tls: TlsMaterial | undefined;
+  /** The address peers are told to dial (the handshake must have been made for it). */
+  advertised(): string;
   log(msg: string): void;
   /** The session of peer `agentId` incarnation `epoch` (made on first contact). */
   session(agentId: string, epoch: number): InboundSession;
@@ -41,6 +51,7 @@ const MAX_HELD = 1 << 16;
 
 interface Conn {
   socket: Socket;
+  stream: LinkStream;
   ticket: Ticket;
   session: InboundSession | undefined;
 }
@@ -51,18 +62,22 @@ export class LinkServer {
   private readonly bySession = new Map<InboundSession, Conn>();
   private readonly ackQueued = new Set<InboundSession>();
   private readonly admission: Admission;
+  private readonly handshakeMs: number;
   address = '';
 
   constructor(private readonly host: LinkServerHost, t: { deadMs: number; admission?: Partial<AdmissionOptions> | undefined }) {
+    this.handshakeMs = t.admission?.authTimeoutMs ?? HANDSHAKE_MS;
     this.admission = new Admission('link port', {
       ...t.admission,
-      authTimeoutMs: t.admission?.authTimeoutMs ?? HANDSHAKE_MS,
+      authTimeoutMs: this.handshakeMs,
       idleTimeoutMs: t.deadMs * 2,
     }, (msg) => host.log(msg));
   }
 
   listen(host: string, port: number): Promise<string> {
-    this.server = createServer((s) => this.accept(s));
+    const tls = this.host.tls;
+    this.server = tls ? createTlsServer(tls, this.handshakeMs, (s) => this.accept(s)) : createServer((s) => this.accept(s));
+    if (tls) this.server.on('tlsClientError', (err: Error, s: Socket) => this.host.log(`link from ${s.remoteAddress ?? '?'}: TLS handshake failed: ${err.message}`));
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
@@ -79,9 +94,9 @@ export class LinkServer {
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const ticket = this.admission.admit(socket, remote);
     if (!ticket) return;
-    const conn: Conn = { socket, ticket, session: undefined };
+    const stream = new LinkStream(socket, ticket);
+    const conn: Conn = { socket, stream, ticket, session: undefined };
     this.conns.add(conn);
-    const decoder = new FrameDecoder(LINK_MAX_FRAME, ticket);
     const nonce = randomBytes(32);
     const close = (reason: Error): void => {
       if (socket.destroyed) return;
@@ -91,10 +106,9 @@ export class LinkServer {
 
     socket.on('data', (chunk) => {
       try {
-        const frames = decoder.push(chunk);
-        this.host.round(() => {
-          for (const f of frames) if (!socket.destroyed) this.onFrame(conn, f, nonce);
-        });
+        this.host.round(() => stream.read(chunk, (f) => {
+          if (!socket.destroyed) this.onFrame(conn, f, nonce);
+        }));
       } catch (err) {
         return close(err as Error);
       }
@@ -110,7 +124,7 @@ export class LinkServer {
         conn.session.stats.connected = false;
       }
     });
-    socket.write(encodeFrame(LinkFrame.CHALLENGE, 0, encodeValue({ ...versionFields(LINK_PROTOCOL), agentId: this.host.agentId, epoch: this.host.epoch, nonce })));
+    stream.write([encodeFrame(LinkFrame.CHALLENGE, 0, encodeValue({ ...versionFields(LINK_PROTOCOL), agentId: this.host.agentId, epoch: this.host.epoch, nonce }))]);
   }
 
   private onFrame(conn: Conn, f: Frame, nonce: Uint8Array): void {
@@ -134,7 +148,7 @@ export class LinkServer {
         return;
       }
       case LinkFrame.PING:
-        conn.socket.write(encodeBareFrame(LinkFrame.PONG, f.id));
+        conn.stream.write([encodeBareFrame(LinkFrame.PONG, f.id)]);
         return;
       case LinkFrame.PONG:
         return;
@@ -149,20 +163,26 @@ export class LinkServer {
       throw new ProtocolError('malformed HELLO');
     }
     const version = agreeVersion('link', LINK_PROTOCOL, h as { v?: unknown; vmin?: unknown });
-    if (!checkLinkProof(this.host.secret, 'd', nonce, h.agentId, this.host.agentId, h.epoch, this.host.epoch, h.proof)) {
-      throw new ProtocolError(`refused: wrong mesh secret (claims to be '${h.agentId}')`);
+    const facts: HandshakeFacts = {
+      dialer: h.agentId, acceptor: this.host.agentId, dialerEpoch: h.epoch, acceptorEpoch: this.host.epoch,
+      dialerAddress: typeof h.address === 'string' ? h.address : '', acceptorAddress: this.host.advertised(), acceptorNonce: nonce, dialerNonce: h.nonce,
+    };
+    if (!checkLinkProof(this.host.secret, 'd', facts, h.proof)) {
+      throw new ProtocolError(`refused: wrong mesh secret, or not dialled at ${facts.acceptorAddress} (claims to be '${h.agentId}')`);
     }
     conn.ticket.authenticated();
     const session = this.host.session(h.agentId, h.epoch);
-    if (typeof h.address === 'string') this.host.learnAddress(h.agentId, h.epoch, h.address);
+    if (facts.dialerAddress) this.host.learnAddress(h.agentId, h.epoch, facts.dialerAddress);
     const old = this.bySession.get(session);
     if (old && old !== conn) old.socket.destroy(); // the peer redialled; the old connection is dead to it
     this.bySession.set(session, conn);
     conn.session = session;
     session.stats.connected = true;
     const { top, pending } = session.connected(h.next);
-    const welcome = { v: version, proof: linkProof(this.host.secret, 'a', h.nonce, this.host.agentId, h.agentId, this.host.epoch, h.epoch), top, pending };
-    conn.socket.write(encodeFrame(LinkFrame.WELCOME, 0, encodeValue(welcome)));
+    const welcome = { v: version, proof: linkProof(this.host.secret, 'a', facts), top, pending };
+    conn.stream.write([encodeFrame(LinkFrame.WELCOME, 0, encodeValue(welcome))]);
+    const keys = this.host.tls ? null : linkKeys(this.host.secret, facts);
+    conn.stream.begin(keys && { read: keys.forward, write: keys.backward });
   }
 
   private sendAck(conn: Conn): void {
@@ -173,7 +193,7 @@ export class LinkServer {
       return;
     }
     const ack = session.takeAck();
-    if (ack) conn.socket.write(ack);
+    if (ack) conn.stream.write([ack]);
   }
 
   /** A session's outcome changed outside a frame (a waiting record was delivered): ACK soon. */

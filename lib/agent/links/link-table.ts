@@ -8,6 +8,7 @@
  * a record of ours, and our refusals go out on our link to the peer.
  */
 import type { AdmissionOptions } from '../../protocol/admission.js';
+import type { TlsMaterial } from '../../protocol/tls.js';
 import type { InstanceRecord } from '../../protocol/registry-messages.js';
 import { BounceReason } from '../../protocol/envelope.js';
 import type { NodeTable } from '../node-table.js';
@@ -24,6 +25,8 @@ export interface LinkOptions extends Partial<LinkTimings> {
   /** 'host:port' peers should dial (default: the listen address), e.g. behind a proxy or NAT. */
   advertise?: string;
   secret: string;
+  /** TLS with mutual authentication for the links, both ways (tls.ts). */
+  tls?: TlsMaterial | undefined;
   /** Bounds on inbound connections (handshake deadline, counts, frame size before it, buffered bytes). */
   admission?: Partial<AdmissionOptions>;
 }
@@ -76,6 +79,8 @@ export class LinkTable implements RemoteRoutes, InboundHost {
       agentId: this.host.agentId,
       epoch: this.host.epoch,
       secret: this.secret,
+      tls: this.options.tls,
+      advertised: () => this.advertised,
       log: (m) => this.host.log(m),
       session: (agentId, epoch) => this.session(agentId, epoch),
       learnAddress: (agentId, epoch, address) => {
@@ -130,9 +135,11 @@ export class LinkTable implements RemoteRoutes, InboundHost {
   learn(r: InstanceRecord, node: number): void {
     if (node === 0) return;
     if (r.address) {
-      this.addresses.set(node, r.address);
-      const link = this.links.get(node);
-      if (link) link.address = r.address;
+      // One incarnation listens at one address for life: the first one seen is
+      // kept, and a link is only up once the peer proved itself there.
+      const known = this.addresses.get(node);
+      if (known === undefined) this.addresses.set(node, r.address);
+      else if (known !== r.address) this.host.log(`record of ${r.agentId} (incarnation ${r.epoch}) names ${r.address}, but it is at ${known}: ignored`);
     }
     this.games.set(key(node, r.localId), r.gameId);
   }
@@ -156,6 +163,7 @@ export class LinkTable implements RemoteRoutes, InboundHost {
       agentId: this.host.agentId,
       epoch: this.host.epoch,
       secret: this.secret,
+      tls: this.options.tls,
       address: this.advertised,
       log: (m) => this.host.log(m),
       gameOf: (local) => this.host.gameOf(local),

@@ -4,8 +4,9 @@
  * is the RecordSink for every remote destination on that peer.
  *
  * It dials on first use, proves the mesh secret, checks the peer is the agent
- * and incarnation it meant to reach, then writes queued records in one batch
- * per event-loop turn. Each record settles by what the peer says: done,
+ * and incarnation it meant to reach at the address it dialled (link-frames.ts),
+ * then writes queued records in one sealed batch per event-loop turn
+ * (link-stream.ts). Each record settles by what the peer says: done,
  * pending (held there for a full destination), refused (a BOUNCE comes back
  * on the peer's own link; see LinkTable.refused), or in doubt.
  *
@@ -24,10 +25,11 @@ import { Frag, fragOf, kindOf } from '../../native/index.js';
 import { BounceReason, envAux, envLocal, RecordKind, setEnvAddress, setEnvEpoch, WHOLE_MESSAGE_MAX } from '../../protocol/envelope.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import { agreeVersion, LINK_PROTOCOL, versionFields } from '../../protocol/versions.js';
-import { encodeFrame, FrameDecoder } from '../../protocol/frame.js';
-import {
-  checkLinkProof, DATA_OVERHEAD, decodeAck, encodeBareFrame, LINK_MAX_FRAME, LinkFrame, linkProof,
-} from '../../protocol/link-frames.js';
+import { encodeFrame } from '../../protocol/frame.js';
+import { checkLinkProof, DATA_OVERHEAD, decodeAck, encodeBareFrame, LinkFrame, linkProof } from '../../protocol/link-frames.js';
+import { linkKeys, type HandshakeFacts } from '../../protocol/link-seal.js';
+import { connectTls } from '../../protocol/tls.js';
+import { LinkStream } from './link-stream.js';
 import { Offer, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from '../record-sink.js';
 import { Settlement } from './link-settlement.js';
 import { OutboundQueue } from './outbound-queue.js';
@@ -46,8 +48,9 @@ export class PeerLink implements RecordSink {
   readonly stats: LinkStats;
   private readonly waiters = new Set<Waiter>();
   private socket: Socket | undefined;
-  private decoder = new FrameDecoder(LINK_MAX_FRAME);
-  private nonce = new Uint8Array(0);
+  private stream: LinkStream | undefined;
+  /** The handshake under way: what both proofs and the keys are made of. */
+  private facts: HandshakeFacts | undefined;
   private announced = new Set<number>();
   private writeScheduled = false;
   private attempt = 0;
@@ -142,8 +145,7 @@ export class PeerLink implements RecordSink {
         this.announced.add(item.src);
         return encodeFrame(LinkFrame.SOURCE, 0, encodeValue({ local: item.src, game: item.game }));
       });
-      if (out.length === 1) this.socket.write(out[0]!);
-      else if (out.length > 1) this.socket.write(Buffer.concat(out));
+      if (out.length > 0) this.stream!.write(out);
     });
   }
 
@@ -162,19 +164,20 @@ export class PeerLink implements RecordSink {
     this.handshaking = true;
     this.retry = undefined;
     const [host, port] = splitAddress(this.address);
-    const socket = createConnection({ host, port });
+    const socket = this.host.tls ? connectTls(this.host.tls, host, port) : createConnection({ host, port });
+    const stream = new LinkStream(socket);
     this.socket = socket;
-    this.decoder = new FrameDecoder(LINK_MAX_FRAME);
+    this.stream = stream;
+    this.facts = undefined;
     this.announced = new Set();
     socket.setNoDelay(true);
     this.lastRx = now();
     socket.on('data', (chunk) => {
       if (this.socket !== socket) return;
       try {
-        const frames = this.decoder.push(chunk);
-        this.host.round(() => {
-          for (const f of frames) if (this.socket === socket) this.onFrame(f.type, f.id, f.body);
-        });
+        this.host.round(() => stream.read(chunk, (f) => {
+          if (this.socket === socket) this.onFrame(f.type, f.id, f.body);
+        }));
       } catch (err) {
         this.drop(socket, err as Error);
       }
@@ -191,6 +194,7 @@ export class PeerLink implements RecordSink {
       case LinkFrame.WELCOME: return this.onWelcome(body);
       case LinkFrame.ACK: {
         if (this.handshaking) throw new ProtocolError('ACK before WELCOME');
+        if (id >= this.queue.nextSeq) throw new ProtocolError(`ACK up to frame ${id}, but only ${this.queue.nextSeq - 1} were sent`);
         const lists = decodeAck(body);
         if (!lists) throw new ProtocolError('malformed ACK');
         this.settlement.taken(id, lists.pending.length > 0 ? new Set(lists.pending) : NONE_HELD);
@@ -199,7 +203,8 @@ export class PeerLink implements RecordSink {
         return this.released();
       }
       case LinkFrame.PING:
-        this.socket?.write(encodeBareFrame(LinkFrame.PONG, id));
+        if (this.handshaking) throw new ProtocolError('PING before WELCOME');
+        this.stream?.write([encodeBareFrame(LinkFrame.PONG, id)]);
         return;
       case LinkFrame.PONG: {
         const sent = this.pingSent.get(id);
@@ -216,29 +221,40 @@ export class PeerLink implements RecordSink {
 
   private onChallenge(body: Uint8Array): void {
     const c = decodeValue(body) as { agentId?: unknown; epoch?: unknown; nonce?: unknown };
-    if (!this.handshaking || !(c?.nonce instanceof Uint8Array) || typeof c.epoch !== 'number') throw new ProtocolError('unexpected CHALLENGE');
+    if (!this.handshaking || this.facts || !(c?.nonce instanceof Uint8Array) || c.nonce.length !== 32 || typeof c.epoch !== 'number') {
+      throw new ProtocolError('unexpected CHALLENGE');
+    }
     agreeVersion('link', LINK_PROTOCOL, c as { v?: unknown; vmin?: unknown });
     if (c.agentId !== this.peer.agentId) throw new ProtocolError(`${this.address} is agent '${String(c.agentId)}', not '${this.peer.agentId}' as the registry says`);
     if (c.epoch !== this.peer.epoch) {
       this.retire(c.epoch);
       return;
     }
-    this.nonce = randomBytes(32);
-    const hello = {
-      ...versionFields(LINK_PROTOCOL), agentId: this.host.agentId, epoch: this.host.epoch, address: this.host.address, next: this.queue.firstSeq, nonce: this.nonce,
-      proof: linkProof(this.host.secret, 'd', c.nonce, this.host.agentId, this.peer.agentId, this.host.epoch, this.peer.epoch),
+    this.facts = {
+      dialer: this.host.agentId, acceptor: this.peer.agentId, dialerEpoch: this.host.epoch, acceptorEpoch: this.peer.epoch,
+      dialerAddress: this.host.address, acceptorAddress: this.address, acceptorNonce: c.nonce, dialerNonce: randomBytes(32),
     };
-    this.socket!.write(encodeFrame(LinkFrame.HELLO, 0, encodeValue(hello)));
+    const hello = {
+      ...versionFields(LINK_PROTOCOL), agentId: this.host.agentId, epoch: this.host.epoch, address: this.host.address, next: this.queue.firstSeq,
+      nonce: this.facts.dialerNonce, proof: linkProof(this.host.secret, 'd', this.facts),
+    };
+    this.stream!.write([encodeFrame(LinkFrame.HELLO, 0, encodeValue(hello))]);
   }
 
   private onWelcome(body: Uint8Array): void {
     const w = decodeValue(body) as { proof?: unknown; top?: unknown; pending?: unknown };
-    if (this.handshaking) agreeVersion('link', LINK_PROTOCOL, w as { v?: unknown });
-    if (!this.handshaking || !checkLinkProof(this.host.secret, 'a', this.nonce, this.peer.agentId, this.host.agentId, this.peer.epoch, this.host.epoch, w?.proof)) {
-      throw new ProtocolError('peer failed the mesh-secret proof');
+    const facts = this.facts;
+    if (!this.handshaking || !facts) throw new ProtocolError('unexpected WELCOME');
+    agreeVersion('link', LINK_PROTOCOL, w as { v?: unknown });
+    if (!checkLinkProof(this.host.secret, 'a', facts, w?.proof)) {
+      throw new ProtocolError(`peer at ${this.address} failed the mesh-secret proof`);
     }
     const top = typeof w.top === 'number' ? w.top : 0;
+    if (!Number.isSafeInteger(top) || top < 0 || top >= this.queue.nextSeq) throw new ProtocolError(`WELCOME says frame ${String(w.top)} was taken; only ${this.queue.nextSeq - 1} were sent`);
     const pending = Array.isArray(w.pending) ? w.pending.filter((s): s is number => typeof s === 'number') : [];
+    const keys = this.host.tls ? null : linkKeys(this.host.secret, facts);
+    this.stream!.begin(keys && { read: keys.backward, write: keys.forward });
+    this.facts = undefined;
     this.state = 'up';
     this.handshaking = false;
     this.attempt = 0;
@@ -286,7 +302,7 @@ export class PeerLink implements RecordSink {
       const id = ++this.pingId;
       this.pingSent.clear();
       this.pingSent.set(id, t);
-      this.socket.write(encodeBareFrame(LinkFrame.PING, id));
+      this.stream!.write([encodeBareFrame(LinkFrame.PING, id)]);
     }
     if ((this.state === 'down' || this.state === 'connecting') && this.downSince && t - this.downSince > this.t.budgetMs) this.giveUp();
     if (this.state === 'failed' && t - this.lastUse > this.t.idleMs) {
