@@ -99,9 +99,10 @@ async function run(name: string, make: () => Registry): Promise<void> {
 }
 
 if (values.backend === 'ns' || values.backend === 'both') {
-  const ns = await NameServer.start({ host: '127.0.0.1', port: 0, httpPort: 0, games: { [GAME]: 'k' }, log: () => {} });
+  const secret = 'bench-registry-secret';
+  const ns = await NameServer.start({ host: '127.0.0.1', port: 0, httpPort: 0, games: { [GAME]: 'k' }, secret, log: () => {} });
   try {
-    await run('ns', () => new NsRegistry(`ns://127.0.0.1:${ns.port}`));
+    await run('ns', () => new NsRegistry(`ns://127.0.0.1:${ns.port}`, { secret }));
   } finally {
     await ns.close();
   }

@@ -83,7 +83,7 @@ export class Cluster {
     writeFileSync(games, JSON.stringify({ [GAME]: GAME_KEY }));
     const secret = join(this.root, 'mesh-secret');
     writeFileSync(secret, `chaos-${this.o.seed}-${process.pid}\n`, { mode: 0o600 });
-    this.ns = await NsProcess.start(games);
+    this.ns = await NsProcess.start(games, secret);
     for (let i = 0; i < AGENT_LETTERS.length; i++) {
       const shmDir = `/dev/shm/rxmesh-chaos-${process.pid}-${shmCounter++}`;
       mkdirSync(shmDir, { recursive: true, mode: 0o700 });

@@ -158,8 +158,8 @@ async function readyOf(child: Child): Promise<ReadyLine['ready']> {
 export class NsProcess {
   private constructor(readonly child: Child, readonly port: number) {}
 
-  static async start(gamesFile: string): Promise<NsProcess> {
-    const child = new Child('ns', CLI, ['ns', '--port', '0', '--http-port', '0', '--games', gamesFile, '--exit-with-parent']);
+  static async start(gamesFile: string, secretFile: string): Promise<NsProcess> {
+    const child = new Child('ns', CLI, ['ns', '--port', '0', '--http-port', '0', '--games', gamesFile, '--mesh-secret-file', secretFile, '--exit-with-parent']);
     const ready = await readyOf(child);
     return new NsProcess(child, ready.ns!.port);
   }

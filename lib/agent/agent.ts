@@ -142,13 +142,28 @@ export class Agent implements SessionHost, UnreadRoutes {
       agent.router.remote = links;
       agent.address ||= await links.listen();
     }
-    await agent.registry.open(
-      { agentId: agent.agentId, address: agent.address },
-      { kicked: (instance, by) => agent.kickedElsewhere(instance, by) },
-    );
-    agent.control = new ControlServer(agent.socketPath, agent, options.admission);
-    await agent.control.listen(agent.users.socketMode);
+    try {
+      await agent.registry.open(
+        { agentId: agent.agentId, address: agent.address },
+        { kicked: (instance, by) => agent.kickedElsewhere(instance, by) },
+      );
+      agent.control = new ControlServer(agent.socketPath, agent, options.admission);
+      await agent.control.listen(agent.users.socketMode);
+    } catch (err) {
+      await agent.abandon();
+      throw err;
+    }
     return agent;
+  }
+
+  /** start() failed after the data path and the links were made (e.g. the registry refused us): undo them, so the process can exit. */
+  private async abandon(): Promise<void> {
+    this.closing = true;
+    await this.links?.close();
+    this.path.stop();
+    this.loads.stop();
+    await this.registry.close().catch(() => {});
+    this.bell.close();
   }
 
   // ---------------------------------------------------------------- SessionHost

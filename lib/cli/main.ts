@@ -2,7 +2,7 @@
  * The rxmesh command.
  *
  *   rxmesh ns     [--host H] [--port 9092] [--http-port 8082] [--games games.json] [--lease-ttl 3000]
- *   rxmesh agent  --registry ns://host:9092 [--shm-dir DIR] [--id ID] [--listen HOST:PORT --mesh-secret S | --mesh-secret-file F]
+ *   rxmesh agent  --registry ns://host:9092 [--shm-dir DIR] [--id ID] [--listen HOST:PORT] [--mesh-secret-file F]
  *   rxmesh status [--shm-dir DIR]   per-instance rings and per-link counters of a running agent
  *   rxmesh up     ns + agent in one process (the embedded single-machine default)
  *   rxmesh ls     [--http http://127.0.0.1:8082]   services and instances as a table
@@ -20,8 +20,10 @@ const USAGE = `usage: rxmesh <command> [options]
 
 commands:
   ns      run the name server        --host 127.0.0.1 --port 9092 --http-port 8082 --games FILE --lease-ttl MS
+                                     --mesh-secret-file FILE (agents must prove it; or RXMESH_MESH_SECRET)
   agent   run the host agent         --registry ns://127.0.0.1:9092 | etcd://h1:2379,h2:2379 --shm-dir DIR --id ID
-                                     --listen HOST:PORT (peer links) [--advertise HOST:PORT] --mesh-secret-file FILE
+                                     --mesh-secret-file FILE (or RXMESH_MESH_SECRET: for the name server and the links)
+                                     --listen HOST:PORT (peer links) [--advertise HOST:PORT]
                                      --full-ms MS (a destination that takes nothing this long: its queued messages bounce)
                                      --max-partial-bytes N (unfinished large messages one instance may be receiving)
                                      --ring-bytes N (each ring's data area, a power of two; default 1 MiB)
@@ -31,7 +33,10 @@ commands:
                                      --max-queued-bytes-per-app N (default 64 MiB) --max-queued-bytes-per-game N (default 256 MiB)
                                      --max-maps N (memory mappings, in place of the sysctl vm.max_map_count)
   status  agent counters             --shm-dir DIR   (rings, and each link: peer, state, msgs/bytes, resends, bounces, RTT)
-  up      name server + agent        (same options; a demo game 'demo' with key 'demo-key' unless --games)
+  up      name server + agent        (same options; a demo game 'demo' with key 'demo-key' unless --games;
+                                     without a mesh secret it makes one up: only its own agent can join)
+  ns, agent, up: --tls-ca FILE --tls-cert FILE --tls-key FILE   TLS 1.3 with mutual authentication on the
+                                     name-server port and the peer links (one CA for the mesh; all three or none)
   ns, agent, up: bounds on every listening port (control socket, peer links, ns TCP and HTTP), each counted per port:
                                      --auth-ms MS (not authenticated by then: closed; default 10000, peer links 5000)
                                      --max-conns N (open connections; default 1024) --max-pending N (unauthenticated; default 64)
@@ -73,6 +78,9 @@ const { values, positionals } = parseArgs({
     'preauth-frame-bytes': { type: 'string' },
     'max-buffered-bytes': { type: 'string' },
     'mesh-secret-file': { type: 'string' },
+    'tls-ca': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
     json: { type: 'boolean', default: false },
     key: { type: 'string' },
     http: { type: 'string', default: 'http://127.0.0.1:8082' },
@@ -98,13 +106,18 @@ const opts = {
   ringBytes: values['ring-bytes'] === undefined ? undefined : Number(values['ring-bytes']),
   limits: limitFlags(values),
   maxMaps: values['max-maps'] === undefined ? undefined : Number(values['max-maps']),
-  meshSecret: values['mesh-secret'],
   meshSecretFile: values['mesh-secret-file'],
+  tls: { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'] },
   admission: admissionFlags(values),
   exitWithParent: values['exit-with-parent']!,
 };
 
 try {
+  if (values['mesh-secret'] !== undefined) {
+    // Every user of the host can read a process's command line (/proc/<pid>/cmdline).
+    throw new Error('--mesh-secret would show the secret to every user of this host (ps, /proc/<pid>/cmdline); ' +
+      'put it in a file only the agent\'s user can read and pass --mesh-secret-file FILE, or set RXMESH_MESH_SECRET');
+  }
   if (values.help || !command) {
     process.stdout.write(USAGE);
   } else if (command === 'ns') {

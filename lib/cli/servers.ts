@@ -3,12 +3,14 @@
  * prints one JSON line `{"ready": {...}}` on stdout once it serves, and stops
  * cleanly on SIGINT/SIGTERM.
  */
+import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Agent } from '../agent/agent.js';
 import { LIMIT_FLAGS, type LimitOptions } from '../agent/limits.js';
 import { DEFAULT_MAX_RECORD, type RingOptions } from '../native/index.js';
 import { NameServer, loadGames, type GameKeys } from '../ns/index.js';
 import type { AdmissionOptions } from '../protocol/admission.js';
+import { loadTls, type TlsFiles, type TlsMaterial } from '../protocol/tls.js';
 import { EtcdRegistry } from '../registry/etcd-registry.js';
 import { NsRegistry } from '../registry/ns-registry.js';
 import type { Registry } from '../registry/registry.js';
@@ -34,8 +36,10 @@ export interface ServerOptions {
   limits?: Partial<LimitOptions>;
   /** --max-maps: memory mappings the agent may have, in place of vm.max_map_count. */
   maxMaps?: number | undefined;
-  meshSecret?: string | undefined;
+  /** Where the mesh secret is (else RXMESH_MESH_SECRET); never on the command line. */
   meshSecretFile?: string | undefined;
+  /** --tls-ca/--tls-cert/--tls-key: TLS with mutual authentication on the name-server port and the links. */
+  tls?: TlsFiles;
   /** Bounds on every listening port (--auth-ms, --max-conns, ...); unset ones keep their defaults. */
   admission?: Partial<AdmissionOptions>;
   /** Stop when stdin closes (used by specs and supervisors so no server outlives its parent). */
@@ -45,9 +49,18 @@ export interface ServerOptions {
 /** The game `rxmesh up` serves when no --games file is given. */
 export const DEMO_GAMES: GameKeys = { demo: 'demo-key' };
 
+/** How an agent proves itself to the registry and its peers. */
+export interface Credentials {
+  secret: string | undefined;
+  tls: TlsMaterial | undefined;
+}
+
 /** The registry backend a URL names; `leaseTtlMs` is the agent's lease TTL on etcd (the name server sets its own). */
-export function registryFor(url: string, leaseTtlMs?: number): Registry {
-  if (url.startsWith('ns://')) return new NsRegistry(url);
+export function registryFor(url: string, c: Credentials, leaseTtlMs?: number): Registry {
+  if (url.startsWith('ns://')) {
+    if (!c.secret) throw new Error(`${url}: the name server needs this agent to prove the mesh secret (--mesh-secret-file FILE or RXMESH_MESH_SECRET)`);
+    return new NsRegistry(url, { secret: c.secret, tls: c.tls });
+  }
   if (url.startsWith('etcd://')) return new EtcdRegistry(url, leaseTtlMs ? { leaseTtlMs } : {});
   throw new Error(`unsupported registry '${url}' (expected ns://host:port or etcd://host:port,host:port,...)`);
 }
@@ -56,6 +69,7 @@ export function registryFor(url: string, leaseTtlMs?: number): Registry {
 export async function runGamesSet(registry: string, gameId: string | undefined, key: string | undefined): Promise<void> {
   if (!gameId) throw new Error('usage: rxmesh games set <gameId> --registry etcd://... [--key KEY] (or the key on stdin)');
   if (!registry.startsWith('etcd://')) throw new Error(`games set needs an etcd registry (--registry etcd://...); the name server reads --games`);
+  if (key !== undefined) process.stderr.write('rxmesh games set: --key shows the game key to every user of this host (ps); pipe it on stdin instead\n');
   const secret = key ?? (await readStdin()).replace(/\r?\n$/, '');
   if (!secret) throw new Error('no game key given (--key, or on stdin)');
   await new EtcdRegistry(registry).setGame(gameId, secret);
@@ -125,19 +139,30 @@ const ready = (info: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify({ ready: info })}\n`);
 };
 
-async function startNs(o: ServerOptions, fallback: GameKeys | undefined): Promise<NameServer> {
-  const games = o.games ? await loadGames(o.games) : fallback;
-  return NameServer.start({ host: o.host, port: o.port, httpPort: o.httpPort, leaseTtlMs: o.leaseTtlMs, ...(games ? { games } : {}), admission: o.admission ?? {} });
+/** The mesh secret (from --mesh-secret-file or RXMESH_MESH_SECRET) and the TLS files, read. */
+export async function credentials(o: ServerOptions): Promise<Credentials> {
+  const secret = o.meshSecretFile ? (await readFile(o.meshSecretFile, 'utf8')).replace(/\r?\n$/, '') : process.env['RXMESH_MESH_SECRET'];
+  if (o.meshSecretFile && !secret) throw new Error(`${o.meshSecretFile}: the mesh secret file is empty`);
+  return { secret: secret || undefined, tls: await loadTls(o.tls ?? {}) };
 }
 
-async function startAgent(o: ServerOptions, registry: string): Promise<Agent> {
-  const secret = o.meshSecretFile ? (await readFile(o.meshSecretFile, 'utf8')).replace(/\r?\n$/, '') : o.meshSecret ?? process.env['RXMESH_MESH_SECRET'];
-  if (o.listen && !secret) throw new Error('--listen needs a mesh secret (--mesh-secret, --mesh-secret-file or RXMESH_MESH_SECRET)');
+async function startNs(o: ServerOptions, c: Credentials, fallback: GameKeys | undefined): Promise<NameServer> {
+  if (!c.secret) throw new Error('the name server needs the mesh secret agents prove (--mesh-secret-file FILE or RXMESH_MESH_SECRET)');
+  const games = o.games ? await loadGames(o.games) : fallback;
+  return NameServer.start({
+    host: o.host, port: o.port, httpPort: o.httpPort, leaseTtlMs: o.leaseTtlMs, ...(games ? { games } : {}), admission: o.admission ?? {},
+    secret: c.secret, tls: c.tls,
+  });
+}
+
+async function startAgent(o: ServerOptions, c: Credentials, registry: string): Promise<Agent> {
+  const secret = c.secret;
+  if (o.listen && !secret) throw new Error('--listen needs the mesh secret (--mesh-secret-file FILE or RXMESH_MESH_SECRET)');
   const agent = await Agent.start({
-    registry: registryFor(registry, o.leaseTtlMs),
+    registry: registryFor(registry, c, o.leaseTtlMs),
     ...(o.shmDir ? { shmDir: o.shmDir } : {}),
     ...(o.agentId ? { agentId: o.agentId } : {}),
-    ...(secret ? { links: { secret, ...(o.listen ? { listen: o.listen } : {}), ...(o.advertise ? { advertise: o.advertise } : {}), admission: o.admission ?? {} } } : {}),
+    ...(secret ? { links: { secret, tls: c.tls, ...(o.listen ? { listen: o.listen } : {}), ...(o.advertise ? { advertise: o.advertise } : {}), admission: o.admission ?? {} } } : {}),
     admission: o.admission ?? {},
     testHooks: process.env['RXMESH_TEST_HOOKS'] === '1',
     ...(o.fullMs !== undefined ? { fullMs: o.fullMs } : {}),
@@ -158,22 +183,26 @@ function ringOptions(bytes: number): RingOptions {
 }
 
 export async function runNs(o: ServerOptions): Promise<void> {
-  const ns = await startNs(o, undefined);
+  const ns = await startNs(o, await credentials(o), undefined);
   ready({ ns: { port: ns.port, httpPort: ns.httpPort } });
   await untilSignal(() => ns.close(), o.exitWithParent);
 }
 
 export async function runAgent(o: ServerOptions): Promise<void> {
-  const agent = await startAgent(o, o.registry);
+  const agent = await startAgent(o, await credentials(o), o.registry);
   ready({ agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress } });
   await untilSignal(() => agent.close(), o.exitWithParent);
 }
 
 export async function runUp(o: ServerOptions): Promise<void> {
-  const ns = await startNs(o, DEMO_GAMES);
+  const given = await credentials(o);
+  if (o.listen && !given.secret) throw new Error('--listen needs the mesh secret (--mesh-secret-file FILE or RXMESH_MESH_SECRET)');
+  // One machine and no secret given: the embedded agent proves one made up for this run (nothing else can join).
+  const c = { ...given, secret: given.secret ?? randomBytes(32).toString('base64url') };
+  const ns = await startNs(o, c, DEMO_GAMES);
   let agent: Agent;
   try {
-    agent = await startAgent(o, `ns://${o.host}:${ns.port}`);
+    agent = await startAgent(o, c, `ns://${o.host === '0.0.0.0' || o.host === '::' ? '127.0.0.1' : o.host}:${ns.port}`);
   } catch (err) {
     await ns.close();
     throw err;

@@ -3,7 +3,11 @@
  * protocol (lib/protocol/registry-messages.ts) and a read-only HTTP port.
  * Everything is in memory: after a restart the agents re-register.
  *
- *   const ns = await NameServer.start({ port: 9092, httpPort: 8082, games: { g: 'key' } });
+ *   const ns = await NameServer.start({ port: 9092, httpPort: 8082, secret, games: { g: 'key' } });
+ *
+ * Agents must prove the mesh secret (ns-auth.ts) before anything is served;
+ * with `tls` the agent port takes only TLS connections with a client
+ * certificate of the mesh CA (tls.ts).
  *   ns.port; ns.httpPort; await ns.close();
  *
  * Each port has an Admission (lib/protocol/admission.ts). An agent connection
@@ -16,7 +20,9 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Admission, type AdmissionOptions, type AdmissionStats } from '../protocol/admission.js';
+import { Admission, DEFAULT_ADMISSION, type AdmissionOptions, type AdmissionStats } from '../protocol/admission.js';
+import { RateLimiter } from '../protocol/rate-limit.js';
+import { createTlsServer, type TlsMaterial } from '../protocol/tls.js';
 import { ClosedError } from '../protocol/errors.js';
 import { NsMessage, OfflineReason } from '../protocol/registry-messages.js';
 import { GameAuth, type GameKeys } from './games.js';
@@ -31,6 +37,14 @@ export const DEFAULT_NS_HTTP_PORT = 8082;
 export const NS_MAX_REQUEST_FRAME = 1024 * 1024;
 /** An agent connection silent this long is closed: three missed heartbeats at the longest lease TTL (60 s / 3). */
 export const NS_IDLE_TIMEOUT_MS = 60_000;
+/** Failed agent authentications one address may make: 10 at once, then one every 5 s. */
+const AUTH_FAILURES = { burst: 10, perSecond: 0.2 };
+/**
+ * Wrong game proofs one agent may pass on for one game: 100 at once (a fleet
+ * of apps restarted with a stale key must not lock the game out at once),
+ * then 5 a second: about 430,000 guesses a day, against 2,540 a second before.
+ */
+const GAME_GUESSES = { burst: 100, perSecond: 5 };
 
 export interface NameServerOptions {
   /** Interface to listen on (TCP and HTTP). Default 127.0.0.1. */
@@ -41,6 +55,10 @@ export interface NameServerOptions {
   httpPort?: number | null;
   /** `gameId -> key` (see loadGames). */
   games?: GameKeys;
+  /** The mesh secret every agent must prove (required). */
+  secret: string;
+  /** Serve the agent port over TLS with mutual authentication. */
+  tls?: TlsMaterial | undefined;
   /** Lease TTL for agents that do not ask for one. Default 3000 ms. */
   leaseTtlMs?: number;
   /** Largest request frame accepted. Default 1 MiB. */
@@ -68,7 +86,7 @@ export class NameServer {
   private readonly startedAt = performance.now();
   private closing: Promise<void> | undefined;
 
-  private constructor(private readonly opts: Required<Omit<NameServerOptions, 'games' | 'httpPort'>> & { games: GameKeys; httpPort: number | null }) {
+  private constructor(private readonly opts: Required<Omit<NameServerOptions, 'games' | 'httpPort' | 'tls'>> & { games: GameKeys; httpPort: number | null; tls: TlsMaterial | undefined }) {
     const log = opts.log;
     // never below the default TTL: an agent heartbeats every TTL/3
     const bounds = { ...opts.admission, idleTimeoutMs: opts.admission.idleTimeoutMs ?? Math.max(NS_IDLE_TIMEOUT_MS, opts.leaseTtlMs) };
@@ -81,18 +99,26 @@ export class NameServer {
       store: this.store,
       leases: this.leases,
       auth,
+      secret: opts.secret,
+      authFailures: new RateLimiter(AUTH_FAILURES, (host) => log(`ns: ${host}: too many failed agent authentications; refusing it for a while`)),
+      gameGuesses: new RateLimiter(GAME_GUESSES, (key) => {
+        const [agent, game] = key.split('\0');
+        log(`ns: agent '${agent}': too many wrong keys for game '${game}'; its game checks are refused for a while`);
+      }),
       startedAt: this.startedAt,
       log,
       closed: (s: NsSession) => this.sessions.delete(s),
     };
-    this.tcp = createServer((socket: Socket) => {
+    const accept = (socket: Socket): void => {
       if (this.closing) {
         socket.destroy();
         return;
       }
       const ticket = this.tcpAdmission.admit(socket);
       if (ticket) this.sessions.add(new NsSession(socket, ctx, opts.maxFrame, ticket));
-    });
+    };
+    this.tcp = opts.tls ? createTlsServer(opts.tls, bounds.authTimeoutMs ?? DEFAULT_ADMISSION.authTimeoutMs, accept) : createServer(accept);
+    if (opts.tls) this.tcp.on('tlsClientError', (err: Error, s: Socket) => log(`ns: ${s.remoteAddress ?? '?'}: TLS handshake failed: ${err.message}`));
     this.tcp.on('error', (err) => log(`ns: server error: ${err.message}`));
     this.http = opts.httpPort === null ? undefined : createHttpView({
       services: () => this.store.services(),
@@ -103,8 +129,13 @@ export class NameServer {
   }
 
   /** Start listening on both ports; resolves once both are bound. */
-  static async start(options: NameServerOptions = {}): Promise<NameServer> {
+  static async start(options: NameServerOptions): Promise<NameServer> {
+    if (typeof options?.secret !== 'string' || options.secret.length === 0) {
+      throw new TypeError('the name server needs the mesh secret agents prove (option secret; rxmesh ns: --mesh-secret-file or RXMESH_MESH_SECRET)');
+    }
     const ns = new NameServer({
+      secret: options.secret,
+      tls: options.tls,
       host: options.host ?? '127.0.0.1',
       port: options.port ?? DEFAULT_NS_PORT,
       httpPort: options.httpPort === undefined ? DEFAULT_NS_HTTP_PORT : options.httpPort,

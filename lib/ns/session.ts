@@ -8,6 +8,16 @@
  * before HELLO) is answered with FAILURE ProtocolError and then the
  * connection is closed; the reason is logged when it closes.
  *
+ * Nothing but CHALLENGE and then HELLO is served before the agent proved the
+ * mesh secret for its agent id (ns-auth.ts); the lease, and so every record
+ * the connection writes, is bound to that id. A wrong proof is answered AUTH
+ * and the connection closed; each one spends a token of the peer address's
+ * bucket, and an address out of tokens gets LIMIT until it earns one back.
+ * Wrong game proofs (VERIFY_GAME) spend a token of the (agent, game) bucket:
+ * out of tokens, every VERIFY_GAME for that game from that agent is LIMIT,
+ * so the name server is no key-guessing oracle. Both limits log one line when
+ * they start to refuse.
+ *
  * Beyond registry-messages.ts, HELLO accepts an optional `ttlMs` (clamped,
  * see leases.ts) and answers `{leaseId, ttlMs, resumed, uptimeMs}`: clients
  * use the uptime to tell a fresh name server's incomplete snapshots apart.
@@ -15,7 +25,9 @@
 import type { Socket } from 'node:net';
 import { AdmissionError, type Ticket } from '../protocol/admission.js';
 import { FramedConnection, isProtocolViolation } from '../protocol/connection.js';
-import { MeshError, ProtocolError } from '../protocol/errors.js';
+import { AuthError, LimitError, MeshError, ProtocolError, VersionError } from '../protocol/errors.js';
+import { agentKey, helloProof, nsNonce, sameProof, welcomeProof } from '../protocol/ns-auth.js';
+import type { RateLimiter } from '../protocol/rate-limit.js';
 import { agreeVersion, NS_PROTOCOL } from '../protocol/versions.js';
 import { NsMessage, type InstanceRecord } from '../protocol/registry-messages.js';
 import type { GameAuth } from './games.js';
@@ -30,6 +42,12 @@ export interface SessionContext {
   store: RegistryStore;
   leases: LeaseTable;
   auth: GameAuth;
+  /** The mesh secret agents prove. */
+  secret: string;
+  /** Failed agent authentications, by peer address. */
+  authFailures: RateLimiter;
+  /** Wrong game proofs, by agent and game. */
+  gameGuesses: RateLimiter;
   /** performance.now() when the server started (HELLO reports the uptime). */
   startedAt: number;
   log(msg: string): void;
@@ -43,9 +61,14 @@ export class NsSession implements LeaseLink {
   private lease: Lease | undefined;
   private readonly watchIds = new Set<number>();
   private condemned = false;
+  /** This connection's CHALLENGE nonce and agreed version (until HELLO). */
+  private challenge: { nonce: Uint8Array; version: number } | undefined;
+  /** The remote address, the key of its failed-authentication bucket. */
+  private readonly host: string;
 
   constructor(socket: Socket, private readonly ctx: SessionContext, maxFrame: number, ticket?: Ticket) {
-    this.peer = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+    this.host = socket.remoteAddress ?? '?';
+    this.peer = `${this.host}:${socket.remotePort ?? '?'}`;
     this.conn = new FramedConnection(socket, {
       onMessage: (type, body) => this.onMessage(type, body),
       onClose: (reason) => this.onClose(reason),
@@ -72,7 +95,7 @@ export class NsSession implements LeaseLink {
     try {
       return this.handle(type, body);
     } catch (err) {
-      if (err instanceof ProtocolError) {
+      if (err instanceof ProtocolError || err instanceof AuthError || err instanceof VersionError || (err instanceof LimitError && !this.lease)) {
         // Let the FAILURE answer go out first, then drop the connection;
         // nothing else from this peer is applied meanwhile.
         this.condemned = true;
@@ -86,9 +109,13 @@ export class NsSession implements LeaseLink {
 
   private handle(type: number, body: unknown): unknown {
     switch (type) {
+      case NsMessage.CHALLENGE: return this.challengeOf(v.object(body, 'CHALLENGE body'));
       case NsMessage.HELLO: return this.hello(v.object(body, 'HELLO body'));
       case NsMessage.HEARTBEAT: {
-        this.ctx.leases.heartbeat(v.text(v.object(body, 'HEARTBEAT body'), 'leaseId', 64));
+        const leaseId = v.text(v.object(body, 'HEARTBEAT body'), 'leaseId', 64);
+        if (!this.lease) throw new ProtocolError('HELLO first: this connection holds no lease');
+        if (leaseId !== this.lease.id) throw new ProtocolError('HEARTBEAT names a lease this connection does not hold');
+        this.ctx.leases.heartbeat(leaseId);
         return {};
       }
       case NsMessage.REGISTER: {
@@ -96,8 +123,8 @@ export class NsSession implements LeaseLink {
         const instance = v.instanceRecord(b.instance);
         const conflict = v.conflict(b.conflict);
         const lease = this.requireLease();
-        if (instance.agentId !== lease.agentId) {
-          throw new ProtocolError(`instance.agentId '${instance.agentId}' is not this agent ('${lease.agentId}')`);
+        if (instance.agentId !== lease.agentId || instance.address !== lease.address) {
+          throw new ProtocolError(`instance of agent '${instance.agentId}' at '${instance.address}' is not this agent ('${lease.agentId}' at '${lease.address}')`);
         }
         this.ctx.store.register(instance, conflict, lease.id);
         return {};
@@ -114,28 +141,49 @@ export class NsSession implements LeaseLink {
         this.ctx.store.deregister(key, reason, this.requireLease().id);
         return {};
       }
-      case NsMessage.WATCH: return this.watch(v.object(body, 'WATCH body'));
+      case NsMessage.WATCH: {
+        this.requireLease();
+        return this.watch(v.object(body, 'WATCH body'));
+      }
       case NsMessage.UNWATCH: {
         const watchId = v.integer(v.object(body, 'UNWATCH body'), 'watchId');
         if (this.watchIds.delete(watchId)) this.ctx.store.unwatch(watchId);
         return {};
       }
-      case NsMessage.VERIFY_GAME: {
-        const b = v.object(body, 'VERIFY_GAME body');
-        const game = v.gameId(b.gameId);
-        return { ok: this.ctx.auth.verify(game, v.bytes(b, 'nonce'), v.bytes(b, 'proof', 64)) };
-      }
+      case NsMessage.VERIFY_GAME: return this.verifyGame(v.object(body, 'VERIFY_GAME body'));
       default:
         throw new ProtocolError(`unexpected message type ${type}`);
     }
   }
 
-  private hello(b: v.Body): unknown {
+  private challengeOf(b: v.Body): unknown {
     const version = agreeVersion('name server', NS_PROTOCOL, b);
+    if (this.lease || this.challenge) throw new ProtocolError('CHALLENGE is the first request of a connection, and only once');
+    if (!this.ctx.authFailures.allowed(this.host)) {
+      throw new LimitError(`too many failed agent authentications from ${this.host}; retry in ${this.ctx.authFailures.waitSeconds(this.host)} s`);
+    }
+    this.challenge = { nonce: nsNonce(), version };
+    return { v: version, nonce: this.challenge.nonce };
+  }
+
+  private hello(b: v.Body): unknown {
+    if (!this.challenge) {
+      agreeVersion('name server', NS_PROTOCOL, b); // an agent before version 2 sends HELLO first: VERSION says why
+      throw new ProtocolError('CHALLENGE first: this connection has no nonce to prove');
+    }
+    const { nonce, version } = this.challenge;
+    this.challenge = undefined; // one proof per nonce
     const agentId = v.text(b, 'agentId');
     const address = v.text(b, 'address', 256, 0);
     const leaseId = v.optionalText(b, 'leaseId', 64);
     const ttlMs = v.optionalInteger(b, 'ttlMs', 1, 0xffffffff);
+    const agentNonce = v.bytes(b, 'nonce', 64);
+    const key = agentKey(this.ctx.secret, agentId);
+    if (!sameProof(helloProof(key, nonce, agentNonce, { agentId, address, leaseId }), b.proof)) {
+      this.ctx.authFailures.take(this.host);
+      this.ctx.log(`ns: ${this.peer}: agent authentication failed (claims to be '${agentId.slice(0, 64)}')`);
+      throw new AuthError('agent authentication failed: wrong mesh secret');
+    }
     if (this.lease?.link === this) this.lease.link = undefined;
     const { lease, resumed } = this.ctx.leases.hello(agentId, address, leaseId, ttlMs);
     this.bind(lease);
@@ -144,7 +192,24 @@ export class NsSession implements LeaseLink {
     // Kicks that happened while the agent was away go out right after the answer.
     const held = lease.pending.splice(0);
     if (held.length) setImmediate(() => held.forEach((e) => this.send(e.type, e.body)));
-    return { leaseId: lease.id, ttlMs: lease.ttlMs, resumed, uptimeMs: Math.round(performance.now() - this.ctx.startedAt), v: version };
+    return {
+      leaseId: lease.id, ttlMs: lease.ttlMs, resumed, uptimeMs: Math.round(performance.now() - this.ctx.startedAt), v: version,
+      proof: welcomeProof(key, agentNonce, nonce, agentId, lease.id),
+    };
+  }
+
+  private verifyGame(b: v.Body): unknown {
+    const lease = this.requireLease();
+    const game = v.gameId(b.gameId);
+    const nonce = v.bytes(b, 'nonce');
+    const proof = v.bytes(b, 'proof', 64);
+    const bucket = `${lease.agentId}\0${game}`;
+    if (!this.ctx.gameGuesses.allowed(bucket)) {
+      throw new LimitError(`too many wrong keys for game '${game}' from agent '${lease.agentId}'; retry in ${this.ctx.gameGuesses.waitSeconds(bucket)} s`);
+    }
+    const ok = this.ctx.auth.verify(game, nonce, proof);
+    if (!ok) this.ctx.gameGuesses.take(bucket);
+    return { ok };
   }
 
   private watch(b: v.Body): unknown {

@@ -4,7 +4,10 @@
  */
 
 export const NsMessage = {
-  /** agent -> ns request {agentId, address, leaseId?} -> {leaseId, ttlMs} */
+  /** agent -> ns request {v, vmin} -> {v, nonce}: the first request on a connection (ns-auth.ts) */
+  CHALLENGE: 18,
+  /** agent -> ns request {agentId, address, leaseId?, ttlMs?, nonce, proof} -> {leaseId, ttlMs, resumed, uptimeMs, v, proof} ;
+   * FAILURE AUTH (wrong secret: the connection is closed), LIMIT (too many failures from that address) */
   HELLO: 10,
   /** agent -> ns request {leaseId} -> {} ; FAILURE NOT_FOUND when the lease expired */
   HEARTBEAT: 11,
@@ -18,7 +21,7 @@ export const NsMessage = {
   WATCH: 15,
   /** agent -> ns request {watchId} -> {} */
   UNWATCH: 16,
-  /** agent -> ns request {gameId, nonce, proof} -> {ok: boolean} */
+  /** agent -> ns request {gameId, nonce, proof} -> {ok: boolean} ; FAILURE LIMIT after too many wrong proofs for one game */
   VERIFY_GAME: 17,
   /** ns -> agent event {watchId, instance: InstanceRecord} */
   ONLINE: 20,

@@ -34,11 +34,11 @@
  * HELLO may carry `ttlMs` (the TTL asked for, like an etcd lease grant) and
  * its answer carries `resumed` and `uptimeMs` (the recovery window above).
  */
-import { connect as dial, type Socket } from 'node:net';
 import { FramedConnection } from '../protocol/connection.js';
 import { ClosedError, ConflictError, MeshError, ProtocolError, RegistryUnavailableError, TimeoutError } from '../protocol/errors.js';
-import { agreeVersion, NS_PROTOCOL, versionFields } from '../protocol/versions.js';
+import type { TlsMaterial } from '../protocol/tls.js';
 import { keyOf, NsMessage, OfflineReason } from '../protocol/registry-messages.js';
+import { asMap, connectNs, nsHello } from './ns-connect.js';
 import { WatchMirror } from './watch-mirror.js';
 import type {
   AgentIdentity, ConflictStrategy, InstanceKey, InstanceRecord, Registry, RegistryEvents, RegistryWatch, WatchEvent,
@@ -67,6 +67,10 @@ export function parseNsUrl(url: string): NsAddress {
 }
 
 export interface NsRegistryOptions {
+  /** The mesh secret this agent proves to the name server (ns-connect.ts). */
+  secret: string;
+  /** Dial the name server over TLS with this agent's certificate. */
+  tls?: TlsMaterial | undefined;
   /** Lease TTL to ask the name server for; its default (3 s) when unset. */
   leaseTtlMs?: number;
   /** How long a request may wait, reconnects included. Default 5000 ms. */
@@ -102,9 +106,6 @@ const isRecord = (x: unknown): x is InstanceRecord =>
   typeof (x as InstanceRecord).service === 'string' && typeof (x as InstanceRecord).userData === 'string' &&
   typeof (x as InstanceRecord).agentId === 'string' && typeof (x as InstanceRecord).localId === 'number';
 
-const asMap = (x: unknown): Record<string, unknown> =>
-  typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : {};
-
 type State = 'idle' | 'connecting' | 'ready' | 'closed';
 
 export class NsRegistry implements Registry {
@@ -126,7 +127,8 @@ export class NsRegistry implements Registry {
   private readonly waiters = new Set<() => void>();
   private sleeper: { timer: NodeJS.Timeout; wake(): void } | undefined;
 
-  constructor(url: string | NsAddress, private readonly options: NsRegistryOptions = {}) {
+  constructor(url: string | NsAddress, private readonly options: NsRegistryOptions) {
+    if (typeof options?.secret !== 'string' || options.secret.length === 0) throw new TypeError('NsRegistry needs the mesh secret (options.secret)');
     this.address = typeof url === 'string' ? parseNsUrl(url) : url;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5000;
     this.minBackoff = options.reconnectMinMs ?? 100;
@@ -295,7 +297,7 @@ export class NsRegistry implements Registry {
   // --- connection lifecycle -------------------------------------------------
 
   private async connectOnce(): Promise<void> {
-    const socket = await connectSocket(this.address, this.requestTimeoutMs, this.url);
+    const socket = await connectNs(this.address.host, this.address.port, this.requestTimeoutMs, this.url, this.options.tls);
     const link: Link = { conn: undefined as unknown as FramedConnection, watches: new Map(), early: new Map(), pendingWatches: 0 };
     link.conn = new FramedConnection(socket, {
       onMessage: (type, body) => this.onEvent(link, type, body),
@@ -307,20 +309,19 @@ export class NsRegistry implements Registry {
     }
     this.link = link;
     try {
-      const hello = asMap(await link.conn.request(NsMessage.HELLO, {
+      const hello = await nsHello(link.conn, {
+        secret: this.options.secret,
         agentId: this.agent.agentId,
         address: this.agent.address,
-        ...(this.leaseId ? { leaseId: this.leaseId } : {}),
-        ...(this.options.leaseTtlMs ? { ttlMs: this.options.leaseTtlMs } : {}),
-        ...versionFields(NS_PROTOCOL),
-      }, this.requestTimeoutMs));
-      agreeVersion('name server', NS_PROTOCOL, hello);
-      if (typeof hello.leaseId !== 'string' || typeof hello.ttlMs !== 'number') throw new ProtocolError('malformed HELLO answer');
+        leaseId: this.leaseId,
+        ttlMs: this.options.leaseTtlMs,
+        timeoutMs: this.requestTimeoutMs,
+      });
       const resumed = this.leaseId !== undefined && hello.leaseId === this.leaseId;
       const reconnect = this.leaseId !== undefined;
       this.leaseId = hello.leaseId;
       this.ttlMs = hello.ttlMs;
-      const uptime = typeof hello.uptimeMs === 'number' ? hello.uptimeMs : 0;
+      const uptime = hello.uptimeMs;
       const recovery = this.options.recoveryMs ?? this.ttlMs + this.maxBackoff;
       // Heartbeat from here on: re-registering thousands of instances may take longer than the TTL.
       link.heartbeat = setInterval(() => this.beat(link), Math.max(10, Math.floor(this.ttlMs / 3)));
@@ -513,24 +514,4 @@ function watchResult(value: unknown): { watchId: number; instances: InstanceReco
     throw new ProtocolError('malformed WATCH answer from the name server');
   }
   return { watchId: res.watchId, instances: res.instances };
-}
-
-function connectSocket(addr: NsAddress, timeoutMs: number, url: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = dial({ host: addr.host, port: addr.port });
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new RegistryUnavailableError(`connecting to ${url} timed out`));
-    }, timeoutMs);
-    timer.unref();
-    // Stays attached: a late error after resolve is harmless here (FramedConnection handles it).
-    socket.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new RegistryUnavailableError(`cannot connect to ${url}: ${err.message}`, { cause: err }));
-    });
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve(socket);
-    });
-  });
 }

@@ -11,7 +11,9 @@ import * as assert from 'uvu/assert';
 import type { AdmissionStats } from '../../lib/protocol/admission.js';
 import { RESULT } from '../../lib/protocol/connection.js';
 import { NsMessage } from '../../lib/protocol/registry-messages.js';
-import { startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
+import { NS_PROTOCOL, versionFields } from '../../lib/protocol/versions.js';
+import { MESH_SECRET, startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
+import { helloBody } from '../helpers/ns.js';
 import { killChildren } from '../helpers/process.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { until } from '../mesh/wait.js';
@@ -30,8 +32,12 @@ async function connections(ns: MeshProcess): Promise<Counters> {
 /** A raw agent connection that said HELLO (asking for a long lease, so only the idle bound can end it). */
 async function hello(ns: MeshProcess, agentId: string): Promise<Raw> {
   const raw = await dial(ns.ready.ns!.port);
-  raw.socket.write(frame(NsMessage.HELLO, 1, { agentId, address: '', ttlMs: 60_000 }));
-  assert.is((await answer(raw, 1))?.type, RESULT, 'HELLO answered');
+  raw.socket.write(frame(NsMessage.CHALLENGE, 1, versionFields(NS_PROTOCOL)));
+  const challenge = await answer(raw, 1);
+  assert.is(challenge?.type, RESULT, 'CHALLENGE answered');
+  const { nonce } = body(challenge!) as { nonce: Uint8Array };
+  raw.socket.write(frame(NsMessage.HELLO, 2, helloBody(nonce, agentId, '', { ttlMs: 60_000 }, MESH_SECRET)));
+  assert.is((await answer(raw, 2))?.type, RESULT, 'HELLO answered');
   return raw;
 }
 
@@ -156,8 +162,8 @@ Idle('name server - an agent connection silent for --idle-ms is closed; heartbea
   const mark = idleNs.fixture.stderr.length;
   const silent = await hello(idleNs, 'silent');
   const beating = await hello(idleNs, 'beating');
-  const leaseId = body<{ leaseId: string }>(beating.frames.find((f) => f.id === 1)).leaseId;
-  let id = 2;
+  const leaseId = body<{ leaseId: string }>(beating.frames.find((f) => f.id === 2)).leaseId;
+  let id = 3;
   const beat = setInterval(() => beating.socket.write(frame(NsMessage.HEARTBEAT, id++, { leaseId })), 300);
   try {
     const ms = await closesWithin(silent, 8000, 'the silent agent connection (its lease lasts 60 s)');

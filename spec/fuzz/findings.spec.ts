@@ -28,6 +28,7 @@ import { MESH_SECRET, startAgent, startNs, startUp, type MeshProcess } from '../
 import { cleanupShm } from '../helpers/shm.js';
 import { next, sleep } from '../mesh/wait.js';
 import { FakePeer } from './fake-peer.js';
+import { authenticateRaw } from './ns-auth-raw.js';
 import { RawApp } from './raw-app.js';
 import { Victim } from './victim.js';
 import { FuzzConn, within } from './wire.js';
@@ -113,7 +114,7 @@ Peer('finding - CREATE with userData {toString: true} is refused INVALID_NAME, n
 
 Peer('finding - name server STARTUP with key.gameId {toString: true} is refused INVALID_NAME, not INTERNAL (ns/validate.ts String() on a hostile value)', async () => {
   const conn = await FuzzConn.open({ host: '127.0.0.1', port: up!.ready.ns!.port });
-  conn.write(encodeFrame(NsMessage.HELLO, 1, encodeValue({ agentId: 'finding-agent', address: '' })));
+  assert.ok(await authenticateRaw(conn, MESH_SECRET, 'finding-agent', '', {}, 5000), 'authenticated');
   conn.write(encodeFrame(NsMessage.STARTUP, 2, encodeValue({ key: { gameId: { toString: true }, service: 'g.x.1.0', userData: 'u' } })));
   await conn.until(() => conn.answer(2) !== undefined, 5000);
   const f = conn.answer(2);

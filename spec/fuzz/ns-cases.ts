@@ -27,7 +27,7 @@ export const NS_MAX_FRAME = 1024 * 1024;
 
 /** A field the driver fills in at run time from its connection's lease. */
 export class LeaseRef {
-  constructor(readonly what: 'agentId' | 'leaseId' | 'watch', readonly k = 0) {}
+  constructor(readonly what: 'agentId' | 'leaseId' | 'address' | 'watch', readonly k = 0) {}
   toJSON(): string {
     return `<${this.what}>`;
   }
@@ -69,7 +69,7 @@ function template(r: FuzzRandom, type: number): Body {
     case N.HELLO: return { agentId: `fuzz-agent-${r.below(8)}`, address: r.pick(['', '127.0.0.1:1']), ttlMs: r.pick([100, 500, 1000]) };
     case N.HEARTBEAT: return { leaseId: new LeaseRef('leaseId') };
     case N.REGISTER: {
-      const instance: Body = { ...key(r), agentId: new LeaseRef('agentId'), address: '', localId: r.int(1, 50), epoch: r.int(1, 3), online: false };
+      const instance: Body = { ...key(r), agentId: new LeaseRef('agentId'), address: new LeaseRef('address'), localId: r.int(1, 50), epoch: r.int(1, 3), online: false };
       if (r.chance(0.3)) instance['meta'] = { zone: 'z', [`k${r.below(3)}`]: 'v' };
       return { instance, conflict: r.pick(['reject', 'replace']) };
     }
@@ -84,7 +84,7 @@ function template(r: FuzzRandom, type: number): Body {
 
 /** The refs in a body as fixed values: byte-level mutations need bytes at generation. */
 function frameNow(r: FuzzRandom, type: number, id: number, body: Body): Buffer {
-  const fix = (v: unknown): unknown => (v instanceof LeaseRef ? (v.what === 'watch' ? 1 : 'fuzz-agent-0') : v);
+  const fix = (v: unknown): unknown => (v instanceof LeaseRef ? (v.what === 'watch' ? 1 : v.what === 'address' ? '' : 'fuzz-agent-0') : v);
   const fixed = Object.fromEntries(Object.entries(body).map(([k, v]) => [k, v && typeof v === 'object' && !(v instanceof LeaseRef) && !(v instanceof Uint8Array)
     ? Object.fromEntries(Object.entries(v as Body).map(([k2, v2]) => [k2, fix(v2)]))
     : fix(v)]));

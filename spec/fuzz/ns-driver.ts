@@ -1,7 +1,7 @@
 /**
  * Runs name-server TCP cases (ns-cases.ts) against a real name server: each
- * batch gets its own connection; leased batches first send a valid HELLO as
- * their fuzz agent (resuming that agent's last lease when the case says so),
+ * batch gets its own connection; leased batches first authenticate (CHALLENGE,
+ * HELLO with the mesh secret's proof, ns-auth-raw.ts) as their fuzz agent (resuming that agent's last lease when the case says so),
  * then their requests, then a sentinel (UNWATCH of watch 0, answered in every
  * state, or refused with PROTOCOL once the connection is condemned). What
  * each request got back is counted; anything answered INTERNAL is noted.
@@ -16,6 +16,7 @@ import { encodeBody, type Body } from './mutate.js';
 import { groupNs, LeaseRef, makeNsCase, type NsCase, type NsPart } from './ns-cases.js';
 import { FuzzRandom } from './prng.js';
 import type { Tally } from './tally.js';
+import { authenticateRaw } from './ns-auth-raw.js';
 import { FuzzConn } from './wire.js';
 import { flood, halfClose } from './connection-stress.js';
 
@@ -39,7 +40,7 @@ export class NsDriver implements Driver<NsCase> {
   private readonly leases = new Map<string, Lease>();
 
   /** @param realAgentId the agent of the `up` under test: the fuzzer never speaks as it */
-  constructor(private readonly port: number, private readonly realAgentId: string) {}
+  constructor(private readonly port: number, private readonly realAgentId: string, private readonly secret: string) {}
 
   make(seed: number, index: number): NsCase {
     return makeNsCase(seed, index);
@@ -99,10 +100,9 @@ export class NsDriver implements Driver<NsCase> {
     const agentId = `fuzz-agent-${c.agent}`;
     const old = c.resume ? this.leases.get(agentId) : undefined;
     const address = old?.address ?? `127.0.0.1:${1 + c.agent}`;
-    conn.write(encodeFrame(NsMessage.HELLO, 1, encodeValue({ agentId, address, ttlMs: c.ttlMs, ...(old ? { leaseId: old.leaseId } : {}) })));
-    if ((await conn.until(() => conn.answer(1) !== undefined, ANSWER_MS)) !== 'done' || conn.answer(1)!.type !== RESULT) return undefined;
-    const { leaseId } = decodeValue<{ leaseId: string }>(conn.answer(1)!.body);
-    const lease = { agentId, leaseId, address };
+    const answer = await authenticateRaw(conn, this.secret, agentId, address, { ttlMs: c.ttlMs, ...(old ? { leaseId: old.leaseId } : {}) }, ANSWER_MS);
+    if (!answer) return undefined;
+    const lease = { agentId, leaseId: answer.leaseId, address };
     this.leases.set(agentId, lease);
     return lease;
   }
@@ -112,6 +112,7 @@ export class NsDriver implements Driver<NsCase> {
     const fill = (v: unknown): unknown => {
       if (v instanceof LeaseRef) {
         if (v.what === 'watch') return made.watches.length ? made.watches[v.k % made.watches.length]! : 1_000_000 + v.k;
+        if (v.what === 'address') return made.lease?.address ?? '';
         return v.what === 'agentId' ? made.lease?.agentId ?? 'fuzz-agent-x' : made.lease?.leaseId ?? 'no-lease';
       }
       return v === this.realAgentId ? 'fuzz-agent-not-real' : v;

@@ -50,7 +50,7 @@ export async function openTarget(name: TargetName): Promise<OpenTarget> {
     }
     case 'ns-tcp': {
       const env = await startFuzzEnv();
-      return plain(env, new NsDriver(env.proc.ready.ns!.port, env.proc.agentId));
+      return plain(env, new NsDriver(env.proc.ready.ns!.port, env.proc.agentId, MESH_SECRET));
     }
     case 'ns-http': {
       const env = await startFuzzEnv();

@@ -50,7 +50,12 @@ function agentArgs(o: AgentSpecOptions): string[] {
 
 function linkArgs(o: LinkSpecOptions): string[] {
   if (!o.links && !o.listen) return [];
-  return ['--listen', o.listen ?? '127.0.0.1:0', '--mesh-secret', o.secret ?? MESH_SECRET];
+  return ['--listen', o.listen ?? '127.0.0.1:0'];
+}
+
+/** The environment of an agent or `up`: the mesh secret (never on the command line), test hooks. */
+function agentEnv(o: LinkSpecOptions): NodeJS.ProcessEnv {
+  return { RXMESH_MESH_SECRET: o.secret ?? MESH_SECRET, ...(o.testHooks ? { RXMESH_TEST_HOOKS: '1' } : {}) };
 }
 
 export class MeshProcess {
@@ -132,17 +137,18 @@ function gamesFile(): string {
 export function startUp(opts: { leaseTtlMs?: number } & AgentSpecOptions = {}): Promise<MeshProcess> {
   const shmDir = opts.shmDir ?? tempShmDir();
   return start(['up', '--port', '0', '--http-port', '0', '--shm-dir', shmDir, '--games', gamesFile(), '--lease-ttl', String(opts.leaseTtlMs ?? 3000), ...agentArgs(opts)], shmDir,
-    opts.testHooks ? { RXMESH_TEST_HOOKS: '1' } : {});
+    agentEnv(opts));
 }
 
 /** `rxmesh ns` alone. */
-export function startNs(opts: { leaseTtlMs?: number; args?: string[] } = {}): Promise<MeshProcess> {
-  return start(['ns', '--port', '0', '--http-port', '0', '--games', gamesFile(), '--lease-ttl', String(opts.leaseTtlMs ?? 3000), ...(opts.args ?? [])], '');
+export function startNs(opts: { leaseTtlMs?: number; args?: string[]; secret?: string } = {}): Promise<MeshProcess> {
+  return start(['ns', '--port', '0', '--http-port', '0', '--games', gamesFile(), '--lease-ttl', String(opts.leaseTtlMs ?? 3000), ...(opts.args ?? [])], '',
+    { RXMESH_MESH_SECRET: opts.secret ?? MESH_SECRET });
 }
 
 /** `rxmesh agent` on a registry (inside network namespace `netns`, if given: another host). */
 export function startAgent(registry: string, opts: { id?: string; netns?: string } & AgentSpecOptions = {}): Promise<MeshProcess> {
   const shmDir = opts.shmDir ?? tempShmDir();
   return start(['agent', '--registry', registry, '--shm-dir', shmDir, ...(opts.id ? ['--id', opts.id] : []), ...agentArgs(opts)], shmDir,
-    opts.testHooks ? { RXMESH_TEST_HOOKS: '1' } : {}, opts.netns);
+    agentEnv(opts), opts.netns);
 }

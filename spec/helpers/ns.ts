@@ -8,6 +8,9 @@ import { get } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { FramedConnection } from '../../lib/protocol/connection.js';
+import { agentKey, helloProof, nsNonce } from '../../lib/protocol/ns-auth.js';
+import { NsMessage } from '../../lib/protocol/registry-messages.js';
+import { NS_PROTOCOL, versionFields } from '../../lib/protocol/versions.js';
 import { NameServer, type NameServerOptions } from '../../lib/ns/server.js';
 import type { WatchEvent } from '../../lib/registry/registry.js';
 import { startFixture, type Fixture } from './process.js';
@@ -20,13 +23,17 @@ export interface NsHandle {
   close(): Promise<void>;
 }
 
-/** A name server on 127.0.0.1 with ephemeral ports (unless given) and a captured log. */
-export async function startNs(options: NameServerOptions = {}): Promise<NsHandle> {
+/** The mesh secret of the in-process name servers and registries of the specs. */
+export const NS_SECRET = 'spec-ns-secret';
+
+/** A name server on 127.0.0.1 with ephemeral ports (unless given), the spec secret and a captured log. */
+export async function startNs(options: Partial<NameServerOptions> = {}): Promise<NsHandle> {
   const logs: string[] = [];
   const ns = await NameServer.start({
     host: '127.0.0.1',
     port: 0,
     httpPort: 0,
+    secret: NS_SECRET,
     ...options,
     log: (msg) => {
       logs.push(msg);
@@ -101,6 +108,32 @@ export function closedWithin(socket: Socket, timeoutMs = 3000): Promise<void> {
     });
     socket.resume(); // drain whatever the server answers so 'end' can arrive
   });
+}
+
+/** The HELLO body that answers CHALLENGE nonce `serverNonce` for `agentId` with `secret` (what an agent sends). */
+export function helloBody(serverNonce: Uint8Array, agentId: string, address: string, extra: { leaseId?: string; ttlMs?: number } = {}, secret = NS_SECRET): Record<string, unknown> {
+  const nonce = nsNonce();
+  const proof = helloProof(agentKey(secret, agentId), serverNonce, nonce, { agentId, address, leaseId: extra.leaseId });
+  return { agentId, address, ...extra, nonce, proof };
+}
+
+export interface HelloAnswer {
+  leaseId: string;
+  ttlMs: number;
+  resumed: boolean;
+  v: number;
+}
+
+/** CHALLENGE then HELLO on a raw connection, as an agent with `secret` does. */
+export async function authenticate(conn: FramedConnection, agentId: string, address: string, extra: { leaseId?: string; ttlMs?: number } = {}, secret = NS_SECRET): Promise<HelloAnswer> {
+  const { nonce } = await conn.request<{ nonce: Uint8Array }>(NsMessage.CHALLENGE, versionFields(NS_PROTOCOL));
+  return conn.request<HelloAnswer>(NsMessage.HELLO, helloBody(nonce, agentId, address, extra, secret));
+}
+
+/** A raw connection that authenticated as agent `agentId` (with the spec secret unless given). */
+export async function rawAgent(port: number, agentId: string, address = '', extra: { leaseId?: string; ttlMs?: number } = {}, secret = NS_SECRET): Promise<{ conn: FramedConnection; events: Array<{ type: number; body: unknown }>; hello: HelloAnswer }> {
+  const c = await rawClient(port);
+  return { ...c, hello: await authenticate(c.conn, agentId, address, extra, secret) };
 }
 
 /** A raw FramedConnection to the name server; events (id 0) are collected in `events`. */

@@ -3,6 +3,7 @@ import { createConnection } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { QueueFullError, type Instance, type InstanceRef, type Mesh, type Undeliverable } from '../../lib/index.js';
+import { FakePeer } from '../fuzz/fake-peer.js';
 import { startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, sleep, until } from '../mesh/wait.js';
@@ -156,15 +157,24 @@ Failures('links - a stopped peer is detected dead within 3 s, and the link comes
   assert.equal(got, ['before', 'after']);
 });
 
-Failures('links - a wrong mesh secret is refused and logged; the sender gets link_down', async () => {
+Failures('links - a wrong mesh secret: the agent cannot join the name server (it exits saying why), and a peer dialling with it is refused and logged', async () => {
+  let refused: unknown;
+  try {
+    procs.push(await startAgent(ns.nsUrl, { id: 'secret-bad', links: true, secret: 'not-the-secret' }));
+  } catch (err) {
+    refused = err;
+  }
+  assert.match(String(refused), /agent authentication failed: wrong mesh secret/);
   const good = await host('secret-good');
-  const bad = await host('secret-bad', { secret: 'not-the-secret' });
-  const { a, bRef } = await pair(bad.mesh, good.mesh, 'g.secret.1.0');
-  const report = next(a.undeliverable$, () => true, 15_000);
-  a.sendTo(bRef, 'hello?');
-  const u = await report;
-  assert.is(u.reason, 'link_down');
-  assert.match(good.agent.fixture.stderr, /wrong mesh secret/);
+  const port = Number(good.agent.linkAddress.split(':').pop());
+  let dial: unknown;
+  try {
+    (await FakePeer.connect(port, 'not-the-secret', 'secret-bad')).close();
+  } catch (err) {
+    dial = err;
+  }
+  assert.ok(dial, 'no WELCOME for a peer without the secret');
+  await until(() => /wrong mesh secret/.test(good.agent.fixture.stderr), 5000, 'the refusal logged');
 });
 
 Failures('links - garbage, truncated and oversize frames close only that connection', async () => {

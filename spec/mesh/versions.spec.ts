@@ -2,7 +2,9 @@
  * Versioned protocols (issue 11, item 4): every HELLO carries the range of
  * versions its sender speaks; the other side picks the highest in common or
  * refuses with a VersionError (code VERSION) that names both ranges. A HELLO
- * without a version is from a build before versions (version 1) and is served.
+ * without a version is from a build before versions (version 1): served on the
+ * control socket, refused by the name server and the links, whose versions 1
+ * and 2 authenticated too little (issue 11).
  */
 import { createConnection } from 'node:net';
 import { suite } from 'uvu';
@@ -14,7 +16,7 @@ import { NsMessage } from '../../lib/protocol/registry-messages.js';
 import { agreeVersion, CONTROL_PROTOCOL, LINK_PROTOCOL, NS_PROTOCOL } from '../../lib/protocol/versions.js';
 import { FakePeer } from '../fuzz/fake-peer.js';
 import { GAME, MESH_SECRET, startUp, type MeshProcess } from '../helpers/mesh.js';
-import { rawClient } from '../helpers/ns.js';
+import { httpGet, rawAgent, rawClient, waitFor } from '../helpers/ns.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next } from './wait.js';
 
@@ -85,19 +87,25 @@ Versions('protocol versions - control socket: an app speaking only a newer versi
   await mesh.close();
 });
 
-Versions('protocol versions - name server: an agent speaking only a newer version is refused with VERSION and gets no lease', async () => {
+Versions('protocol versions - name server: an agent speaking only a newer version, or one from before authentication (1), is refused with VERSION and gets no lease', async () => {
   const { conn } = await rawClient(up.ready.ns!.port);
-  const err = await refusal(conn.request(NsMessage.HELLO, { agentId: 'future-agent', address: '', v: NS_PROTOCOL.max + 1, vmin: NS_PROTOCOL.max + 1 }));
+  const err = await refusal(conn.request(NsMessage.CHALLENGE, { v: NS_PROTOCOL.max + 1, vmin: NS_PROTOCOL.max + 1 }));
   assert.instance(err, VersionError);
-  assert.match(err.message, /name server protocol/);
-  const register = await refusal(conn.request(NsMessage.REGISTER, { instance: {}, conflict: 'reject' }));
-  assert.is(register.code === 'PROTOCOL' || register.code === 'INVALID_NAME', true, `no lease: ${register.code} ${register.message}`);
-  conn.close();
+  assert.match(err.message, /name server protocol: this side speaks version 2, the other side version 3/);
+  await waitFor(() => conn.closed, 'the refused connection to close');
+
+  // version 1 authenticated nothing: it is refused outright (README, "Upgrades, host by host")
   const { conn: old } = await rawClient(up.ready.ns!.port);
-  const hello = await old.request(NsMessage.HELLO, { agentId: 'old-agent', address: '' }) as { v?: number; leaseId?: string };
-  assert.is(hello.v, 1);
-  assert.type(hello.leaseId, 'string');
-  old.close();
+  const refused = await refusal(old.request(NsMessage.HELLO, { agentId: 'old-agent', address: '' }));
+  assert.instance(refused, VersionError);
+  assert.match(refused.message, /this side speaks version 2, the other side version 1/);
+  await waitFor(() => old.closed, 'the old agent\'s connection to close');
+  const { body } = await httpGet(up.ready.ns!.httpPort, '/v1/agents');
+  assert.not.ok(JSON.stringify(body).includes('old-agent'), 'no lease for the old agent');
+
+  const current = await rawAgent(up.ready.ns!.port, 'current-agent', '', {}, MESH_SECRET);
+  assert.is(current.hello.v, NS_PROTOCOL.max);
+  current.conn.close();
 });
 
 Versions('protocol versions - links: a peer speaking only a newer link protocol gets no WELCOME and the refusal is logged', async () => {
@@ -111,7 +119,15 @@ Versions('protocol versions - links: a peer speaking only a newer link protocol 
     refused = err;
   }
   assert.ok(refused, 'the handshake was refused');
-  assert.match(up.fixture.stderr.slice(mark), /link protocol: this side speaks version 2, the other side version 3/);
+  assert.match(up.fixture.stderr.slice(mark), /link protocol: this side speaks version 3, the other side version 4/);
+  let older: unknown;
+  try {
+    (await FakePeer.connect(port, MESH_SECRET, 'old-agent', '127.0.0.1:1', { v: 2, vmin: 2 })).close();
+  } catch (err) {
+    older = err;
+  }
+  assert.ok(older, 'a link-protocol 2 peer (unsealed frames) is refused');
+  await waitFor(() => /link protocol: this side speaks version 3, the other side version 2/.test(up.fixture.stderr.slice(mark)), 'the refusal logged');
   const peer = await FakePeer.connect(port, MESH_SECRET, 'same-agent');
   peer.close();
 });

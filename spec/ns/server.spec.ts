@@ -8,7 +8,7 @@ import { ConflictError, InvalidNameError, MeshError, NotFoundError, ProtocolErro
 import { encodeFrame } from '../../lib/protocol/frame.js';
 import { NsMessage, type InstanceRecord } from '../../lib/protocol/registry-messages.js';
 import { loadGames } from '../../lib/ns/games.js';
-import { closedWithin, httpGet, rawClient, rawSocket, startNs, waitFor, type NsHandle } from '../helpers/ns.js';
+import { closedWithin, httpGet, rawAgent, rawClient, rawSocket, startNs, waitFor, type NsHandle } from '../helpers/ns.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,9 +22,7 @@ const keyOf = (r: InstanceRecord) => ({ gameId: r.gameId, service: r.service, us
 
 /** A raw agent: HELLO done, events collected. */
 async function agent(h: NsHandle, agentId: string, leaseId?: string) {
-  const c = await rawClient(h.ns.port);
-  const hello = await c.conn.request<{ leaseId: string; ttlMs: number; resumed: boolean }>(NsMessage.HELLO, { agentId, address: `${agentId}:1`, ...(leaseId ? { leaseId } : {}) });
-  return { ...c, hello };
+  return rawAgent(h.ns.port, agentId, `${agentId}:1`, leaseId ? { leaseId } : {});
 }
 
 async function rejects(p: Promise<unknown>, Err: new (...a: never[]) => MeshError, what: string): Promise<MeshError> {
@@ -40,7 +38,7 @@ async function rejects(p: Promise<unknown>, Err: new (...a: never[]) => MeshErro
 
 /** A separate client still gets answers: the server survived. */
 async function healthy(h: NsHandle): Promise<void> {
-  const c = await rawClient(h.ns.port);
+  const c = await rawAgent(h.ns.port, 'health-probe');
   const nonce = randomBytes(32);
   const res = await c.conn.request<{ ok: boolean }>(NsMessage.VERIFY_GAME, { gameId: 'g', nonce, proof: gameProof(GAMES.g, nonce) });
   assert.is(res.ok, true);
@@ -142,7 +140,7 @@ async function track(agentId: string, leaseId?: string) {
   return a;
 }
 
-proto('ns - HELLO resumes a live lease; HEARTBEAT of an unknown lease is NOT_FOUND', async () => {
+proto('ns - HELLO resumes a live lease; HEARTBEAT of a lease the connection does not hold is a protocol error', async () => {
   const a = await track('a');
   assert.is(a.hello.ttlMs, 10_000);
   a.conn.close();
@@ -150,9 +148,11 @@ proto('ns - HELLO resumes a live lease; HEARTBEAT of an unknown lease is NOT_FOU
   assert.is(again.hello.leaseId, a.hello.leaseId);
   assert.is(again.hello.resumed, true);
   await again.conn.request(NsMessage.HEARTBEAT, { leaseId: a.hello.leaseId });
-  await rejects(again.conn.request(NsMessage.HEARTBEAT, { leaseId: 'f'.repeat(32) }), NotFoundError, 'unknown lease');
   const other = await track('b', a.hello.leaseId); // another agent cannot take it
   assert.is.not(other.hello.leaseId, a.hello.leaseId);
+  await rejects(other.conn.request(NsMessage.HEARTBEAT, { leaseId: a.hello.leaseId }), ProtocolError, 'someone else\'s lease');
+  await waitFor(() => other.conn.closed, 'the connection to close');
+  await again.conn.request(NsMessage.HEARTBEAT, { leaseId: a.hello.leaseId }); // the holder is unaffected
 });
 
 proto('ns - reject conflict names the holder', async () => {
@@ -233,7 +233,8 @@ proto('ns - app errors answer FAILURE and keep the connection', async () => {
 
 // Wrong body shapes: FAILURE ProtocolError, then the connection is closed.
 const BAD_BODIES: Array<[string, number, unknown, boolean]> = [
-  ['HELLO with a numeric agentId', NsMessage.HELLO, { agentId: 42, address: '' }, false],
+  ['HELLO before CHALLENGE', NsMessage.HELLO, { agentId: 'a', address: '', v: 2, vmin: 2 }, false],
+  ['a second CHALLENGE after HELLO', NsMessage.CHALLENGE, { v: 2, vmin: 2 }, true],
   ['REGISTER before HELLO', NsMessage.REGISTER, { instance: rec('a', 'g.s.1.0', 'u'), conflict: 'reject' }, false],
   ['REGISTER with instance: 5', NsMessage.REGISTER, { instance: 5, conflict: 'reject' }, true],
   ['REGISTER with a bad conflict', NsMessage.REGISTER, { instance: rec('a', 'g.s.1.0', 'u'), conflict: 'maybe' }, true],

@@ -6,7 +6,7 @@
  * unopened client each call; `close()` stops the backend and any clients the
  * backend still tracks.
  *
- *   registryContract('ns', async () => ({ registry: () => new NsRegistry(url), close })).run();
+ *   registryContract('ns', async () => ({ registry: () => new NsRegistry(url, { secret }), close })).run();
  */
 import { randomBytes } from 'node:crypto';
 import { suite } from 'uvu';
@@ -46,10 +46,11 @@ export function registryContract(name: string, makeBackend: () => Promise<Regist
     const kicks: Array<{ instance: InstanceRecord; by: InstanceRecord }> = [];
     const registry = backend.registry();
     const agentId = `${name}-${label}-${++n}`;
-    await registry.open({ agentId, address: `127.0.0.1:${7000 + n}` }, { kicked: (instance, by) => kicks.push({ instance, by }) });
+    const address = `127.0.0.1:${7000 + n}`; // (n moves on as other clients open)
+    await registry.open({ agentId, address }, { kicked: (instance, by) => kicks.push({ instance, by }) });
     opened.push(registry);
     const record = (service: string, userData: string, localId = 1): InstanceRecord =>
-      ({ gameId: service.split('.')[0]!, service, userData, agentId, address: `127.0.0.1:${7000 + n}`, localId, epoch: 1, online: false });
+      ({ gameId: service.split('.')[0]!, service, userData, agentId, address, localId, epoch: 1, online: false });
     /** register + startup */
     const up = async (service: string, userData: string, localId = 1): Promise<InstanceRecord> => {
       const r = record(service, userData, localId);

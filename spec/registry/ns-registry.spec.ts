@@ -4,7 +4,7 @@ import { RegistryUnavailableError } from '../../lib/protocol/errors.js';
 import { keyOf } from '../../lib/protocol/registry-messages.js';
 import { NsRegistry, parseNsUrl, type NsRegistryOptions } from '../../lib/registry/ns-registry.js';
 import type { InstanceRecord, WatchEvent } from '../../lib/registry/registry.js';
-import { EventLog, httpGet, killChildren, sleep, spawnAgent, startNs, waitFor, type NsHandle } from '../helpers/ns.js';
+import { EventLog, httpGet, killChildren, NS_SECRET, sleep, spawnAgent, startNs, waitFor, type NsHandle } from '../helpers/ns.js';
 import { CONTRACT_GAMES, registryContract } from './contract.js';
 
 const TTL = 600;
@@ -14,7 +14,7 @@ registryContract('ns', async () => {
   const clients: NsRegistry[] = [];
   return {
     registry: () => {
-      const r = new NsRegistry(h.url, { requestTimeoutMs: 3000 });
+      const r = new NsRegistry(h.url, { secret: NS_SECRET, requestTimeoutMs: 3000 });
       clients.push(r);
       return r;
     },
@@ -48,12 +48,12 @@ async function ns(options: Parameters<typeof startNs>[0] = {}): Promise<NsHandle
 /** Client log lines of every client, in order (for checking who reconnected first). */
 const clientLog: string[] = [];
 
-async function client(url: string, agentId: string, options: NsRegistryOptions = {}) {
+async function client(url: string, agentId: string, options: Partial<NsRegistryOptions> = {}) {
   const log = (m: string): void => {
     clientLog.push(`[${agentId}] ${m}`);
     if (process.env.RXMESH_SPEC_LOG) process.stderr.write(`[${agentId}] ${m}\n`);
   };
-  const r = new NsRegistry(url, { requestTimeoutMs: 3000, log, ...options });
+  const r = new NsRegistry(url, { secret: NS_SECRET, requestTimeoutMs: 3000, log, ...options });
   clients.push(r);
   const kicks: Array<InstanceRecord & { by: InstanceRecord }> = [];
   await r.open({ agentId, address: '' }, { kicked: (i, by) => kicks.push({ ...i, by }) });
@@ -85,7 +85,7 @@ test('ns-registry - open fails with RegistryUnavailableError when no name server
   const h = await ns();
   const url = h.url;
   await h.close();
-  const r = new NsRegistry(url, { requestTimeoutMs: 300 });
+  const r = new NsRegistry(url, { secret: NS_SECRET, requestTimeoutMs: 300 });
   clients.push(r);
   try {
     await r.open({ agentId: 'nobody', address: '' }, { kicked: () => {} });
