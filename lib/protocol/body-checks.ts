@@ -6,7 +6,7 @@
  * whatever the value (a hostile map's getters are never called: CBOR decodes
  * to plain data).
  */
-import { ProtocolError } from './errors.js';
+import { InvalidNameError, ProtocolError } from './errors.js';
 import { OfflineReason, type ConflictStrategy } from './registry-messages.js';
 
 export type Body = Record<string, unknown>;
@@ -44,11 +44,18 @@ export function optionalInteger(body: Body, field: string, min: number, max: num
   return body[field] === undefined || body[field] === null ? undefined : integer(body, field, min, max);
 }
 
-export function bytes(body: Body, field: string, max = 1024): Uint8Array {
+export function bytes(body: Body, field: string, max = 1024, min = 1): Uint8Array {
   const v = body[field];
-  if (!(v instanceof Uint8Array) || v.length === 0 || v.length > max) {
-    throw new ProtocolError(`'${field}' must be a byte string of 1..${max} bytes`);
+  if (!(v instanceof Uint8Array) || v.length < min || v.length > max) {
+    throw new ProtocolError(`'${field}' must be a byte string of ${min}..${max} bytes`);
   }
+  return v;
+}
+
+/** An array field (its items are the caller's to check). */
+export function list(body: Body, field: string): unknown[] {
+  const v = body[field];
+  if (!Array.isArray(v)) throw new ProtocolError(`'${field}' must be an array`);
   return v;
 }
 
@@ -62,4 +69,18 @@ export function offlineReason(value: unknown): OfflineReason {
     throw new ProtocolError(`'reason' must be one of ${[...REASONS].join(', ')}`);
   }
   return value as OfflineReason;
+}
+
+/**
+ * A name the other side was to check before sending it (the agent hands out
+ * only names it accepted): a bad one is that side's fault, so a ProtocolError,
+ * not the InvalidNameError an app gets for a name it chose.
+ */
+export function checkedName(validate: (value: unknown) => string, value: unknown): string {
+  try {
+    return validate(value);
+  } catch (err) {
+    if (err instanceof InvalidNameError) throw new ProtocolError(err.message);
+    throw err;
+  }
 }
