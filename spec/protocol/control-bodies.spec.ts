@@ -1,18 +1,18 @@
 /**
  * The control protocol's body decoders (lib/protocol/control-bodies.ts)
- * against what the real client and agent send. A real app (and the hostile
- * scribbler fixture, for a FAULT) talk to a real `rxmesh up` through a
- * ControlTap that keeps every body: each decodes to itself, every request,
- * answer and event type shows up, and every malformed variant of each
- * (body-variants.ts) is refused with ProtocolError, or with the typed error
- * the app gets for a name (InvalidNameError) or a proof (AuthError).
+ * against what the real client and agent send. A real app, `rxmesh status`'s
+ * own request and the hostile scribbler fixture (for a FAULT) talk to a real
+ * `rxmesh up` through a ControlTap that keeps every body: each decodes to
+ * itself, every request, answer and event type shows up, and every malformed
+ * variant of each (body-variants.ts) is refused with ProtocolError, or with
+ * the typed error the app gets for a name (InvalidNameError) or a proof
+ * (AuthError).
  */
-import { createConnection } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, QueueFullError, type Mesh } from '../../lib/index.js';
-import { FramedConnection } from '../../lib/protocol/connection.js';
+import { fetchStatus } from '../../lib/cli/status.js';
 import { ControlMessage } from '../../lib/protocol/control-messages.js';
 import {
   ANSWERS, authRequest, createRequest, empty, faultEvent, helloRequest, instanceInfo, instanceRequest, kickedEvent, loadReport,
@@ -21,7 +21,7 @@ import {
 import { AuthError, InvalidNameError, ProtocolError } from '../../lib/protocol/errors.js';
 import { GAME, KEY, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { startFixture, type Fixture } from '../helpers/process.js';
-import { cleanupShm } from '../helpers/shm.js';
+import { cleanupShm, tempShmDir } from '../helpers/shm.js';
 import { next, sleep, until } from '../mesh/wait.js';
 import { variants, type Variant } from './body-variants.js';
 import { ControlTap, type Tapped } from './control-tap.js';
@@ -116,16 +116,15 @@ async function exerciseEverything(): Promise<void> {
   await watcher.close();
 }
 
-/** STATUS as `rxmesh status` sends it (lib/cli/status.ts). */
+/** STATUS from `rxmesh status` itself (fetchStatus dials `<dir>/agent.sock`: a tap of its own there). */
 async function status(): Promise<void> {
-  const socket = createConnection(tap.path);
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  const conn = new FramedConnection(socket, { onMessage: () => undefined });
+  const cli = await ControlTap.open(join(tempShmDir(), 'agent.sock'), up.socket);
   try {
-    await conn.request(M.STATUS, {}, 5000);
+    await fetchStatus(dirname(cli.path));
   } finally {
-    conn.close();
+    await cli.close();
   }
+  tap.seen.push(...cli.seen);
 }
 
 const Bodies = suite('control bodies');
