@@ -14,7 +14,8 @@ import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Doorbell, RingError, type PeerCred, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
 import type { AdmissionOptions } from '../protocol/admission.js';
-import { ControlMessage, type InstanceInfo } from '../protocol/control-messages.js';
+import { ControlMessage } from '../protocol/control-messages.js';
+import type { FaultEvent, InstanceInfo, KickedEvent, OfflineEvent, OnlineEvent } from '../protocol/control-bodies.js';
 import { ConflictError } from '../protocol/errors.js';
 import { instanceId } from '../protocol/names.js';
 import { keyOf, OfflineReason, type ConflictStrategy, type InstanceRecord } from '../protocol/registry-messages.js';
@@ -282,10 +283,10 @@ export class Agent implements SessionHost, UnreadRoutes {
     try {
       watch = await this.registry.watch(gameId, pattern, (ev) => {
         const instance = this.toInfo(ev.instance);
-        if (ev.kind === 'online') onEvent(ControlMessage.ONLINE, { watchId, instance });
+        if (ev.kind === 'online') onEvent(ControlMessage.ONLINE, { watchId, instance } satisfies OnlineEvent);
         else {
           this.wentAway(instance);
-          onEvent(ControlMessage.OFFLINE, { watchId, instance, reason: ev.reason });
+          onEvent(ControlMessage.OFFLINE, { watchId, instance, reason: ev.reason } satisfies OfflineEvent);
         }
       });
     } catch (err) {
@@ -362,7 +363,7 @@ export class Agent implements SessionHost, UnreadRoutes {
   private kick(inst: LocalInstance, by: InstanceRecord): void {
     if (inst.state === 'leaving' || inst.state === 'gone') return;
     const session = this.control.session(inst.clientId);
-    session?.notify(ControlMessage.KICKED, { localId: inst.localId, by: this.toInfo(by) });
+    session?.notify(ControlMessage.KICKED, { localId: inst.localId, by: this.toInfo(by) } satisfies KickedEvent);
     this.leave(inst, OfflineReason.REPLACED, false);
     if (this.byKey.get(keyOf(inst.record)) === inst) this.byKey.delete(keyOf(inst.record));
     setTimeout(() => {
@@ -384,7 +385,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.log(`instance ${inst.info.id}: ${err.message}; dropping it`);
     const session = this.control.session(inst.clientId);
     session?.forget(inst.localId);
-    session?.notify(ControlMessage.FAULT, { localId: inst.localId, code: 'RING', message: err.message });
+    session?.notify(ControlMessage.FAULT, { localId: inst.localId, code: 'RING', message: err.message } satisfies FaultEvent);
     this.leave(inst, OfflineReason.CRASHED, true);
     setImmediate(() => this.finish(inst));
   }

@@ -7,10 +7,14 @@
  */
 import { AuthError, CrossGameError, MeshError, NotFoundError, ProtocolError } from '../protocol/errors.js';
 import { agreeVersion, CONTROL_PROTOCOL } from '../protocol/versions.js';
-import { ControlMessage, type Created, type InstanceInfo, type Welcome } from '../protocol/control-messages.js';
+import { ControlMessage } from '../protocol/control-messages.js';
+import {
+  authRequest, createRequest, empty, helloRequest, instanceRequest, resolveRequest, unwatchRequest, watchRequest,
+  type CreateRequest, type Created, type Empty, type HelloAnswer, type InstanceInfo, type WatchAnswer, type Welcome,
+} from '../protocol/control-bodies.js';
 import type { FramedConnection } from '../protocol/connection.js';
 import { newNonce } from '../protocol/auth.js';
-import { gameOf, validatePattern, validateService, validateUserData } from '../protocol/names.js';
+import { gameOf } from '../protocol/names.js';
 import { OfflineReason, type ConflictStrategy } from '../protocol/registry-messages.js';
 import type { RegistryWatch } from '../registry/registry.js';
 import type { PeerCred } from '../native/index.js';
@@ -43,20 +47,6 @@ export interface SessionHost {
   log(msg: string): void;
 }
 
-type Body = Record<string, unknown>;
-
-function str(body: Body, key: string): string {
-  const v = body[key];
-  if (typeof v !== 'string') throw new ProtocolError(`field '${key}' must be a string`);
-  return v;
-}
-
-function num(body: Body, key: string): number {
-  const v = body[key];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new ProtocolError(`field '${key}' must be a non-negative integer`);
-  return v;
-}
-
 export class ClientSession {
   private gameId: string | undefined;
   private nonce: Uint8Array | undefined;
@@ -74,22 +64,27 @@ export class ClientSession {
     readonly peer: PeerCred,
   ) {}
 
-  onMessage(type: number, raw: unknown): unknown {
-    if (raw !== undefined && (typeof raw !== 'object' || raw === null || Array.isArray(raw))) throw new ProtocolError('body must be a map');
-    const body = (raw ?? {}) as Body;
+  /**
+   * A request (or, id 0, an event) from the app. Every body goes through its
+   * decoder (control-bodies.ts) before anything else reads it: a malformed one
+   * is answered FAILURE PROTOCOL, and before AUTH the connection is closed
+   * too (HELLO, AUTH and STATUS are all an app may send then).
+   */
+  onMessage(type: number, body: unknown): unknown {
     if (type === ControlMessage.HELLO) return this.guard(() => this.hello(body));
     if (type === ControlMessage.AUTH) return this.auth(body);
-    if (type === ControlMessage.STATUS) return this.status();
+    if (type === ControlMessage.STATUS) return this.authed ? this.status(body) : this.guard(() => this.status(body));
     if (!this.authed) return this.refuse(new AuthError('authenticate first'));
     switch (type) {
-      case ControlMessage.CREATE: return this.create(body);
-      case ControlMessage.STARTUP: return this.host.startupInstance(this.instance(num(body, 'localId')));
-      case ControlMessage.WATCH: return this.watch(body);
-      case ControlMessage.UNWATCH: return this.unwatch(num(body, 'watchId'));
-      case ControlMessage.CLOSE: return this.host.closeInstance(this.instance(num(body, 'localId'))).then(() => ({}));
-      case ControlMessage.RELEASE: return this.releaseInstance(num(body, 'localId'));
+      case ControlMessage.CREATE: return this.create(createRequest(body));
+      case ControlMessage.STARTUP: return this.host.startupInstance(this.instance(instanceRequest(body).localId));
+      case ControlMessage.WATCH: return this.watch(watchRequest(body).pattern);
+      case ControlMessage.UNWATCH: return this.unwatch(unwatchRequest(body).watchId);
+      case ControlMessage.CLOSE: return this.host.closeInstance(this.instance(instanceRequest(body).localId)).then((): Empty => ({}));
+      case ControlMessage.RELEASE: return this.releaseInstance(instanceRequest(body).localId);
       case ControlMessage.RESOLVE: {
-        const info = this.host.resolve(num(body, 'node'), num(body, 'localId'));
+        const { node, localId } = resolveRequest(body);
+        const info = this.host.resolve(node, localId);
         if (!info || gameOf(info.service) !== this.gameId) throw new NotFoundError('no such instance'); // nor of another game
         return info;
       }
@@ -98,20 +93,23 @@ export class ClientSession {
   }
 
   /** The agent's user (or root) sees every game; an app sees its own game's instances, once authenticated. */
-  private status(): unknown {
-    if (this.host.isAdmin(this.peer)) return this.host.status();
-    if (!this.authed) return this.refuse(new AuthError('authenticate first'));
+  private status(body: unknown): unknown {
+    const admin = this.host.isAdmin(this.peer);
+    if (!admin && !this.authed) throw new AuthError('authenticate first');
+    empty(body);
+    if (admin) return this.host.status();
     const all = this.host.status() as { instances: { id: string }[]; links?: unknown };
     return { ...all, links: undefined, instances: all.instances.filter((i) => gameOf(i.id) === this.gameId) };
   }
 
-  private hello(body: Body): unknown {
+  private hello(body: unknown): HelloAnswer {
     if (this.gameId !== undefined) throw new ProtocolError('hello sent twice');
-    const v = agreeVersion('control', CONTROL_PROTOCOL, body);
+    const hello = helloRequest(body);
+    const v = agreeVersion('control', CONTROL_PROTOCOL, hello);
     if (!this.host.serves(this.peer)) {
       throw new AuthError(`this agent serves only uid ${process.getuid?.()}; run it as root to serve apps of several users (uid ${this.peer.uid})`);
     }
-    this.gameId = validateService(`${str(body, 'gameId')}.x.x.x`).split('.')[0];
+    this.gameId = hello.gameId;
     this.nonce = newNonce();
     return { nonce: this.nonce, agentId: this.host.agentId, v };
   }
@@ -130,31 +128,34 @@ export class ClientSession {
     }
   }
 
-  private async auth(body: Body): Promise<Welcome> {
+  private async auth(body: unknown): Promise<Welcome> {
     const nonce = this.nonce;
     this.nonce = undefined; // one try per nonce, whatever happens below
     if (!this.gameId || !nonce || this.authed) return this.refuse(new ProtocolError('auth out of order'));
-    const proof = body['proof'];
-    // A proof of the wrong shape is refused here: the registry never sees it.
-    const ok = proof instanceof Uint8Array && proof.length === 32 && (await this.host.verifyGame(this.gameId, nonce, proof));
-    if (!ok) {
-      this.host.log(`client ${this.clientId}: authentication failed for game '${this.gameId}'`);
-      return this.refuse(new AuthError(`wrong key for game '${this.gameId}'`));
+    let proof: Uint8Array;
+    try {
+      proof = authRequest(body).proof;
+    } catch (err) {
+      // A proof of the wrong shape is refused here, like a wrong one: the registry never sees it.
+      return err instanceof AuthError ? this.authFailed() : this.refuse(err as Error);
     }
+    if (!(await this.host.verifyGame(this.gameId, nonce, proof))) return this.authFailed();
     this.authed = true;
     this.conn.authenticated(); // the control socket's pre-auth bounds no longer apply
     return { agentId: this.host.agentId, epoch: this.host.epoch, clientBell: this.host.openClientBell(this.clientId, this.peer), agentBell: this.host.agentBellFor(this.peer) };
+  }
+
+  private authFailed(): never {
+    this.host.log(`client ${this.clientId}: authentication failed for game '${this.gameId}'`);
+    return this.refuse(new AuthError(`wrong key for game '${this.gameId}'`));
   }
 
   private checkGame(name: string): void {
     if (gameOf(name) !== this.gameId) throw new CrossGameError(`'${name}' is not in game '${this.gameId}'`);
   }
 
-  private async create(body: Body): Promise<Created> {
-    const service = validateService(body['service']);
-    const userData = validateUserData(body['userData']);
+  private async create({ service, userData, conflict }: CreateRequest): Promise<Created> {
     this.checkGame(service);
-    const conflict = body['conflict'] === 'replace' ? 'replace' : 'reject';
     const inst = await this.host.createInstance(this.clientId, this.gameId!, service, userData, conflict);
     if (this.closed) {
       await this.host.dropInstance(inst, OfflineReason.CRASHED);
@@ -170,8 +171,7 @@ export class ClientSession {
     return inst;
   }
 
-  private async watch(body: Body): Promise<unknown> {
-    const pattern = validatePattern(body['pattern']);
+  private async watch(pattern: string): Promise<WatchAnswer> {
     this.checkGame(pattern);
     const watchId = this.nextWatchId++;
     const { watch, instances } = await this.host.watch(this.clientId, this.gameId!, pattern, (type, ev) => this.conn.send(type, ev), watchId);
@@ -183,14 +183,14 @@ export class ClientSession {
     return { watchId, instances };
   }
 
-  private async unwatch(watchId: number): Promise<unknown> {
+  private async unwatch(watchId: number): Promise<Empty> {
     const w = this.watches.get(watchId);
     this.watches.delete(watchId);
     await w?.close();
     return {};
   }
 
-  private releaseInstance(localId: number): unknown {
+  private releaseInstance(localId: number): Empty {
     const inst = this.instance(localId);
     this.instances.delete(localId);
     this.host.releaseInstance(inst);

@@ -12,7 +12,8 @@
  * not wake the agent). When nothing changes it stops, so an idle agent stays
  * idle.
  */
-import { ControlMessage, type LoadItem } from '../protocol/control-messages.js';
+import { ControlMessage } from '../protocol/control-messages.js';
+import type { LoadItem, LoadReport } from '../protocol/control-bodies.js';
 import type { LocalInstance } from './local-instance.js';
 
 const INTERVAL_MS = 100;
@@ -58,7 +59,7 @@ export class LoadReporter {
     for (const [clientId, game] of clients) {
       const items = this.informed.has(clientId) ? changed.get(game) : all.get(game);
       this.informed.add(clientId);
-      if (items?.length) this.notify(clientId, ControlMessage.LOAD, { items });
+      if (items?.length) this.notify(clientId, ControlMessage.LOAD, { items } satisfies LoadReport);
     }
     if (changed.size > 0) this.poke();
   }

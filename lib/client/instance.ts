@@ -12,7 +12,8 @@
  */
 import { firstValueFrom, Observable, ReplaySubject, Subject } from 'rxjs';
 import { Ring, type Doorbell } from '../native/index.js';
-import { ControlMessage, type Created, type InstanceInfo } from '../protocol/control-messages.js';
+import { ControlMessage } from '../protocol/control-messages.js';
+import type { AppRequest, ControlRequests, Created } from '../protocol/control-bodies.js';
 import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, envCorr, envFlags, envLocal, envNode, Flag } from '../protocol/envelope.js';
 import {
   AgentLostError, BadArgumentError, ClosedError, ConflictError, InDoubtError, KickedError, LimitError, MeshError, NoRouteError, NotWatchedError, RemoteError,
@@ -40,7 +41,8 @@ export interface InstanceHost extends WatchHost {
   readonly agentBell: Doorbell;
   /** The incarnation of the agent we are connected to. */
   readonly epoch: number;
-  control<T>(type: number, body: unknown): Promise<T>;
+  /** A request to the agent, its answer decoded (control-bodies.ts). */
+  control<K extends AppRequest>(type: K, body: ControlRequests[K]['body']): Promise<ControlRequests[K]['answer']>;
   attach(inst: Instance, localId: number): void;
   detach(localId: number): void;
   /** The instance is closed for good. */
@@ -139,7 +141,7 @@ export class Instance implements ReplyPort {
       this.attachRings(await this.create());
       for (const p of this.options.watch ?? []) await this.watches.watch(p);
       if (this.state !== 'starting') throw new ClosedError('closed during startup');
-      this.selfRef = await this.host.control<InstanceInfo>(ControlMessage.STARTUP, { localId: this.localId });
+      this.selfRef = await this.host.control(ControlMessage.STARTUP, { localId: this.localId });
       this.state = 'online';
       this.startupSubject.next(this.selfRef);
       this.startupSubject.complete();
@@ -153,8 +155,9 @@ export class Instance implements ReplyPort {
   }
 
   private create(): Promise<Created> {
-    return this.host.control<Created>(ControlMessage.CREATE, {
-      service: this.service, userData: this.userData, conflict: this.options.conflict ?? 'reject',
+    return this.host.control(ControlMessage.CREATE, {
+      // the agent takes only these two: anything else is the default, as it always was
+      service: this.service, userData: this.userData, conflict: this.options.conflict === 'replace' ? 'replace' : 'reject',
     });
   }
 
@@ -231,7 +234,7 @@ export class Instance implements ReplyPort {
     }
     this.attachRings(created);
     await this.watches.rewatch();
-    this.selfRef = await this.host.control<InstanceInfo>(ControlMessage.STARTUP, { localId: this.localId });
+    this.selfRef = await this.host.control(ControlMessage.STARTUP, { localId: this.localId });
     this.state = 'online';
     if (this.started) this.host.wake();
   }
@@ -450,7 +453,7 @@ export class Instance implements ReplyPort {
 
   /** The names of an instance known only by its address (e.g. a sender this instance never watched). */
   resolve(ref: InstanceRef): Promise<InstanceRef> {
-    return this.host.control<InstanceInfo>(ControlMessage.RESOLVE, { node: ref.node, localId: ref.localId });
+    return this.host.control(ControlMessage.RESOLVE, { node: ref.node, localId: ref.localId });
   }
 
   // ---------------------------------------------------------------- what the Inbox hands out

@@ -8,10 +8,13 @@ import { Subject, type Observable } from 'rxjs';
 import { Doorbell } from '../native/index.js';
 import { gameProof } from '../protocol/auth.js';
 import { FramedConnection } from '../protocol/connection.js';
-import { ControlMessage, type InstanceInfo, type LoadReport, type Welcome } from '../protocol/control-messages.js';
+import { ControlMessage } from '../protocol/control-messages.js';
+import {
+  ANSWERS, faultEvent, kickedEvent, loadReport, offlineEvent, onlineEvent,
+  type AppRequest, type ControlRequests, type InstanceInfo, type OfflineEvent, type OnlineEvent, type WatchAnswer,
+} from '../protocol/control-bodies.js';
 import { AgentLostError, ClosedError, MeshError } from '../protocol/errors.js';
 import { agreeVersion, CONTROL_PROTOCOL, versionFields } from '../protocol/versions.js';
-import type { OfflineReason } from '../protocol/registry-messages.js';
 import { Instance, type InstanceHost, type InstanceOptions } from './instance.js';
 import type { InstanceRef } from './message.js';
 
@@ -31,7 +34,7 @@ const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-type WatchHandler = (type: number, body: { instance: InstanceInfo; reason?: OfflineReason }) => void;
+type WatchHandler = (event: OnlineEvent | OfflineEvent) => void;
 
 export class Mesh implements InstanceHost {
   private readonly instances = new Map<number, Instance>();
@@ -39,7 +42,7 @@ export class Mesh implements InstanceHost {
   private readonly live = new Set<Instance>();
   private readonly watchHandlers = new Map<number, WatchHandler>();
   /** Events of a watch whose WATCH answer has not been processed yet (they can share a packet). */
-  private readonly early = new Map<number, [number, { instance: InstanceInfo; reason?: OfflineReason }][]>();
+  private readonly early = new Map<number, (OnlineEvent | OfflineEvent)[]>();
   private highestWatchId = 0;
   private readonly refs = new Map<string, InstanceRef>();
   /** Queue depths the agent reported (LOAD), by `node:localId`: what `least-loaded` reads. */
@@ -85,14 +88,14 @@ export class Mesh implements InstanceHost {
       socket.once('error', (err) => reject(new AgentLostError(`cannot reach the agent at ${this.socketPath}: ${err.message}`, { cause: err })));
     });
     const conn = new FramedConnection(socket, {
-      onMessage: (type, body) => this.onEvent(type, body as Record<string, unknown>),
+      onMessage: (type, body) => this.onEvent(type, body),
       onClose: (reason) => { if (this.conn === conn) this.onLost(reason); },
     });
     this.conn = conn;
     try {
-      const hello = await this.control<{ nonce: Uint8Array; agentId: string; v?: unknown }>(ControlMessage.HELLO, { gameId: this.options.gameId, pid: process.pid, ...versionFields(CONTROL_PROTOCOL) });
+      const hello = await this.control(ControlMessage.HELLO, { gameId: this.options.gameId, pid: process.pid, ...versionFields(CONTROL_PROTOCOL) });
       agreeVersion('control', CONTROL_PROTOCOL, hello);
-      const welcome = await this.control<Welcome>(ControlMessage.AUTH, { proof: gameProof(this.options.password, hello.nonce) });
+      const welcome = await this.control(ControlMessage.AUTH, { proof: gameProof(this.options.password, hello.nonce) });
       this.agentId = welcome.agentId;
       if (this.epoch !== welcome.epoch) this.refs.clear(); // node numbers are the new agent's own
       this.epoch = welcome.epoch;
@@ -116,21 +119,22 @@ export class Mesh implements InstanceHost {
 
   // ---------------------------------------------------------------- InstanceHost
 
-  control<T>(type: number, body: unknown): Promise<T> {
+  /** A request to the agent; its answer is decoded (control-bodies.ts): a malformed one rejects with ProtocolError. */
+  control<K extends AppRequest>(type: K, body: ControlRequests[K]['body']): Promise<ControlRequests[K]['answer']> {
     if (!this.connected && type !== ControlMessage.HELLO && type !== ControlMessage.AUTH) {
       return Promise.reject(new AgentLostError('not connected to the agent (reconnecting)'));
     }
-    return this.conn.request<T>(type, body, this.options.timeoutMs ?? 10_000);
+    return this.conn.request(type, body, this.options.timeoutMs ?? 10_000).then(ANSWERS[type]);
   }
 
-  async watch(pattern: string, onEvent: WatchHandler): Promise<{ watchId: number; instances: InstanceInfo[] }> {
-    const res = await this.control<{ watchId: number; instances: InstanceInfo[] }>(ControlMessage.WATCH, { pattern });
+  async watch(pattern: string, onEvent: WatchHandler): Promise<WatchAnswer> {
+    const res = await this.control(ControlMessage.WATCH, { pattern });
     this.watchHandlers.set(res.watchId, onEvent);
     this.highestWatchId = Math.max(this.highestWatchId, res.watchId);
     for (const i of res.instances) this.remember(i);
     const early = this.early.get(res.watchId);
     this.early.delete(res.watchId);
-    if (early) queueMicrotask(() => { for (const [type, ev] of early) onEvent(type, ev); });
+    if (early) queueMicrotask(() => { for (const ev of early) onEvent(ev); });
     return res;
   }
 
@@ -172,36 +176,42 @@ export class Mesh implements InstanceHost {
 
   // ---------------------------------------------------------------- events and pumping
 
-  private onEvent(type: number, body: Record<string, unknown>): void {
+  /**
+   * An event from the agent, decoded (control-bodies.ts). A malformed one
+   * throws ProtocolError, which closes the connection as a malformed frame
+   * from the agent does: onLost, with that error as the reason.
+   */
+  private onEvent(type: number, body: unknown): void {
     switch (type) {
       case ControlMessage.ONLINE:
+        return this.watchEvent(onlineEvent(body));
       case ControlMessage.OFFLINE: {
-        const ev = body as unknown as { watchId: number; instance: InstanceInfo; reason?: OfflineReason };
-        this.remember(ev.instance);
-        if (type === ControlMessage.OFFLINE) this.loads.delete(`${ev.instance.node}:${ev.instance.localId}`);
-        const handler = this.watchHandlers.get(ev.watchId);
-        if (handler) handler(type, ev);
-        else if (ev.watchId > this.highestWatchId) {
-          const list = this.early.get(ev.watchId) ?? [];
-          list.push([type, ev]);
-          this.early.set(ev.watchId, list);
-        }
-        return;
+        const ev = offlineEvent(body);
+        this.loads.delete(`${ev.instance.node}:${ev.instance.localId}`);
+        return this.watchEvent(ev);
       }
-      case ControlMessage.LOAD: {
-        const items = (body as unknown as LoadReport).items;
-        if (!Array.isArray(items)) return;
-        for (const i of items) {
-          if (typeof i?.node === 'number' && typeof i.localId === 'number' && typeof i.depth === 'number') this.loads.set(`${i.node}:${i.localId}`, i.depth);
-        }
+      case ControlMessage.LOAD:
+        for (const i of loadReport(body).items) this.loads.set(`${i.node}:${i.localId}`, i.depth);
         return;
-      }
       case ControlMessage.KICKED:
-        this.instances.get(body['localId'] as number)?.kicked();
+        this.instances.get(kickedEvent(body).localId)?.kicked();
         return;
-      case ControlMessage.FAULT:
-        this.instances.get(body['localId'] as number)?.fail(MeshError.parse(body as { code: string; message: string }));
+      case ControlMessage.FAULT: {
+        const fault = faultEvent(body);
+        this.instances.get(fault.localId)?.fail(MeshError.parse(fault));
         return;
+      }
+    }
+  }
+
+  private watchEvent(ev: OnlineEvent | OfflineEvent): void {
+    this.remember(ev.instance);
+    const handler = this.watchHandlers.get(ev.watchId);
+    if (handler) handler(ev);
+    else if (ev.watchId > this.highestWatchId) {
+      const list = this.early.get(ev.watchId) ?? [];
+      list.push(ev);
+      this.early.set(ev.watchId, list);
     }
   }
 

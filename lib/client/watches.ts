@@ -5,7 +5,7 @@
  * reporting only what really changed.
  */
 import type { Observable } from 'rxjs';
-import { ControlMessage, type InstanceInfo } from '../protocol/control-messages.js';
+import type { OfflineEvent, OnlineEvent, WatchAnswer } from '../protocol/control-bodies.js';
 import { matches, validateService } from '../protocol/names.js';
 import type { OfflineReason } from '../protocol/registry-messages.js';
 import { Membership } from './membership.js';
@@ -13,7 +13,7 @@ import type { InstanceRef } from './message.js';
 
 /** What Watches needs from the Mesh. */
 export interface WatchHost {
-  watch(pattern: string, onEvent: (type: number, body: { instance: InstanceInfo; reason?: OfflineReason }) => void): Promise<{ watchId: number; instances: InstanceInfo[] }>;
+  watch(pattern: string, onEvent: (event: OnlineEvent | OfflineEvent) => void): Promise<WatchAnswer>;
   unwatch(watchId: number): Promise<void>;
 }
 
@@ -42,13 +42,13 @@ export class Watches {
   }
 
   async watch(pattern: string, own = true): Promise<number> {
-    const { watchId, instances } = await this.host.watch(pattern, (type, ev) => {
-      if (type === ControlMessage.ONLINE) {
+    const { watchId, instances } = await this.host.watch(pattern, (ev) => {
+      if ('reason' in ev) {
+        this.membership.offline(ev.instance);
+        this.events.offline(ev.instance, ev.reason);
+      } else {
         this.membership.online(ev.instance);
         this.events.online(ev.instance);
-      } else {
-        this.membership.offline(ev.instance);
-        this.events.offline(ev.instance, ev.reason ?? 'closed');
       }
     });
     if (own) {

@@ -8,59 +8,16 @@
  */
 import { CrossGameError, InvalidNameError, ProtocolError } from '../protocol/errors.js';
 import { gameOf, validatePattern, validateService, validateUserData, shown } from '../protocol/names.js';
-import {
-  OfflineReason,
-  type ConflictStrategy,
-  type InstanceKey,
-  type InstanceRecord,
-} from '../protocol/registry-messages.js';
+import type { InstanceKey, InstanceRecord } from '../protocol/registry-messages.js';
+import { integer, object, text } from '../protocol/body-checks.js';
 
-export type Body = Record<string, unknown>;
+// The generic field checks live in lib/protocol/body-checks.ts (the control protocol's decoders use them too).
+export { bytes, conflict, integer, object, offlineReason, optionalInteger, optionalText, text, type Body } from '../protocol/body-checks.js';
 
 const GAME_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const MAX_META_ENTRIES = 64;
 const MAX_META_KEY = 128;
 const MAX_META_VALUE = 1024;
-const REASONS: ReadonlySet<string> = new Set(Object.values(OfflineReason));
-
-export function object(value: unknown, what: string): Body {
-  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
-    throw new ProtocolError(`${what} must be a map`);
-  }
-  return value as Body;
-}
-
-export function text(body: Body, field: string, max = 256, min = 1): string {
-  const v = body[field];
-  if (typeof v !== 'string' || v.length < min || v.length > max) {
-    throw new ProtocolError(`'${field}' must be a string of ${min}..${max} characters`);
-  }
-  return v;
-}
-
-export function optionalText(body: Body, field: string, max = 256): string | undefined {
-  return body[field] === undefined || body[field] === null ? undefined : text(body, field, max);
-}
-
-export function integer(body: Body, field: string, min = 0, max = 0xffffffff): number {
-  const v = body[field];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new ProtocolError(`'${field}' must be an integer in ${min}..${max}`);
-  }
-  return v;
-}
-
-export function optionalInteger(body: Body, field: string, min: number, max: number): number | undefined {
-  return body[field] === undefined || body[field] === null ? undefined : integer(body, field, min, max);
-}
-
-export function bytes(body: Body, field: string, max = 1024): Uint8Array {
-  const v = body[field];
-  if (!(v instanceof Uint8Array) || v.length === 0 || v.length > max) {
-    throw new ProtocolError(`'${field}' must be a byte string of 1..${max} bytes`);
-  }
-  return v;
-}
 
 export function gameId(value: unknown): string {
   if (typeof value !== 'string' || !GAME_ID.test(value)) {
@@ -109,18 +66,6 @@ function meta(value: unknown): Record<string, string> {
     out[k] = v;
   }
   return out;
-}
-
-export function conflict(value: unknown): ConflictStrategy {
-  if (value !== 'reject' && value !== 'replace') throw new ProtocolError(`'conflict' must be 'reject' or 'replace'`);
-  return value;
-}
-
-export function offlineReason(value: unknown): OfflineReason {
-  if (typeof value !== 'string' || !REASONS.has(value)) {
-    throw new ProtocolError(`'reason' must be one of ${[...REASONS].join(', ')}`);
-  }
-  return value as OfflineReason;
 }
 
 /** A watch pattern of game `game` (the pattern's game segment must be the game id). */

@@ -13,6 +13,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 export const NONCE_BYTES = 32;
+/** An HMAC-SHA256. */
+export const PROOF_BYTES = 32;
 
 const VERIFIER_CONTEXT = 'rxmesh-game-verifier/v1';
 
@@ -35,7 +37,7 @@ export function verifyProof(key: string, nonce: Uint8Array, proof: unknown): boo
 
 /** Check a proof against a stored verifier (registries that never see the key). */
 export function verifyProofWithVerifier(verifier: Uint8Array, nonce: Uint8Array, proof: unknown): boolean {
-  if (!(proof instanceof Uint8Array) || proof.length !== 32) return false;
+  if (!(proof instanceof Uint8Array) || proof.length !== PROOF_BYTES) return false;
   return timingSafeEqual(proofFromVerifier(verifier, nonce), proof);
 }
 

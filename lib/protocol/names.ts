@@ -18,6 +18,12 @@ function segments(name: unknown, what: string): string[] {
   return parts;
 }
 
+/** Throws InvalidNameError unless `gameId` is a valid game id (the first segment of its services' names). */
+export function validateGameId(gameId: unknown): string {
+  if (typeof gameId !== 'string' || !SEGMENT.test(gameId)) throw new InvalidNameError(`game id ${shown(gameId)} must match [A-Za-z0-9_-]{1,64}`);
+  return gameId;
+}
+
 /** Throws InvalidNameError unless `name` is a valid service name. */
 export function validateService(name: unknown): string {
   const parts = segments(name, 'service name');

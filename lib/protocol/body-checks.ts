@@ -1,0 +1,86 @@
+/**
+ * Field checks for protocol bodies, shared by the decoders of every protocol
+ * (control-bodies.ts for the control socket, lib/ns/validate.ts for the name
+ * server). Each returns what it accepted or throws ProtocolError: a body of
+ * that shape is one no correct peer sends. Nothing here throws a TypeError,
+ * whatever the value (a hostile map's getters are never called: CBOR decodes
+ * to plain data).
+ */
+import { InvalidNameError, ProtocolError } from './errors.js';
+import { OfflineReason, type ConflictStrategy } from './registry-messages.js';
+
+export type Body = Record<string, unknown>;
+
+const REASONS: ReadonlySet<string> = new Set(Object.values(OfflineReason));
+
+export function object(value: unknown, what: string): Body {
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    throw new ProtocolError(`${what} must be a map`);
+  }
+  return value as Body;
+}
+
+export function text(body: Body, field: string, max = 256, min = 1): string {
+  const v = body[field];
+  if (typeof v !== 'string' || v.length < min || v.length > max) {
+    throw new ProtocolError(`'${field}' must be a string of ${min}..${max} characters`);
+  }
+  return v;
+}
+
+export function optionalText(body: Body, field: string, max = 256): string | undefined {
+  return body[field] === undefined || body[field] === null ? undefined : text(body, field, max);
+}
+
+export function integer(body: Body, field: string, min = 0, max = 0xffffffff): number {
+  const v = body[field];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ProtocolError(`'${field}' must be an integer in ${min}..${max}`);
+  }
+  return v;
+}
+
+export function optionalInteger(body: Body, field: string, min: number, max: number): number | undefined {
+  return body[field] === undefined || body[field] === null ? undefined : integer(body, field, min, max);
+}
+
+export function bytes(body: Body, field: string, max = 1024, min = 1): Uint8Array {
+  const v = body[field];
+  if (!(v instanceof Uint8Array) || v.length < min || v.length > max) {
+    throw new ProtocolError(`'${field}' must be a byte string of ${min}..${max} bytes`);
+  }
+  return v;
+}
+
+/** An array field (its items are the caller's to check). */
+export function list(body: Body, field: string): unknown[] {
+  const v = body[field];
+  if (!Array.isArray(v)) throw new ProtocolError(`'${field}' must be an array`);
+  return v;
+}
+
+export function conflict(value: unknown): ConflictStrategy {
+  if (value !== 'reject' && value !== 'replace') throw new ProtocolError(`'conflict' must be 'reject' or 'replace'`);
+  return value;
+}
+
+export function offlineReason(value: unknown): OfflineReason {
+  if (typeof value !== 'string' || !REASONS.has(value)) {
+    throw new ProtocolError(`'reason' must be one of ${[...REASONS].join(', ')}`);
+  }
+  return value as OfflineReason;
+}
+
+/**
+ * A name the other side was to check before sending it (the agent hands out
+ * only names it accepted): a bad one is that side's fault, so a ProtocolError,
+ * not the InvalidNameError an app gets for a name it chose.
+ */
+export function checkedName(validate: (value: unknown) => string, value: unknown): string {
+  try {
+    return validate(value);
+  } catch (err) {
+    if (err instanceof InvalidNameError) throw new ProtocolError(err.message);
+    throw err;
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * The control protocol's body decoders (lib/protocol/control-bodies.ts)
+ * against what the real client and agent send. A real app, `rxmesh status`'s
+ * own request and the hostile scribbler fixture (for a FAULT) talk to a real
+ * `rxmesh up` through a ControlTap that keeps every body: each decodes to
+ * itself, every request, answer and event type shows up, and every malformed
+ * variant of each (body-variants.ts) is refused with ProtocolError, or with
+ * the typed error the app gets for a name (InvalidNameError) or a proof
+ * (AuthError).
+ */
+import { dirname, join } from 'node:path';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { connect, QueueFullError, type Mesh } from '../../lib/index.js';
+import { fetchStatus } from '../../lib/cli/status.js';
+import { ControlMessage } from '../../lib/protocol/control-messages.js';
+import {
+  ANSWERS, authRequest, createRequest, empty, faultEvent, helloRequest, instanceInfo, instanceRequest, kickedEvent, loadReport,
+  offlineEvent, onlineEvent, resolveRequest, unwatchRequest, watchAnswer, watchRequest, type InstanceInfo,
+} from '../../lib/protocol/control-bodies.js';
+import { AuthError, InvalidNameError, ProtocolError } from '../../lib/protocol/errors.js';
+import { GAME, KEY, startUp, type MeshProcess } from '../helpers/mesh.js';
+import { startFixture, type Fixture } from '../helpers/process.js';
+import { cleanupShm, tempShmDir } from '../helpers/shm.js';
+import { next, sleep, until } from '../mesh/wait.js';
+import { variants, type Variant } from './body-variants.js';
+import { ControlTap, type Tapped } from './control-tap.js';
+
+type Decoder = (value: unknown) => unknown;
+const M = ControlMessage;
+
+/** The decoder of each request body (the ones client-session.ts runs). */
+const REQUESTS: Record<number, Decoder> = {
+  [M.HELLO]: helloRequest, [M.AUTH]: authRequest, [M.CREATE]: createRequest, [M.STARTUP]: instanceRequest, [M.WATCH]: watchRequest,
+  [M.UNWATCH]: unwatchRequest, [M.CLOSE]: instanceRequest, [M.RESOLVE]: resolveRequest, [M.STATUS]: empty, [M.RELEASE]: instanceRequest,
+};
+/** The decoder of each event body (the ones lib/client/mesh.ts runs). */
+const EVENTS: Record<number, Decoder> = {
+  [M.ONLINE]: onlineEvent, [M.OFFLINE]: offlineEvent, [M.KICKED]: kickedEvent, [M.FAULT]: faultEvent, [M.LOAD]: loadReport,
+};
+const ANSWER_DECODERS = ANSWERS as unknown as Record<number, Decoder>;
+
+/** The decoder for a tapped body; none for STATUS answers (the agent's counters) and FAILURE bodies. */
+function decoderOf(t: Tapped): Decoder | undefined {
+  if (t.kind === 'request') return REQUESTS[t.type];
+  if (t.kind === 'answer') return ANSWER_DECODERS[t.type];
+  if (t.kind === 'event') return EVENTS[t.type];
+  return undefined;
+}
+
+const REQUEST_NAMES = new Set(['service', 'userData', 'pattern']);
+
+/** What a variant must be refused with: the app's own errors for names and proofs in requests, ProtocolError for the rest. */
+function refusal(t: Tapped, v: Variant): new (...args: never[]) => Error {
+  if (t.kind !== 'request' || v.path.length === 0) return ProtocolError;
+  const field = v.path[0]!;
+  if (REQUEST_NAMES.has(field)) return InvalidNameError;
+  if (field === 'gameId') return typeof v.value === 'string' ? InvalidNameError : ProtocolError;
+  if (field === 'proof') return AuthError;
+  return ProtocolError;
+}
+
+let up: MeshProcess;
+let tap: ControlTap;
+let direct: Mesh | undefined;
+let tapped: Mesh | undefined;
+const fixtures: Fixture[] = [];
+
+/** Send to `to` until `done` (a full queue is waited out, not an error). */
+async function sendUntil(from: { sendTo(to: InstanceInfo, v: unknown): void }, to: InstanceInfo, done: () => boolean, what: string): Promise<void> {
+  const stop = performance.now() + 8000;
+  while (!done()) {
+    if (performance.now() > stop) throw new Error(`timed out sending until ${what}`);
+    try {
+      from.sendTo(to, new Uint8Array(256));
+    } catch (err) {
+      if (!(err instanceof QueueFullError)) throw err;
+    }
+    await sleep(2);
+  }
+}
+
+const seenEvent = (type: number) => (): boolean => tap.of('event', type).length > 0;
+
+/** Everything an app does on the control socket, through the tap: each request, answer and event at least once. */
+async function exerciseEverything(): Promise<void> {
+  tapped = await connect({ gameId: GAME, password: KEY, agent: tap.path }); // HELLO, AUTH
+  direct = await up.connect();
+  const watcher = tapped.instance('g.tap-a.1.0', { userData: 'a', watch: ['g.tap-b.*.*'] }); // CREATE, WATCH, STARTUP
+  await next(watcher.startup$);
+  const idle = direct.instance('g.tap-b.1.0', { userData: 'b' }); // never reads: its queue grows
+  await next(idle.startup$);
+  const idleRef = (await next(watcher.members$('g.tap-b.1.0'), (l) => l.length > 0))[0]!; // ONLINE
+  await watcher.resolve(idleRef); // RESOLVE
+  const late = tapped.instance('g.tap-c.1.0', { userData: 'c', watch: ['g.tap-b.1.0'] }); // a WATCH answer with an instance in it
+  await next(late.startup$);
+  await sendUntil(watcher, idleRef, seenEvent(M.LOAD), 'a LOAD event');
+
+  const kicked = tapped.instance('g.tap-k.1.0', { userData: 'k' });
+  await next(kicked.startup$);
+  const taker = direct.instance('g.tap-k.1.0', { userData: 'k', conflict: 'replace' });
+  await next(taker.startup$);
+  await until(seenEvent(M.KICKED), 8000, 'a KICKED event');
+
+  // a hostile app (through the tap too) corrupts its rx ring: traffic to it gets it dropped (FAULT, OFFLINE crashed)
+  const f = startFixture('spec/isolation/fixtures/scribbler.ts', [JSON.stringify({ socket: tap.path, service: 'g.tap-b.2.0', what: 'rx-head' })]);
+  fixtures.push(f);
+  await f.waitFor('scribbled');
+  const hostile = (await next(watcher.members$('g.tap-b.2.0'), (l) => l.length > 0))[0]!;
+  await sendUntil(watcher, hostile, seenEvent(M.FAULT), 'a FAULT event');
+
+  await idle.close(); // OFFLINE closed
+  await until(() => tap.of('event', M.OFFLINE).some((t) => (t.body as { reason: string }).reason === 'closed'), 8000, 'OFFLINE closed');
+  await status();
+  await late.close(); // UNWATCH, CLOSE, RELEASE
+  await watcher.close();
+}
+
+/** STATUS from `rxmesh status` itself (fetchStatus dials `<dir>/agent.sock`: a tap of its own there). */
+async function status(): Promise<void> {
+  const cli = await ControlTap.open(join(tempShmDir(), 'agent.sock'), up.socket);
+  try {
+    await fetchStatus(dirname(cli.path));
+  } finally {
+    await cli.close();
+  }
+  tap.seen.push(...cli.seen);
+}
+
+const Bodies = suite('control bodies');
+Bodies.before(async () => {
+  up = await startUp();
+  tap = await ControlTap.open(join(up.shmDir, 'tap.sock'), up.socket); // beside the rings: the scribbler looks for them there
+  await exerciseEverything();
+});
+Bodies.after(async () => {
+  await Promise.all(fixtures.map((f) => f.kill()));
+  await tapped?.close();
+  await direct?.close();
+  await tap?.close();
+  await up?.stop();
+  cleanupShm();
+});
+
+Bodies('control bodies - every request, answer and event type went by, and each body decodes to itself', () => {
+  for (const type of Object.keys(REQUESTS)) assert.ok(tap.of('request', Number(type)).length > 0, `a request of type ${type}`);
+  for (const type of Object.keys(ANSWER_DECODERS)) assert.ok(tap.of('answer', Number(type)).length > 0, `an answer to type ${type}`);
+  for (const type of Object.keys(EVENTS)) assert.ok(tap.of('event', Number(type)).length > 0, `an event of type ${type}`);
+  let decoded = 0;
+  for (const t of tap.seen) {
+    const decode = decoderOf(t);
+    if (!decode) continue;
+    assert.equal(decode(t.body), t.body, `${t.kind} of type ${t.type}`);
+    decoded++;
+  }
+  assert.ok(decoded >= 30, `${decoded} bodies decoded`);
+});
+
+/** One sample of each (kind, type): the one with the most in it (a WATCH answer with instances, say). */
+function samples(): Tapped[] {
+  const best = new Map<string, Tapped>();
+  for (const t of tap.seen) {
+    if (!decoderOf(t)) continue;
+    const key = `${t.kind} ${t.type}`;
+    const size = JSON.stringify(t.body)?.length ?? 0;
+    if (size > (JSON.stringify(best.get(key)?.body)?.length ?? -1)) best.set(key, t);
+  }
+  return [...best.values()];
+}
+
+Bodies('control bodies - every malformed variant of each body is refused, with ProtocolError or the app\'s own error', () => {
+  let checked = 0;
+  for (const t of samples()) {
+    const decode = decoderOf(t)!;
+    for (const v of variants(t.body, new Set(['v', 'vmin']))) {
+      const Expected = refusal(t, v);
+      assert.throws(() => decode(v.body), (e: unknown) => e instanceof Expected, `${t.kind} of type ${t.type}, ${v.what}: expected ${Expected.name}`);
+      checked++;
+    }
+  }
+  assert.ok(checked > 300, `${checked} variants checked`);
+});
+
+Bodies('control bodies - fields no decoder knows are left out of the copy it returns', () => {
+  for (const t of samples()) {
+    const decode = decoderOf(t)!;
+    const extra = decode({ ...(t.body as object), extra: { deep: [1, 2] } }) as Record<string, unknown>;
+    assert.equal(extra, decode(t.body), `${t.kind} of type ${t.type}`);
+    assert.is.not(decode(t.body), t.body, 'a copy, not the body itself');
+  }
+});
+
+Bodies('control bodies - an instance from the agent must be named right: a bad name or a wrong id is a ProtocolError, not the app\'s InvalidNameError', () => {
+  const info = (tap.of('answer', M.STARTUP)[0]!.body) as InstanceInfo;
+  const bad: Array<[string, unknown]> = [
+    ['an invalid service name', { ...info, service: 'not a service' }],
+    ['invalid user data', { ...info, userData: 'has space' }],
+    ['an id of another instance', { ...info, id: `${info.service}/someone-else` }],
+  ];
+  for (const [what, body] of bad) {
+    assert.throws(() => instanceInfo(body), (e: unknown) => e instanceof ProtocolError, what);
+    assert.throws(() => watchAnswer({ watchId: 1, instances: [body] }), (e: unknown) => e instanceof ProtocolError, `${what}, in a WATCH answer`);
+  }
+});
+
+Bodies('control bodies - a request naming a bad service, pattern or game keeps its InvalidNameError; a conflict the agent does not know is a ProtocolError', () => {
+  assert.throws(() => createRequest({ service: 'g.bad name.1.0', userData: 'u', conflict: 'reject' }), (e: unknown) => e instanceof InvalidNameError);
+  assert.throws(() => watchRequest({ pattern: '*.*.*.*' }), (e: unknown) => e instanceof InvalidNameError);
+  assert.throws(() => helloRequest({ gameId: 'a.b', pid: 1 }), (e: unknown) => e instanceof InvalidNameError);
+  // the agent used to take any conflict but 'replace' as 'reject'
+  assert.throws(() => createRequest({ service: 'g.ok.1.0', userData: 'u', conflict: 'sometimes' }), (e: unknown) => e instanceof ProtocolError);
+  assert.throws(() => createRequest({ service: 'g.ok.1.0', userData: 'u' }), (e: unknown) => e instanceof ProtocolError);
+});
+
+Bodies.run();
