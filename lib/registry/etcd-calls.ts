@@ -94,6 +94,25 @@ export class EtcdCalls {
     }
   }
 
+  /**
+   * etcd cancelled a watch for its auth: it forgot our token (a restarted
+   * member forgets every simple token; an unused one expires after
+   * --auth-token-ttl), or our role changed. etcd3 1.1 renews the token for
+   * unary calls only, and a watch cancelled at creation stalls its queue, so
+   * no later watch on that stream is ever created. Drop the token and
+   * reconnect the watch stream: every watcher is created again (each
+   * follower lists again on reconnecting). Reaches into etcd3's internals.
+   */
+  renewWatchAuth(): void {
+    const c = this.client as unknown as {
+      pool?: { authenticator?: { invalidateMetadata?(): void } };
+      watchManager?: { state?: number; handleError?(err: Error): void };
+    };
+    c.pool?.authenticator?.invalidateMetadata?.();
+    const CONNECTED = 2; // etcd3's WatchManager State.Connected
+    if (c.watchManager?.state === CONNECTED) c.watchManager.handleError?.(new Error('etcd cancelled a watch for its auth token'));
+  }
+
   /** One transaction. */
   txn(compare: ICompare[], success: IRequestOp[], failure: IRequestOp[] = []): Promise<ITxnResponse> {
     return this.client.kv.txn({ compare, success, failure });
