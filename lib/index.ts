@@ -17,7 +17,7 @@ export { request, type RequestOperatorOptions } from './client/operators/request
 export type { BackpressureOptions } from './client/operators/send-each.js';
 export {
   ErrorCode, errorMessage, MeshError, AuthError, ConflictError, InvalidNameError, CrossGameError, NoRouteError,
-  NotWatchedError, QueueFullError, TimeoutError, AgentLostError, RegistryUnavailableError, ProtocolError,
+  NotWatchedError, QueueFullError, TimeoutError, AgentLostError, RegistryUnavailableError, RegistryAuthError, ProtocolError,
   FrameTooLargeError, NotFoundError, ClosedError, KickedError, RemoteError, RingFailureError, BadArgumentError, InternalError,
   LimitError, InDoubtError, VersionError,
 } from './protocol/errors.js';

@@ -15,6 +15,7 @@ export const ErrorCode = {
   TIMEOUT: 'TIMEOUT',
   AGENT_LOST: 'AGENT_LOST',
   REGISTRY_UNAVAILABLE: 'REGISTRY_UNAVAILABLE',
+  REGISTRY_AUTH: 'REGISTRY_AUTH',
   PROTOCOL: 'PROTOCOL',
   FRAME_TOO_LARGE: 'FRAME_TOO_LARGE',
   NOT_FOUND: 'NOT_FOUND',
@@ -41,6 +42,7 @@ const MESSAGES: Record<ErrorCode, string> = {
   TIMEOUT: 'the operation timed out',
   AGENT_LOST: 'the connection to the local agent was lost',
   REGISTRY_UNAVAILABLE: 'the registry cannot be reached',
+  REGISTRY_AUTH: 'the registry refused the agent: wrong user or password, a missing role, or a certificate it does not trust',
   PROTOCOL: 'malformed or unexpected protocol frame',
   FRAME_TOO_LARGE: 'frame exceeds the maximum size',
   NOT_FOUND: 'no such instance',
@@ -114,6 +116,7 @@ export class QueueFullError extends make(ErrorCode.QUEUE_FULL, 'QueueFullError')
 export class TimeoutError extends make(ErrorCode.TIMEOUT, 'TimeoutError') {}
 export class AgentLostError extends make(ErrorCode.AGENT_LOST, 'AgentLostError') {}
 export class RegistryUnavailableError extends make(ErrorCode.REGISTRY_UNAVAILABLE, 'RegistryUnavailableError') {}
+export class RegistryAuthError extends make(ErrorCode.REGISTRY_AUTH, 'RegistryAuthError') {}
 export class ProtocolError extends make(ErrorCode.PROTOCOL, 'ProtocolError') {}
 export class FrameTooLargeError extends make(ErrorCode.FRAME_TOO_LARGE, 'FrameTooLargeError') {}
 export class NotFoundError extends make(ErrorCode.NOT_FOUND, 'NotFoundError') {}
@@ -138,6 +141,7 @@ const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {
   TIMEOUT: TimeoutError,
   AGENT_LOST: AgentLostError,
   REGISTRY_UNAVAILABLE: RegistryUnavailableError,
+  REGISTRY_AUTH: RegistryAuthError,
   PROTOCOL: ProtocolError,
   FRAME_TOO_LARGE: FrameTooLargeError,
   NOT_FOUND: NotFoundError,

@@ -1,17 +1,20 @@
 /**
  * EtcdCalls: the etcd3 client as EtcdRegistry uses it. One place for
- * - the client options: per-call deadlines on unary calls (streams have none),
+ * - the client options: etcd auth and TLS (etcd-security.ts),
+ *   per-call deadlines on unary calls (streams have none),
  *   the gRPC receive limit raised, watch and circuit back-off capped at ~1 s,
  *   no hidden retries (we retry here, where we know what is idempotent);
  * - `retrying`: run an operation until it succeeds or the request timeout
- *   passes, with capped back-off; failures become RegistryUnavailableError;
+ *   passes, with capped back-off; failures become RegistryUnavailableError,
+ *   except etcd refusing our credentials: RegistryAuthError at once;
  * - typed helpers for ranges (paged, at one revision) and transactions.
  */
 import { ConstantBackoff, ExponentialBackoff, type IBackoff, circuitBreaker, ConsecutiveBreaker, handleWhen, retry } from 'cockatiel';
 import { Etcd3, EtcdLeaseInvalidError, isRecoverableError, type IKeyValue, type IRequestOp, type ITxnResponse } from 'etcd3';
 import type { ICompare } from 'etcd3';
 import { ClosedError, MeshError, RegistryUnavailableError } from '../protocol/errors.js';
-import { prefixEnd } from './etcd-keys.js';
+import { etcdUrlOf, prefixEnd } from './etcd-keys.js';
+import { clientSecurity, refusal, type EtcdSecurity } from './etcd-security.js';
 
 export interface EtcdCallOptions {
   /** Deadline of one unary call. Default 2000 ms. */
@@ -27,9 +30,10 @@ export interface EtcdCallOptions {
 /** The lease we write with is gone: the caller must get a new one first. */
 export class LeaseGoneError extends Error {}
 
-export function makeClient(hosts: string[], o: EtcdCallOptions): Etcd3 {
+export function makeClient(hosts: string[], o: EtcdCallOptions, security: EtcdSecurity = {}): Etcd3 {
   return new Etcd3({
     hosts,
+    ...clientSecurity(security),
     dialTimeout: o.callTimeoutMs,
     grpcOptions: {
       'grpc.max_receive_message_length': 256 * 1024 * 1024,
@@ -54,11 +58,17 @@ export const jitter = (ms: number): number => ms / 2 + Math.random() * (ms / 2);
 export class EtcdCalls {
   closed = false;
 
-  constructor(readonly client: Etcd3, readonly options: EtcdCallOptions, private readonly what: string) {}
+  constructor(
+    readonly client: Etcd3,
+    readonly options: EtcdCallOptions,
+    private readonly what: string,
+    private readonly security: EtcdSecurity = {},
+  ) {}
 
   /**
    * Run `op` until it succeeds, throws a MeshError (a verdict, not a failure),
-   * or `requestTimeoutMs` passes. Every attempt must be safe to repeat.
+   * etcd refuses our credentials (RegistryAuthError), or `requestTimeoutMs`
+   * passes. Every attempt must be safe to repeat.
    */
   async retrying<T>(op: () => Promise<T>, timeoutMs = this.options.requestTimeoutMs): Promise<T> {
     const deadline = performance.now() + timeoutMs;
@@ -69,6 +79,8 @@ export class EtcdCalls {
         return await withDeadline(op(), this.options.callTimeoutMs * 2);
       } catch (err) {
         if (err instanceof MeshError || err instanceof LeaseGoneError) throw err;
+        const refused = refusal(err, this.what, this.security);
+        if (refused) throw refused;
         if (err instanceof EtcdLeaseInvalidError || /lease not found/i.test((err as Error).message)) {
           throw new LeaseGoneError((err as Error).message);
         }
@@ -80,6 +92,25 @@ export class EtcdCalls {
         delay = Math.min(delay * 2, this.options.maxBackoffMs);
       }
     }
+  }
+
+  /**
+   * etcd cancelled a watch for its auth: it forgot our token (a restarted
+   * member forgets every simple token; an unused one expires after
+   * --auth-token-ttl), or our role changed. etcd3 1.1 renews the token for
+   * unary calls only, and a watch cancelled at creation stalls its queue, so
+   * no later watch on that stream is ever created. Drop the token and
+   * reconnect the watch stream: every watcher is created again (each
+   * follower lists again on reconnecting). Reaches into etcd3's internals.
+   */
+  renewWatchAuth(): void {
+    const c = this.client as unknown as {
+      pool?: { authenticator?: { invalidateMetadata?(): void } };
+      watchManager?: { state?: number; handleError?(err: Error): void };
+    };
+    c.pool?.authenticator?.invalidateMetadata?.();
+    const CONNECTED = 2; // etcd3's WatchManager State.Connected
+    if (c.watchManager?.state === CONNECTED) c.watchManager.handleError?.(new Error('etcd cancelled a watch for its auth token'));
   }
 
   /** One transaction. */
@@ -102,6 +133,11 @@ export class EtcdCalls {
       key = Buffer.concat([res.kvs[res.kvs.length - 1]!.key, Buffer.from([0])]);
     }
   }
+}
+
+/** A client for the endpoints (from parseEtcdUrl), with its EtcdCalls. */
+export function connect(hosts: string[], o: EtcdCallOptions, security: EtcdSecurity = {}): EtcdCalls {
+  return new EtcdCalls(makeClient(hosts, o, security), o, etcdUrlOf(hosts), security);
 }
 
 /** Range op for a transaction's failure branch: read the key. */

@@ -12,9 +12,13 @@
  *   `onResync`, then the held events above its revision are applied.
  * - Listing retries with back-off capped at `maxBackoffMs` until it works or
  *   the follower is closed.
+ * - A watch cancelled by etcd auth also renews the watch stream's token.
  */
 import type { IEvent, IKeyValue, Watcher } from 'etcd3';
 import { jitter, sleep, type EtcdCalls } from './etcd-calls.js';
+
+/** A watch cancelled by etcd auth (see EtcdCalls.renewWatchAuth). */
+const AUTH_CANCEL = /invalid auth token|permission denied|user name is empty|Unauthenticated/i;
 
 export interface FollowerSink {
   /** A later full list replacing everything known (after a repair). */
@@ -74,6 +78,7 @@ export class PrefixFollower {
     w.on('error', (err: Error) => {
       if (this.watcher !== w) return;
       this.log(`registry: watch on ${this.prefix} cancelled (${err.message}); listing again`);
+      if (AUTH_CANCEL.test(err.message)) this.calls.renewWatchAuth();
       this.watcher = undefined;
       this.repair(true);
     });

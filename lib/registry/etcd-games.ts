@@ -6,8 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { gameVerifier, verifyProofWithVerifier } from '../protocol/auth.js';
 import { InvalidNameError } from '../protocol/errors.js';
-import type { EtcdCalls } from './etcd-calls.js';
+import { connect, type EtcdCallOptions, type EtcdCalls } from './etcd-calls.js';
 import { decodeJson, gamePath, type GameValue } from './etcd-keys.js';
+import type { EtcdSecurity } from './etcd-security.js';
 
 const GAME_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -24,6 +25,16 @@ export async function putGame(calls: EtcdCalls, gameId: string, key: string): Pr
   if (!key) throw new TypeError('the game key must not be empty');
   const value: GameValue = { verifier: Buffer.from(gameVerifier(key)).toString('hex') };
   await calls.retrying(() => calls.client.kv.put({ key: Buffer.from(gamePath(gameId)), value: Buffer.from(JSON.stringify(value)) }));
+}
+
+/** Connect without a lease, store each game's verifier (game id -> key), disconnect: `rxmesh games set`. */
+export async function storeGames(hosts: string[], o: EtcdCallOptions, security: EtcdSecurity, games: Record<string, string>): Promise<void> {
+  const calls = connect(hosts, o, security);
+  try {
+    for (const [gameId, key] of Object.entries(games)) await putGame(calls, gameId, key);
+  } finally {
+    calls.client.close();
+  }
 }
 
 /** Unknown games are checked against this, so a miss costs the same as a wrong key. */

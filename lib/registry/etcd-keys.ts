@@ -1,5 +1,5 @@
 /**
- * How rxmesh lays out its state in etcd: the `etcd://` URL, key paths, and
+ * How rxmesh lays out its state in etcd: the `etcd://` (`etcds://`) URL, key paths, and
  * the values stored under them. Pure functions, no I/O.
  *
  *   /rxmesh/<gameId>/<service>/<userData>   an instance (JSON InstanceValue), on its agent's lease
@@ -17,20 +17,31 @@ export const INSTANCES = '/rxmesh/';
 export const KICKS = '/rxmesh-kicks/';
 export const GAMES = '/rxmesh-games/';
 
-/** Parse `etcd://h1:2379,h2:2379` into gRPC endpoints (`http://h1:2379`, ...). */
+/** Is this a URL parseEtcdUrl takes (by its scheme)? */
+export const isEtcdUrl = (url: string): boolean => /^etcds?:\/\//.test(url);
+
+/**
+ * Parse `etcd://h1:2379,h2:2379` into gRPC endpoints (`http://h1:2379`, ...);
+ * `etcds://` gives `https://` endpoints (dialled with TLS).
+ */
 export function parseEtcdUrl(url: string): string[] {
-  const bad = (): TypeError => new TypeError(`'${url}' is not an etcd URL (etcd://host:port,host:port,...)`);
-  if (!url.startsWith('etcd://')) throw bad();
-  const list = url.slice('etcd://'.length).replace(/\/$/, '');
+  const bad = (): TypeError => new TypeError(`'${url}' is not an etcd URL (etcd://host:port,host:port,... or etcds://... for TLS)`);
+  const scheme = /^(etcds?):\/\//.exec(url)?.[1];
+  if (!scheme) throw bad();
+  const list = url.slice(scheme.length + 3).replace(/\/$/, '');
   if (!list) throw bad();
   return list.split(',').map((hostPort) => {
     const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+)(?::(\d{1,5}))?$/.exec(hostPort);
     if (!m) throw bad();
     const port = m[2] ? Number(m[2]) : DEFAULT_ETCD_PORT;
     if (port < 1 || port > 65535) throw bad();
-    return `http://${m[1]}:${port}`;
+    return `${scheme === 'etcds' ? 'https' : 'http'}://${m[1]}:${port}`;
   });
 }
+
+/** The URL of parsed endpoints: `etcds://` when they are dialled with TLS. */
+export const etcdUrlOf = (hosts: string[]): string =>
+  `${hosts.every((h) => h.startsWith('https://')) ? 'etcds' : 'etcd'}://${hosts.map((h) => h.replace(/^https?:\/\//, '')).join(',')}`;
 
 export const instancePath = (k: InstanceKey): string => `${INSTANCES}${k.gameId}/${k.service}/${k.userData}`;
 

@@ -1,7 +1,7 @@
 /**
  * EtcdRegistry: the Registry backend on an etcd v3 cluster (npm `etcd3`).
  * Key layout and values: etcd-keys.ts. Watches: etcd-watch.ts. Writes:
- * etcd-writes.ts.
+ * etcd-writes.ts. etcd auth and TLS: etcd-security.ts.
  *
  * Decisions, in the order they matter:
  * - One lease per agent (TTL 3 s, kept alive by etcd3 every TTL/3); every
@@ -28,22 +28,25 @@
  *   lease (which deletes them) and closes the client.
  */
 import type { Etcd3, Lease } from 'etcd3';
-import { ClosedError, ConflictError, CrossGameError, NotFoundError, RegistryUnavailableError } from '../protocol/errors.js';
+import { ClosedError, ConflictError, CrossGameError, NotFoundError, RegistryAuthError, RegistryUnavailableError } from '../protocol/errors.js';
 import { gameOf, instanceId, validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import { keyOf, OfflineReason, type InstanceKey } from '../protocol/registry-messages.js';
-import { EtcdCalls, jitter, LeaseGoneError, makeClient, sleep, type EtcdCallOptions } from './etcd-calls.js';
+import { connect, type EtcdCalls, jitter, LeaseGoneError, sleep, type EtcdCallOptions } from './etcd-calls.js';
 import { PrefixFollower } from './etcd-follow.js';
-import { checkGameId, putGame, verifyGame } from './etcd-games.js';
-import { decodeJson, holderOf, kickPrefix, parseEtcdUrl, sameHolder, type KickValue } from './etcd-keys.js';
+import { checkGameId, storeGames, verifyGame } from './etcd-games.js';
+import { decodeJson, etcdUrlOf, holderOf, kickPrefix, parseEtcdUrl, sameHolder, type KickValue } from './etcd-keys.js';
+import { checkSecurity, type EtcdSecurity } from './etcd-security.js';
 import { InstanceWatch } from './etcd-watch.js';
 import { EtcdWrites, type Held } from './etcd-writes.js';
 import type {
   AgentIdentity, ConflictStrategy, InstanceRecord, Registry, RegistryEvents, RegistryWatch, WatchEvent,
 } from './registry.js';
 
-export { parseEtcdUrl } from './etcd-keys.js';
+export { isEtcdUrl, parseEtcdUrl } from './etcd-keys.js';
+export { etcdSecurityFromFiles, PASSWORD_ENV, type EtcdAuth, type EtcdSecurity, type EtcdSecurityFiles, type EtcdTls } from './etcd-security.js';
 
-export interface EtcdRegistryOptions extends Partial<EtcdCallOptions> {
+/** `auth` and `tls`: see etcd-security.ts; `tls` needs an `etcds://` URL. */
+export interface EtcdRegistryOptions extends Partial<EtcdCallOptions>, EtcdSecurity {
   /** Lease TTL; etcd counts whole seconds, so it is rounded up. Default 3000 ms. */
   leaseTtlMs?: number;
   log?: (msg: string) => void;
@@ -54,6 +57,7 @@ type State = 'idle' | 'open' | 'closed';
 export class EtcdRegistry implements Registry {
   readonly hosts: string[];
   private readonly options: EtcdCallOptions;
+  private readonly security: EtcdSecurity;
   private readonly ttlSeconds: number;
   private readonly log: (msg: string) => void;
   private state: State = 'idle';
@@ -79,30 +83,27 @@ export class EtcdRegistry implements Registry {
       maxBackoffMs: options.maxBackoffMs ?? 1000,
       pageSize: options.pageSize ?? 2000,
     };
+    this.security = checkSecurity(this.hosts, { auth: options.auth, tls: options.tls });
     this.ttlSeconds = Math.max(1, Math.ceil((options.leaseTtlMs ?? 3000) / 1000));
     this.log = options.log ?? (() => {});
+    if (options.auth && !this.url.startsWith('etcds:')) this.log(`registry: the etcd password of '${options.auth.username}' travels unencrypted (${this.url}); use etcds://`);
   }
 
   get url(): string {
-    return `etcd://${this.hosts.map((h) => h.replace(/^https?:\/\//, '')).join(',')}`;
+    return etcdUrlOf(this.hosts);
   }
 
   /** Connect without a lease, for provisioning: store a game's verifier (`rxmesh games set`). */
   async setGame(gameId: string, key: string): Promise<void> {
-    const calls = new EtcdCalls(makeClient(this.hosts, this.options), this.options, this.url);
-    try {
-      await putGame(calls, gameId, key);
-    } finally {
-      calls.client.close();
-    }
+    await storeGames(this.hosts, this.options, this.security, { [gameId]: key });
   }
 
   async open(agent: AgentIdentity, events: RegistryEvents): Promise<void> {
     if (this.state !== 'idle') throw new ClosedError(`registry ${this.url} is already ${this.state === 'closed' ? 'closed' : 'open'}`);
     this.agent = { agentId: agent.agentId, address: agent.address };
     this.events = events;
-    this.client = makeClient(this.hosts, this.options);
-    this.calls = new EtcdCalls(this.client, this.options, this.url);
+    this.calls = connect(this.hosts, this.options, this.security);
+    this.client = this.calls.client;
     this.writes = new EtcdWrites(this.calls, this.agent.agentId);
     this.state = 'open';
     try {
@@ -117,7 +118,7 @@ export class EtcdRegistry implements Registry {
     } catch (err) {
       await this.shutdown();
       this.state = 'idle';
-      if (err instanceof RegistryUnavailableError) throw err;
+      if (err instanceof RegistryUnavailableError || err instanceof RegistryAuthError) throw err;
       throw new RegistryUnavailableError(`cannot reach etcd at ${this.url}: ${(err as Error).message}`, { cause: err });
     }
   }

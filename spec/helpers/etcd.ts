@@ -5,15 +5,18 @@
  * again when the spec process exits, even when a spec failed. Fast raft
  * timings (heartbeat 50 ms, election 500 ms) keep fail-over quick; data
  * dirs live on /dev/shm when it exists (fsyncs cost nothing there).
+ * With `tls`, members serve their client URLs over https and demand a client
+ * certificate (`--client-cert-auth`); the cluster's URL is then `etcds://`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EtcdCalls, makeClient } from '../../lib/registry/etcd-calls.js';
-import { putGame } from '../../lib/registry/etcd-games.js';
+import { storeGames } from '../../lib/registry/etcd-games.js';
+import type { EtcdAuth, EtcdTls } from '../../lib/registry/etcd-security.js';
 
 export interface EtcdMember {
   name: string;
@@ -25,18 +28,30 @@ export interface EtcdMember {
   output: string;
 }
 
+export interface EtcdServerTls {
+  /** The members' server certificate and key (PEM files; --cert-file, --key-file). */
+  certFile: string;
+  keyFile: string;
+  /** Clients must present a certificate signed by this CA (--trusted-ca-file, --client-cert-auth). */
+  trustedCaFile: string;
+  /** What the helper itself dials with (health checks, setGames): the CA of certFile, a client cert from trustedCaFile. */
+  client: EtcdTls;
+}
+
 export interface EtcdCluster {
   members: EtcdMember[];
-  /** etcd://127.0.0.1:p1,127.0.0.1:p2,... */
+  /** etcd://127.0.0.1:p1,127.0.0.1:p2,... (etcds:// with tls) */
   url: string;
+  /** The gRPC endpoints of `url` (http://127.0.0.1:p1, ...; https:// with tls). */
+  hosts: string[];
   /** SIGKILL one member and wait for it to be reaped. */
   kill(m: EtcdMember): Promise<void>;
   /** Start a stopped member again on its data dir and ports; resolves once it is healthy. */
   restart(m: EtcdMember): Promise<void>;
   /** The current leader (by asking each live member's /v3 maintenance status). */
   leader(): Promise<EtcdMember>;
-  /** Store game verifiers (as `rxmesh games set` does). */
-  setGames(games: Record<string, string>): Promise<void>;
+  /** Store game verifiers (as `rxmesh games set` does), as `auth` once etcd auth is on. */
+  setGames(games: Record<string, string>, auth?: EtcdAuth): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -77,7 +92,8 @@ export function freePort(): Promise<number> {
 }
 
 /** Start `size` members (1 or 3) and wait until every one is healthy. */
-export async function startEtcd(size = 1): Promise<EtcdCluster> {
+export async function startEtcd(size = 1, options: { tls?: EtcdServerTls } = {}): Promise<EtcdCluster> {
+  const tls = options.tls;
   // tmpfs when there is one: etcd fsyncs every write, and the specs need no durability beyond a process restart
   const root = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'rxmesh-etcd-'));
   dirs.add(root);
@@ -87,12 +103,16 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
   }
   const initial = members.map((m) => `${m.name}=http://127.0.0.1:${m.peerPort}`).join(',');
   const token = `rxmesh-${members[0]!.peerPort}`;
-  const url = `etcd://${members.map((m) => `127.0.0.1:${m.clientPort}`).join(',')}`;
+  const scheme = tls ? 'https' : 'http';
+  const url = `${tls ? 'etcds' : 'etcd'}://${members.map((m) => `127.0.0.1:${m.clientPort}`).join(',')}`;
+  const hosts = members.map((m) => `${scheme}://127.0.0.1:${m.clientPort}`);
+  const serverTls = tls ? ['--cert-file', tls.certFile, '--key-file', tls.keyFile, '--trusted-ca-file', tls.trustedCaFile, '--client-cert-auth'] : [];
 
   const launch = (m: EtcdMember): void => {
     const p = spawn('etcd', [
       '--name', m.name, '--data-dir', m.dataDir,
-      '--listen-client-urls', `http://127.0.0.1:${m.clientPort}`, '--advertise-client-urls', `http://127.0.0.1:${m.clientPort}`,
+      '--listen-client-urls', `${scheme}://127.0.0.1:${m.clientPort}`, '--advertise-client-urls', `${scheme}://127.0.0.1:${m.clientPort}`,
+      ...serverTls,
       '--listen-peer-urls', `http://127.0.0.1:${m.peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${m.peerPort}`,
       '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', token,
       '--heartbeat-interval', '50', '--election-timeout', '500', '--logger', 'zap', '--log-level', 'error',
@@ -125,7 +145,7 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
 
   try {
     members.forEach(launch);
-    await Promise.all(members.map((m) => healthy(m)));
+    await Promise.all(members.map((m) => healthy(m, tls?.client)));
   } catch (err) {
     await close();
     throw err;
@@ -134,47 +154,46 @@ export async function startEtcd(size = 1): Promise<EtcdCluster> {
   return {
     members,
     url,
+    hosts,
     kill,
     restart: async (m) => {
       launch(m);
-      await healthy(m);
+      await healthy(m, tls?.client);
     },
     leader: async () => {
       for (const m of members) {
         if (!m.process) continue;
-        const status = await httpJson(m.clientPort, '/v3/maintenance/status', '{}').catch(() => undefined) as { header?: { member_id?: string }; leader?: string } | undefined;
+        const status = await httpJson(m.clientPort, tls?.client, '/v3/maintenance/status', '{}').catch(() => undefined) as { header?: { member_id?: string }; leader?: string } | undefined;
         if (status?.leader && status.header?.member_id === status.leader) return m;
       }
       throw new Error('no leader found');
     },
-    setGames: async (games) => {
+    setGames: async (games, auth) => {
       const o = { callTimeoutMs: 2000, requestTimeoutMs: 5000, maxBackoffMs: 500, pageSize: 1000 };
-      const calls = new EtcdCalls(makeClient(members.map((m) => `http://127.0.0.1:${m.clientPort}`), o), o, url);
-      try {
-        for (const [id, key] of Object.entries(games)) await putGame(calls, id, key);
-      } finally {
-        calls.client.close();
-      }
+      await storeGames(hosts, o, { tls: tls?.client, auth }, games);
     },
     close,
   };
 }
 
 /** Wait until a member answers /health with true (fails after 15 s or when it exits). */
-async function healthy(m: EtcdMember): Promise<void> {
+async function healthy(m: EtcdMember, tls: EtcdTls | undefined): Promise<void> {
   const deadline = performance.now() + 15_000;
   for (;;) {
     if (!m.process || m.process.exitCode !== null) throw new Error(`etcd ${m.name} exited: ${m.output}`);
-    const h = await httpJson(m.clientPort, '/health').catch(() => undefined) as { health?: string } | undefined;
+    const h = await httpJson(m.clientPort, tls, '/health').catch(() => undefined) as { health?: string } | undefined;
     if (h?.health === 'true') return;
     if (performance.now() > deadline) throw new Error(`etcd ${m.name} not healthy after 15 s: ${m.output}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-function httpJson(port: number, path: string, body?: string): Promise<unknown> {
+/** A JSON request to a member's client port: https with `tls` (its CA and a client certificate). */
+function httpJson(port: number, tls: EtcdTls | undefined, path: string, body?: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: body ? 'POST' : 'GET', agent: false, timeout: 1000 }, (res) => {
+    const o: RequestOptions = { host: '127.0.0.1', port, path, method: body ? 'POST' : 'GET', agent: false, timeout: 1000 };
+    const req = tls ? httpsRequest({ ...o, ca: tls.ca, cert: tls.cert, key: tls.key }, onResponse) : httpRequest(o, onResponse);
+    function onResponse(res: IncomingMessage): void {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -184,7 +203,7 @@ function httpJson(port: number, path: string, body?: string): Promise<unknown> {
           reject(err);
         }
       });
-    });
+    }
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end(body);
