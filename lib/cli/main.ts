@@ -6,7 +6,7 @@
  *   rxmesh status [--shm-dir DIR]   per-instance rings and per-link counters of a running agent
  *   rxmesh up     ns + agent in one process (the embedded single-machine default)
  *   rxmesh ls     [--http http://127.0.0.1:8082]   services and instances as a table
- *   rxmesh games set <gameId> --registry etcd://h1:2379,... [--key KEY]   (key on stdin without --key)
+ *   rxmesh games set <gameId> --registry etcd://h1:2379,... [--etcd-user U --etcd-password-file F]   (key on stdin)
  *
  * Servers print one JSON line `{"ready":...}` on stdout when they serve, and
  * stop cleanly on SIGINT/SIGTERM (instances offline, rings and sockets removed).
@@ -21,7 +21,8 @@ const USAGE = `usage: rxmesh <command> [options]
 commands:
   ns      run the name server        --host 127.0.0.1 --port 9092 --http-port 8082 --games FILE --lease-ttl MS
                                      --mesh-secret-file FILE (agents must prove it; or RXMESH_MESH_SECRET)
-  agent   run the host agent         --registry ns://127.0.0.1:9092 | etcd://h1:2379,h2:2379 --shm-dir DIR --id ID
+  agent   run the host agent         --registry ns://127.0.0.1:9092 | etcd://h1:2379,h2:2379 | etcds://... --shm-dir DIR --id ID
+                                     --etcd-user U --etcd-password-file F (or RXMESH_ETCD_PASSWORD): etcd's own auth
                                      --mesh-secret-file FILE (or RXMESH_MESH_SECRET: for the name server and the links)
                                      --listen HOST:PORT (peer links) [--advertise HOST:PORT]
                                      --full-ms MS (a destination that takes nothing this long: its queued messages bounce)
@@ -43,7 +44,8 @@ commands:
                                      --preauth-frame-bytes N (default 4096) --max-buffered-bytes N (partial frames; default 64 MiB)
                                      --idle-ms MS (ns only: an agent connection silent this long is closed; default 60000)
   ls      list services/instances    --http http://127.0.0.1:8082
-  games set <gameId>                 store a game key's verifier in etcd: --registry etcd://... --key KEY (or stdin)
+  games set <gameId>                 store a game key's verifier in etcd: --registry etcd://... (the key on stdin;
+                                     --key KEY works but shows it in ps) --etcd-user U --etcd-password-file F
 `;
 
 const [command, ...rest] = process.argv.slice(2);
@@ -81,6 +83,8 @@ const { values, positionals } = parseArgs({
     'tls-ca': { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
+    'etcd-user': { type: 'string' },
+    'etcd-password-file': { type: 'string' },
     json: { type: 'boolean', default: false },
     key: { type: 'string' },
     http: { type: 'string', default: 'http://127.0.0.1:8082' },
@@ -108,6 +112,8 @@ const opts = {
   maxMaps: values['max-maps'] === undefined ? undefined : Number(values['max-maps']),
   meshSecretFile: values['mesh-secret-file'],
   tls: { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'] },
+  etcdUser: values['etcd-user'],
+  etcdPasswordFile: values['etcd-password-file'],
   admission: admissionFlags(values),
   exitWithParent: values['exit-with-parent']!,
 };
@@ -131,7 +137,7 @@ try {
   } else if (command === 'ls') {
     await runLs(values.http!);
   } else if (command === 'games' && positionals[0] === 'set' && positionals.length <= 2) {
-    await runGamesSet(values.registry!, positionals[1], values.key);
+    await runGamesSet(opts, positionals[1], values.key);
   } else {
     process.stderr.write(`rxmesh: unknown command '${command}'\n${USAGE}`);
     process.exitCode = 2;

@@ -11,7 +11,7 @@ import { DEFAULT_MAX_RECORD, type RingOptions } from '../native/index.js';
 import { NameServer, loadGames, type GameKeys } from '../ns/index.js';
 import type { AdmissionOptions } from '../protocol/admission.js';
 import { loadTls, type TlsFiles, type TlsMaterial } from '../protocol/tls.js';
-import { EtcdRegistry } from '../registry/etcd-registry.js';
+import { EtcdRegistry, etcdSecurityFromFiles, isEtcdUrl, type EtcdSecurity } from '../registry/etcd-registry.js';
 import { NsRegistry } from '../registry/ns-registry.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -38,8 +38,11 @@ export interface ServerOptions {
   maxMaps?: number | undefined;
   /** Where the mesh secret is (else RXMESH_MESH_SECRET); never on the command line. */
   meshSecretFile?: string | undefined;
-  /** --tls-ca/--tls-cert/--tls-key: TLS with mutual authentication on the name-server port and the links. */
+  /** --tls-ca/--tls-cert/--tls-key: TLS with mutual authentication on the name-server port and the links (and etcds://). */
   tls?: TlsFiles;
+  /** --etcd-user and --etcd-password-file (else RXMESH_ETCD_PASSWORD): etcd's own auth. */
+  etcdUser?: string | undefined;
+  etcdPasswordFile?: string | undefined;
   /** Bounds on every listening port (--auth-ms, --max-conns, ...); unset ones keep their defaults. */
   admission?: Partial<AdmissionOptions>;
   /** Stop when stdin closes (used by specs and supervisors so no server outlives its parent). */
@@ -53,26 +56,36 @@ export const DEMO_GAMES: GameKeys = { demo: 'demo-key' };
 export interface Credentials {
   secret: string | undefined;
   tls: TlsMaterial | undefined;
+  /** The etcd user, and the TLS files when the registry is etcds:// (one PKI for the mesh). */
+  etcd: EtcdSecurity;
+}
+
+/** What `o` gives for etcd at `url` (nothing unless it is an etcd URL). */
+export function etcdSecurity(o: ServerOptions, url: string): EtcdSecurity {
+  if (!isEtcdUrl(url)) return {};
+  const tls = url.startsWith('etcds://') ? { caFile: o.tls?.ca, certFile: o.tls?.cert, keyFile: o.tls?.key } : {};
+  return etcdSecurityFromFiles({ ...tls, user: o.etcdUser, passwordFile: o.etcdPasswordFile });
 }
 
 /** The registry backend a URL names; `leaseTtlMs` is the agent's lease TTL on etcd (the name server sets its own). */
-export function registryFor(url: string, c: Credentials, leaseTtlMs?: number): Registry {
+export function registryFor(url: string, c: Credentials, leaseTtlMs?: number, log?: (msg: string) => void): Registry {
   if (url.startsWith('ns://')) {
     if (!c.secret) throw new Error(`${url}: the name server needs this agent to prove the mesh secret (--mesh-secret-file FILE or RXMESH_MESH_SECRET)`);
     return new NsRegistry(url, { secret: c.secret, tls: c.tls });
   }
-  if (url.startsWith('etcd://')) return new EtcdRegistry(url, leaseTtlMs ? { leaseTtlMs } : {});
-  throw new Error(`unsupported registry '${url}' (expected ns://host:port or etcd://host:port,host:port,...)`);
+  if (isEtcdUrl(url)) return new EtcdRegistry(url, { ...c.etcd, ...(leaseTtlMs ? { leaseTtlMs } : {}), ...(log ? { log } : {}) });
+  throw new Error(`unsupported registry '${url}' (expected ns://host:port, etcd://host:port,host:port,... or etcds://...)`);
 }
 
 /** `rxmesh games set <gameId>`: store a game's verifier in etcd (the key from --key or stdin). */
-export async function runGamesSet(registry: string, gameId: string | undefined, key: string | undefined): Promise<void> {
+export async function runGamesSet(o: ServerOptions, gameId: string | undefined, key: string | undefined): Promise<void> {
+  const registry = o.registry;
   if (!gameId) throw new Error('usage: rxmesh games set <gameId> --registry etcd://... [--key KEY] (or the key on stdin)');
-  if (!registry.startsWith('etcd://')) throw new Error(`games set needs an etcd registry (--registry etcd://...); the name server reads --games`);
+  if (!isEtcdUrl(registry)) throw new Error(`games set needs an etcd registry (--registry etcd://... or etcds://...); the name server reads --games`);
   if (key !== undefined) process.stderr.write('rxmesh games set: --key shows the game key to every user of this host (ps); pipe it on stdin instead\n');
   const secret = key ?? (await readStdin()).replace(/\r?\n$/, '');
   if (!secret) throw new Error('no game key given (--key, or on stdin)');
-  await new EtcdRegistry(registry).setGame(gameId, secret);
+  await new EtcdRegistry(registry, etcdSecurity(o, registry)).setGame(gameId, secret);
   process.stdout.write(`game '${gameId}': verifier stored in ${registry}\n`);
 }
 
@@ -143,7 +156,7 @@ const ready = (info: Record<string, unknown>): void => {
 export async function credentials(o: ServerOptions): Promise<Credentials> {
   const secret = o.meshSecretFile ? (await readFile(o.meshSecretFile, 'utf8')).replace(/\r?\n$/, '') : process.env['RXMESH_MESH_SECRET'];
   if (o.meshSecretFile && !secret) throw new Error(`${o.meshSecretFile}: the mesh secret file is empty`);
-  return { secret: secret || undefined, tls: await loadTls(o.tls ?? {}) };
+  return { secret: secret || undefined, tls: await loadTls(o.tls ?? {}), etcd: etcdSecurity(o, o.registry) };
 }
 
 async function startNs(o: ServerOptions, c: Credentials, fallback: GameKeys | undefined): Promise<NameServer> {
@@ -158,8 +171,10 @@ async function startNs(o: ServerOptions, c: Credentials, fallback: GameKeys | un
 async function startAgent(o: ServerOptions, c: Credentials, registry: string): Promise<Agent> {
   const secret = c.secret;
   if (o.listen && !secret) throw new Error('--listen needs the mesh secret (--mesh-secret-file FILE or RXMESH_MESH_SECRET)');
+  const log = (msg: string): void => void process.stderr.write(`[rxmesh agent] ${msg}\n`);
   const agent = await Agent.start({
-    registry: registryFor(registry, c, o.leaseTtlMs),
+    registry: registryFor(registry, c, o.leaseTtlMs, (msg) => log(`registry: ${msg}`)),
+    log,
     ...(o.shmDir ? { shmDir: o.shmDir } : {}),
     ...(o.agentId ? { agentId: o.agentId } : {}),
     ...(secret ? { links: { secret, tls: c.tls, ...(o.listen ? { listen: o.listen } : {}), ...(o.advertise ? { advertise: o.advertise } : {}), admission: o.admission ?? {} } } : {}),
