@@ -9,6 +9,8 @@
  *   stall(ms)  stops forwarding in both directions for ms (sockets paused,
  *              so the kernel buffers fill and the peer sees silence), then
  *              resumes; connections made meanwhile start paused too
+ *   inject(d, bytes)  writes bytes of its own into every pair, toward the
+ *              agent or back to the dialer, as an on-path attacker would
  *   close()    stops listening and destroys every pair
  *
  * Every pair is tracked and removed when either side closes, so nothing
@@ -26,6 +28,7 @@ export class TcpProxy {
   private target: { host: string; port: number } | undefined;
   private stalledUntil = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly taps: Array<{ direction: 'forward' | 'back'; fn: (chunk: Buffer) => void }> = [];
   /** Connections accepted and reset, for the verbose summary. */
   readonly counts = { accepted: 0, resets: 0, stalls: 0 };
 
@@ -76,8 +79,8 @@ export class TcpProxy {
     };
     a.once('close', end);
     b.once('close', end);
-    this.forward(a, b);
-    this.forward(b, a);
+    this.forward(a, b, 'forward');
+    this.forward(b, a, 'back');
     if (this.stalled) {
       a.pause();
       b.pause();
@@ -85,8 +88,9 @@ export class TcpProxy {
   }
 
   /** Copy from → to, respecting `to`'s backpressure and the stall. */
-  private forward(from: Socket, to: Socket): void {
+  private forward(from: Socket, to: Socket, direction: 'forward' | 'back'): void {
     from.on('data', (chunk: Buffer) => {
+      for (const t of this.taps) if (t.direction === direction) t.fn(chunk);
       if (!to.write(chunk)) from.pause();
     });
     to.on('drain', () => {
@@ -124,6 +128,23 @@ export class TcpProxy {
       }, ms);
       this.timers.add(timer);
     });
+  }
+
+  /** Write `bytes` into every live pair, toward the agent ('forward') or back to the dialer ('back'); how many pairs got them. */
+  inject(direction: 'forward' | 'back', bytes: Uint8Array): number {
+    let n = 0;
+    for (const p of this.pairs) {
+      const to = direction === 'forward' ? p.b : p.a;
+      if (to.destroyed) continue;
+      to.write(bytes);
+      n++;
+    }
+    return n;
+  }
+
+  /** Watch the bytes of every pair going `direction` (what an on-path attacker reads). */
+  tap(direction: 'forward' | 'back', fn: (chunk: Buffer) => void): void {
+    this.taps.push({ direction, fn });
   }
 
   /** Live connection pairs (for the leak check). */

@@ -28,9 +28,15 @@ export class RateLimiter {
     this.maxKeys = o.maxKeys ?? 10_000;
   }
 
-  /** Would `key` be allowed one more now? (spends nothing) */
+  /** Would `key` be allowed one more now? Spends nothing; a key that has none left is reported (`onLimited`, once an episode). */
   allowed(key: string): boolean {
-    return this.refill(key, performance.now()).tokens >= 1;
+    const b = this.refill(key, performance.now());
+    if (b.tokens >= 1) return true;
+    if (!b.limited) {
+      b.limited = true;
+      this.onLimited(key);
+    }
+    return false;
   }
 
   /** Spend one for `key`; false (and `onLimited` once per episode) when it has none left. */

@@ -20,7 +20,7 @@ export const MESH_SECRET = 'spec-mesh-secret';
 
 export interface Ready {
   ns?: { port: number; httpPort: number };
-  agent?: { socket: string; agentId: string; link?: string };
+  agent?: { socket: string; agentId: string; epoch: number; link?: string; listening?: string };
 }
 
 /** Peer-link options for startAgent/startUp: listen on an ephemeral loopback port with a mesh secret. */

@@ -26,6 +26,8 @@ export interface Authority {
   server(name: string): Issued;
   /** A client certificate (extendedKeyUsage clientAuth) with common name `cn`. */
   client(cn: string): Issued;
+  /** A mesh member's certificate (agents and name servers both dial and accept: serverAuth and clientAuth), for loopback and `ips`. */
+  member(cn: string, ips?: string[]): Issued;
 }
 
 export interface Pki {
@@ -70,6 +72,7 @@ export function makePki(): Pki {
       ca: readFileSync(caFile),
       server: (file) => issue(file, 'localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth'),
       client: (cn) => issue(cn, cn, 'extendedKeyUsage=clientAuth'),
+      member: (cn, ips = []) => issue(cn, cn, `subjectAltName=${['IP:127.0.0.1', 'DNS:localhost', ...ips.map((ip) => `IP:${ip}`)].join(',')}\nextendedKeyUsage=serverAuth,clientAuth`),
     };
   };
 
