@@ -1,7 +1,9 @@
 /**
  * Two-host mesh benchmark: an instance on agent 1 → an instance on agent 2
  * over a loopback TCP peer link, against NATS (nats-server + nats.js, pub/sub
- * and request/reply) in the same run (DESIGN.md §8).
+ * and request/reply) in the same run (DESIGN.md §8), twice: plain links
+ * (sealed frames, link-seal.ts) and links in TLS 1.3 with mutual
+ * authentication (a throwaway CA made with openssl).
  *
  *   npx tsx bench/mesh-remote.ts [--quick] [--reps N] [--verbose] [--only throughput|rtt]
  *
@@ -14,7 +16,9 @@
  * RTT: one message in flight. Mesh and NATS alternate, 3 runs each, medians:
  *
  *   mesh-remote 64B: N msg/s, nats 64B: M msg/s, ratio R
+ *   mesh-remote tls 64B: N msg/s, ratio to nats R, to plain P
  *   mesh-remote rtt p50 X us, nats rtt p50 Y us
+ *   mesh-remote tls rtt p50 X us (+D us against plain)
  *
  * Every child is killed and the shm directory removed on every way out.
  */
@@ -25,6 +29,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { InstanceRef } from '../lib/index.js';
+import { makePki } from '../spec/helpers/pki.js';
 import type { AppReady, ArmArg, Call, Hello, PingArg, Reply, RttResult, SendArg, SendResult } from './mesh-ipc.js';
 
 const { values: opts } = parseArgs({
@@ -47,6 +52,7 @@ const COUNT = QUICK ? 20_000 : 500_000;
 const RTT_COUNT = QUICK ? 200 : 5_000;
 const RTT_WARMUP = QUICK ? 50 : 1_000;
 const SECRET = 'bench-mesh-secret';
+process.env['RXMESH_MESH_SECRET'] = SECRET; // the agents' secret, inherited (never on a command line)
 const TIMEOUT_MS = 120_000;
 const verbose = (msg: string): void => {
   if (opts.verbose) process.stderr.write(`${msg}\n`);
@@ -137,44 +143,66 @@ async function freePort(): Promise<number> {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function main(): Promise<void> {
-  const dir1 = join(root, 'a1');
-  const dir2 = join(root, 'a2');
+/** Two agents (`rxmesh up` + `rxmesh agent`) on loopback links and their four apps; `tls`: every port in TLS. */
+async function startMesh(name: string, tls: string[][] | undefined) {
+  const dir1 = join(root, `${name}1`);
+  const dir2 = join(root, `${name}2`);
   mkdirSync(dir1, { mode: 0o700 });
   mkdirSync(dir2, { mode: 0o700 });
-  const link = ['--listen', '127.0.0.1:0', '--mesh-secret', SECRET];
-  const up = await rxmesh(['up', '--port', '0', '--http-port', '0', '--shm-dir', dir1, '--id', 'bench-host-1', ...link]);
+  const link = ['--listen', '127.0.0.1:0'];
+  const up = await rxmesh(['up', '--port', '0', '--http-port', '0', '--shm-dir', dir1, '--id', `bench-${name}-1`, ...link, ...(tls?.[0] ?? [])]);
   const upReady = (JSON.parse(up.line) as { ready: { ns: { port: number }; agent: { socket: string } } }).ready;
-  const a2 = await rxmesh(['agent', '--registry', `ns://127.0.0.1:${upReady.ns.port}`, '--shm-dir', dir2, '--id', 'bench-host-2', ...link]);
+  const a2 = await rxmesh(['agent', '--registry', `ns://127.0.0.1:${upReady.ns.port}`, '--shm-dir', dir2, '--id', `bench-${name}-2`, ...link, ...(tls?.[1] ?? [])]);
   const socket2 = (JSON.parse(a2.line) as { ready: { agent: { socket: string } } }).ready.agent.socket;
+  const recv = new Child<AppReady>(`${name} recv`, 'mesh-app.ts', [socket2, 'recv']);
+  const pong = new Child<AppReady>(`${name} pong`, 'mesh-app.ts', [socket2, 'pong']);
+  const send = new Child<AppReady>(`${name} send`, 'mesh-app.ts', [upReady.agent.socket, 'send']);
+  const ping = new Child<AppReady>(`${name} ping`, 'mesh-app.ts', [upReady.agent.socket, 'ping']);
+  const apps = [recv, pong, send, ping];
+  await Promise.all(apps.map((c) => c.ready));
+  const recvRef = await send.call<InstanceRef>('lookup', { userData: 'recv' });
+  const pongRef = await ping.call<InstanceRef>('lookup', { userData: 'pong' });
+  await pong.call('pong');
+  return {
+    apps,
+    async run(): Promise<number> {
+      await recv.call('arm', { count: COUNT, size: SIZE } satisfies ArmArg);
+      const t0 = performance.now();
+      const sent = send.call<SendResult>('send', { to: recvRef, count: COUNT, size: SIZE } satisfies SendArg);
+      await recv.call('wait');
+      await sent;
+      return COUNT / ((performance.now() - t0) / 1000);
+    },
+    async rtt(): Promise<number> {
+      return (await ping.call<RttResult>('ping', { to: pongRef, count: RTT_COUNT, warmup: RTT_WARMUP, size: SIZE } satisfies PingArg)).p50;
+    },
+  };
+}
+
+/** --tls-* flags for host 1 and host 2, certificates of one throwaway CA. */
+function tlsFlags(): string[][] {
+  const ca = makePki().authority('bench');
+  return ['bench-host-1', 'bench-host-2'].map((n) => {
+    const c = ca.member(n);
+    return ['--tls-ca', ca.caFile, '--tls-cert', c.certFile, '--tls-key', c.keyFile];
+  });
+}
+
+async function main(): Promise<void> {
+  const plain = await startMesh('plain', undefined);
+  const tls = await startMesh('tls', tlsFlags());
 
   const natsPort = await freePort();
   await server('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)], 'Server is ready');
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
-
-  const recv = new Child<AppReady>('mesh recv', 'mesh-app.ts', [socket2, 'recv']);
-  const pong = new Child<AppReady>('mesh pong', 'mesh-app.ts', [socket2, 'pong']);
-  const send = new Child<AppReady>('mesh send', 'mesh-app.ts', [upReady.agent.socket, 'send']);
-  const ping = new Child<AppReady>('mesh ping', 'mesh-app.ts', [upReady.agent.socket, 'ping']);
   const nSub = new Child('nats sub', 'nats-app.ts', [natsUrl]);
   const nPub = new Child('nats pub', 'nats-app.ts', [natsUrl]);
   const nPong = new Child('nats pong', 'nats-app.ts', [natsUrl]);
   const nPing = new Child('nats ping', 'nats-app.ts', [natsUrl]);
-  const all = [recv, pong, send, ping, nSub, nPub, nPong, nPing];
-  await Promise.all(all.map((c) => c.ready));
-  const recvRef = await send.call<InstanceRef>('lookup', { userData: 'recv' });
-  const pongRef = await ping.call<InstanceRef>('lookup', { userData: 'pong' });
-  await pong.call('pong');
+  const natsApps = [nSub, nPub, nPong, nPing];
+  await Promise.all(natsApps.map((c) => c.ready));
   await nPong.call('pong');
 
-  const meshRun = async (): Promise<number> => {
-    await recv.call('arm', { count: COUNT, size: SIZE } satisfies ArmArg);
-    const t0 = performance.now();
-    const sent = send.call<SendResult>('send', { to: recvRef, count: COUNT, size: SIZE } satisfies SendArg);
-    await recv.call('wait');
-    await sent;
-    return COUNT / ((performance.now() - t0) / 1000);
-  };
   const natsRun = async (): Promise<number> => {
     await nSub.call('arm', { count: COUNT, size: SIZE } satisfies ArmArg);
     const t0 = performance.now();
@@ -183,34 +211,38 @@ async function main(): Promise<void> {
     await sent;
     return COUNT / ((performance.now() - t0) / 1000);
   };
-  const rttArg = (to?: InstanceRef): PingArg => ({ to: to!, count: RTT_COUNT, warmup: RTT_WARMUP, size: SIZE });
+  const natsRtt = async (): Promise<number> => (await nPing.call<RttResult>('ping', { count: RTT_COUNT, warmup: RTT_WARMUP, size: SIZE } satisfies Omit<PingArg, 'to'>)).p50;
 
   // one untimed pass of each: JIT, link dial, NATS subscriptions
-  await meshRun();
+  await plain.run();
+  await tls.run();
   await natsRun();
-  const mesh: number[] = [];
-  const nats: number[] = [];
-  const meshRtt: number[] = [];
-  const natsRtt: number[] = [];
+  const r = { mesh: [] as number[], tls: [] as number[], nats: [] as number[], meshRtt: [] as number[], tlsRtt: [] as number[], natsRtt: [] as number[] };
   for (let i = 0; i < REPS; i++) {
     if (runs('throughput')) {
-      mesh.push(await meshRun());
-      nats.push(await natsRun());
-      verbose(`  run ${i + 1}: mesh ${Math.round(mesh[i]!)} msg/s, nats ${Math.round(nats[i]!)} msg/s`);
+      r.mesh.push(await plain.run());
+      r.tls.push(await tls.run());
+      r.nats.push(await natsRun());
+      verbose(`  run ${i + 1}: mesh ${Math.round(r.mesh[i]!)} msg/s, tls ${Math.round(r.tls[i]!)} msg/s, nats ${Math.round(r.nats[i]!)} msg/s`);
     }
     if (runs('rtt')) {
-      meshRtt.push((await ping.call<RttResult>('ping', rttArg(pongRef))).p50);
-      natsRtt.push((await nPing.call<RttResult>('ping', rttArg())).p50);
-      verbose(`  run ${i + 1}: rtt mesh ${meshRtt[i]!.toFixed(1)} us, nats ${natsRtt[i]!.toFixed(1)} us`);
+      r.meshRtt.push(await plain.rtt());
+      r.tlsRtt.push(await tls.rtt());
+      r.natsRtt.push(await natsRtt());
+      verbose(`  run ${i + 1}: rtt mesh ${r.meshRtt[i]!.toFixed(1)} us, tls ${r.tlsRtt[i]!.toFixed(1)} us, nats ${r.natsRtt[i]!.toFixed(1)} us`);
     }
   }
   if (runs('throughput')) {
-    const m = median(mesh);
-    const n = median(nats);
+    const [m, t, n] = [median(r.mesh), median(r.tls), median(r.nats)];
     console.log(`mesh-remote 64B: ${Math.round(m)} msg/s, nats 64B: ${Math.round(n)} msg/s, ratio ${(m / n).toFixed(2)}`);
+    console.log(`mesh-remote tls 64B: ${Math.round(t)} msg/s, ratio to nats ${(t / n).toFixed(2)}, to plain ${(t / m).toFixed(2)}`);
   }
-  if (runs('rtt')) console.log(`mesh-remote rtt p50 ${median(meshRtt).toFixed(1)} us, nats rtt p50 ${median(natsRtt).toFixed(1)} us`);
-  for (const c of all) c.stop();
+  if (runs('rtt')) {
+    const [m, t, n] = [median(r.meshRtt), median(r.tlsRtt), median(r.natsRtt)];
+    console.log(`mesh-remote rtt p50 ${m.toFixed(1)} us, nats rtt p50 ${n.toFixed(1)} us`);
+    console.log(`mesh-remote tls rtt p50 ${t.toFixed(1)} us (${t >= m ? '+' : ''}${(t - m).toFixed(1)} us against plain)`);
+  }
+  for (const c of [...plain.apps, ...tls.apps, ...natsApps]) c.stop();
 }
 
 main().then(() => { cleanup(); process.exit(0); }, (err: Error) => { console.error(`mesh-remote: ${err.stack ?? err.message}`); cleanup(); process.exit(1); });
