@@ -379,7 +379,8 @@ export class Ring implements Disposable {
     return {
       tail,
       head,
-      depth: Math.max(0, tail - head),
+      // the other side may have scribbled its cursor: a depth is never below 0 nor above what the ring holds
+      depth: Math.min(this.capacity, Math.max(0, tail - head)),
       recordsWritten: Number(s[2]),
       recordsRead: Number(s[3]),
       fullCount: Number(s[4]),
