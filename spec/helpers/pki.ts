@@ -1,7 +1,8 @@
 /**
  * Throwaway certificate authorities for specs, made with the `openssl`
  * binary in a temp dir: a CA, server certificates for loopback (SAN
- * IP:127.0.0.1, DNS:localhost) and client certificates. Keys are P-256,
+ * IP:127.0.0.1, DNS:localhost), client certificates and certificates of mesh
+ * members (both, for given addresses). Keys are P-256,
  * valid one day. The dir is removed by remove(), and again when the spec
  * process exits.
  */
@@ -26,6 +27,8 @@ export interface Authority {
   server(name: string): Issued;
   /** A client certificate (extendedKeyUsage clientAuth) with common name `cn`. */
   client(cn: string): Issued;
+  /** A mesh member's certificate (an agent both dials and accepts: serverAuth and clientAuth) for addresses `ips`. */
+  member(cn: string, ips: string[]): Issued;
 }
 
 export interface Pki {
@@ -70,6 +73,7 @@ export function makePki(): Pki {
       ca: readFileSync(caFile),
       server: (file) => issue(file, 'localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth'),
       client: (cn) => issue(cn, cn, 'extendedKeyUsage=clientAuth'),
+      member: (cn, ips) => issue(cn, cn, `subjectAltName=${ips.map((a) => `IP:${a}`).join(',')}\nextendedKeyUsage=serverAuth,clientAuth`),
     };
   };
 
