@@ -8,6 +8,7 @@
  * error, and reconnect for the next batch.
  */
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { FrameDecoder, type Frame } from '../../lib/protocol/frame.js';
 import { Opener, Sealer } from '../../lib/protocol/link-seal.js';
 
@@ -18,6 +19,8 @@ export class FuzzConn {
   /** Raw bytes received (for protocols that are not framed, e.g. HTTP). */
   received: Buffer = Buffer.alloc(0);
   closed = false;
+  /** The first socket error (a reset, a TLS alert), if any. */
+  error: (Error & { code?: string }) | undefined;
   /** The decoder gave up on what the server sent (only for framed protocols). */
   garbled = false;
   private waiters: Array<() => void> = [];
@@ -30,17 +33,18 @@ export class FuzzConn {
   private constructor(readonly socket: Socket, framed: boolean, maxFrame: number) {
     this.decoder = framed ? new FrameDecoder(maxFrame) : null;
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', () => {}); // resets are an outcome: 'close' follows
+    socket.on('error', (err) => void (this.error ??= err)); // resets are an outcome: 'close' follows
     socket.on('close', () => {
       this.closed = true;
       this.wake();
     });
   }
 
-  /** Connect; rejects only when the server cannot be reached at all. */
-  static open(to: Endpoint, opts: { framed?: boolean; maxFrame?: number; timeoutMs?: number } = {}): Promise<FuzzConn> {
+  /** Connect (with `tls`: over TLS, once its handshake is done); rejects only when the server cannot be reached at all
+   * (or refused the TLS handshake). */
+  static open(to: Endpoint, opts: { framed?: boolean; maxFrame?: number; timeoutMs?: number; tls?: ConnectionOptions } = {}): Promise<FuzzConn> {
     return new Promise((resolve, reject) => {
-      const socket = 'path' in to ? connect(to.path) : connect({ host: to.host, port: to.port });
+      const socket = 'path' in to ? connect(to.path) : opts.tls ? tlsConnect({ ...opts.tls, host: to.host, port: to.port }) : connect({ host: to.host, port: to.port });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`connect to ${describe(to)} timed out`));
@@ -49,7 +53,7 @@ export class FuzzConn {
         clearTimeout(timer);
         reject(err);
       });
-      socket.once('connect', () => {
+      socket.once(opts.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
         socket.setNoDelay?.(true);

@@ -9,7 +9,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type Mesh } from '../../lib/index.js';
 import { fetchStatus } from '../../lib/cli/status.js';
-import { repoRoot, startCommand, startFixture, type Fixture } from './process.js';
+import { startInNetns } from './netns.js';
+import { startFixture, type Fixture } from './process.js';
 import { tempShmDir } from './shm.js';
 
 export const GAME = 'g';
@@ -120,7 +121,7 @@ export class MeshProcess {
 async function start(args: string[], shmDir: string, env: NodeJS.ProcessEnv = {}, netns?: string): Promise<MeshProcess> {
   const full = [...args, '--exit-with-parent'];
   const f = netns
-    ? startCommand('ip', ['netns', 'exec', netns, process.execPath, '--import', 'tsx', `${repoRoot}lib/cli/main.ts`, ...full], { cwd: repoRoot, env: { ...process.env, ...env } })
+    ? startInNetns(netns, 'lib/cli/main.ts', full, { ...process.env, ...env })
     : startFixture('lib/cli/main.ts', full, env);
   await f.waitFor('"ready"');
   const line = f.stdout.split('\n').find((l) => l.includes('"ready"'))!;

@@ -1,7 +1,8 @@
 /**
  * Throwaway certificate authorities for specs, made with the `openssl`
  * binary in a temp dir: a CA, server certificates for loopback (SAN
- * IP:127.0.0.1, DNS:localhost) and client certificates. Keys are P-256,
+ * IP:127.0.0.1, DNS:localhost), client certificates and certificates of mesh
+ * members (both, for given addresses). Keys are P-256,
  * valid one day. The dir is removed by remove(), and again when the spec
  * process exits.
  */

@@ -6,53 +6,44 @@
  * name server to 127.0.0.1 and host 2 cannot register (issue 11, item 3).
  * Needs root (network namespaces); the namespace is removed afterwards.
  */
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startAgent, startUp, type MeshProcess } from '../helpers/mesh.js';
-import { repoRoot, startCommand } from '../helpers/process.js';
+import { NetHosts, netnsSpecsEnabled, startInNetns, type NetHost } from '../helpers/netns.js';
 import { cleanupShm, tempShmDir } from '../helpers/shm.js';
 import { next, sleep } from '../mesh/wait.js';
 
-const NETNS = `rxm-hosts-${process.pid}`;
-const VETH = `rxh${process.pid % 100000}`;
-const H1 = '10.201.7.1';
-const H2 = '10.201.7.2';
-const ip = (...args: string[]): void => void execFileSync('ip', args, { stdio: 'pipe' });
+const enabled = netnsSpecsEnabled('across-hosts.spec.ts');
+const hosts = new NetHosts('rxm-hosts');
+let host2: NetHost;
+let H1 = '';
+let H2 = '';
 
 const Hosts = suite('across hosts');
 const started: MeshProcess[] = [];
 let secretFile = '';
 
 Hosts.before(() => {
-  ip('netns', 'add', NETNS);
-  ip('link', 'add', `${VETH}a`, 'type', 'veth', 'peer', 'name', `${VETH}b`);
-  ip('link', 'set', `${VETH}b`, 'netns', NETNS);
-  ip('addr', 'add', `${H1}/30`, 'dev', `${VETH}a`);
-  ip('link', 'set', `${VETH}a`, 'up');
-  ip('netns', 'exec', NETNS, 'ip', 'addr', 'add', `${H2}/30`, 'dev', `${VETH}b`);
-  ip('netns', 'exec', NETNS, 'ip', 'link', 'set', `${VETH}b`, 'up');
-  ip('netns', 'exec', NETNS, 'ip', 'link', 'set', 'lo', 'up');
+  host2 = hosts.add();
+  H1 = host2.here;
+  H2 = host2.there;
   secretFile = join(tempShmDir(), 'mesh-secret');
   writeFileSync(secretFile, 'across-hosts-secret\n', { mode: 0o600 });
 });
 
 Hosts.after(async () => {
   await Promise.all(started.map((p) => p.stop()));
-  try {
-    ip('netns', 'del', NETNS); // takes the veth pair with it
-  } catch { /* already gone */ }
+  hosts.remove();
   cleanupShm();
 });
 
 Hosts('across hosts - without --host the name server listens on loopback only: host 2 cannot register', async () => {
   const h1 = await startUp({ args: ['--listen', `${H1}:0`, '--mesh-secret-file', secretFile] });
   started.push(h1);
-  const h2 = startCommand('ip', ['netns', 'exec', NETNS, process.execPath, '--import', 'tsx', `${repoRoot}lib/cli/main.ts`, 'agent',
-    '--registry', `ns://${H1}:${h1.ready.ns!.port}`, '--shm-dir', tempShmDir(), '--listen', `${H2}:0`, '--mesh-secret-file', secretFile,
-    '--exit-with-parent'], { cwd: repoRoot });
+  const h2 = startInNetns(host2.netns, 'lib/cli/main.ts', ['agent', '--registry', `ns://${H1}:${h1.ready.ns!.port}`, '--shm-dir', tempShmDir(),
+    '--listen', `${H2}:0`, '--mesh-secret-file', secretFile, '--exit-with-parent']);
   await sleep(4000);
   const ready = h2.stdout.includes('"ready"');
   await h2.kill();
@@ -66,7 +57,7 @@ Hosts('across hosts - the README recipe: an app on host 1 asks, an app on host 2
   // host 2:  rxmesh agent --registry ns://H1:9092 --listen H2:PORT --mesh-secret-file F
   const h1 = await startUp({ args: ['--host', H1, '--listen', `${H1}:0`, '--mesh-secret-file', secretFile] });
   started.push(h1);
-  const h2 = await startAgent(`ns://${H1}:${h1.ready.ns!.port}`, { netns: NETNS, args: ['--listen', `${H2}:0`, '--mesh-secret-file', secretFile] });
+  const h2 = await startAgent(`ns://${H1}:${h1.ready.ns!.port}`, { netns: host2.netns, args: ['--listen', `${H2}:0`, '--mesh-secret-file', secretFile] });
   started.push(h2);
   assert.ok(h2.linkAddress.startsWith(`${H2}:`), h2.linkAddress);
 
@@ -81,4 +72,4 @@ Hosts('across hosts - the README recipe: an app on host 1 asks, an app on host 2
   assert.is(answer.from.agentId, h2.agentId, 'answered on host 2');
 });
 
-Hosts.run();
+if (enabled) Hosts.run();
