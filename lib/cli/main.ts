@@ -20,6 +20,7 @@ const USAGE = `usage: rxmesh <command> [options]
 
 commands:
   ns      run the name server        --host 127.0.0.1 --port 9092 --http-port 8082 --games FILE --lease-ttl MS
+                                     --http-host 127.0.0.1 (the read-only HTTP view is unauthenticated: keep it local)
                                      --mesh-secret-file FILE (agents must prove it; or RXMESH_MESH_SECRET)
   agent   run the host agent         --registry ns://127.0.0.1:9092 | etcd://h1:2379,h2:2379 | etcds://... --shm-dir DIR --id ID
                                      --etcd-user U --etcd-password-file F (or RXMESH_ETCD_PASSWORD): etcd's own auth
@@ -55,6 +56,7 @@ const { values, positionals } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     port: { type: 'string', default: '9092' },
     'http-port': { type: 'string', default: '8082' },
+    'http-host': { type: 'string', default: '127.0.0.1' },
     games: { type: 'string' },
     'lease-ttl': { type: 'string', default: '3000' },
     registry: { type: 'string', default: 'ns://127.0.0.1:9092' },
@@ -98,6 +100,7 @@ const opts = {
   host: values.host!,
   port: Number(values.port),
   httpPort: Number(values['http-port']),
+  httpHost: values['http-host']!,
   games: values.games,
   leaseTtlMs: Number(values['lease-ttl']),
   registry: values.registry!,

@@ -17,6 +17,8 @@ import type { Registry } from '../registry/registry.js';
 
 export interface ServerOptions {
   host: string;
+  /** Interface of the name server's HTTP view (default 127.0.0.1: it is unauthenticated). */
+  httpHost: string;
   port: number;
   httpPort: number;
   games: string | undefined;
@@ -163,7 +165,7 @@ async function startNs(o: ServerOptions, c: Credentials, fallback: GameKeys | un
   if (!c.secret) throw new Error('the name server needs the mesh secret agents prove (--mesh-secret-file FILE or RXMESH_MESH_SECRET)');
   const games = o.games ? await loadGames(o.games) : fallback;
   return NameServer.start({
-    host: o.host, port: o.port, httpPort: o.httpPort, leaseTtlMs: o.leaseTtlMs, ...(games ? { games } : {}), admission: o.admission ?? {},
+    host: o.host, port: o.port, httpPort: o.httpPort, httpHost: o.httpHost, leaseTtlMs: o.leaseTtlMs, ...(games ? { games } : {}), admission: o.admission ?? {},
     secret: c.secret, tls: c.tls,
   });
 }

@@ -22,6 +22,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Admission, DEFAULT_ADMISSION, type AdmissionOptions, type AdmissionStats } from '../protocol/admission.js';
 import { RateLimiter } from '../protocol/rate-limit.js';
+import { ThrottledLog } from '../protocol/throttled-log.js';
 import { createTlsServer, type TlsMaterial } from '../protocol/tls.js';
 import { ClosedError } from '../protocol/errors.js';
 import { NsMessage, OfflineReason } from '../protocol/registry-messages.js';
@@ -53,6 +54,8 @@ export interface NameServerOptions {
   port?: number;
   /** HTTP port; 0 picks an ephemeral one, null serves no HTTP. Default 8082. */
   httpPort?: number | null;
+  /** Interface of the HTTP view. Default 127.0.0.1 whatever `host` is: the view is unauthenticated and shows every instance. */
+  httpHost?: string;
   /** `gameId -> key` (see loadGames). */
   games?: GameKeys;
   /** The mesh secret every agent must prove (required). */
@@ -84,10 +87,13 @@ export class NameServer {
   private readonly tcpAdmission: Admission;
   private readonly httpAdmission: Admission;
   private readonly startedAt = performance.now();
+  /** Lines strangers can cause (refused handshakes, failed proofs), at most one per kind every 10 s. */
+  private readonly refusals: ThrottledLog;
   private closing: Promise<void> | undefined;
 
   private constructor(private readonly opts: Required<Omit<NameServerOptions, 'games' | 'httpPort' | 'tls'>> & { games: GameKeys; httpPort: number | null; tls: TlsMaterial | undefined }) {
     const log = opts.log;
+    this.refusals = new ThrottledLog(log);
     // never below the default TTL: an agent heartbeats every TTL/3
     const bounds = { ...opts.admission, idleTimeoutMs: opts.admission.idleTimeoutMs ?? Math.max(NS_IDLE_TIMEOUT_MS, opts.leaseTtlMs) };
     this.tcpAdmission = new Admission('ns tcp', bounds, log);
@@ -100,6 +106,7 @@ export class NameServer {
       leases: this.leases,
       auth,
       secret: opts.secret,
+      refusals: this.refusals,
       authFailures: new RateLimiter(AUTH_FAILURES, (host) => log(`ns: ${host}: too many failed agent authentications; refusing it for a while`)),
       gameGuesses: new RateLimiter(GAME_GUESSES, (key) => {
         const [agent, game] = key.split('\0');
@@ -117,8 +124,10 @@ export class NameServer {
       const ticket = this.tcpAdmission.admit(socket);
       if (ticket) this.sessions.add(new NsSession(socket, ctx, opts.maxFrame, ticket));
     };
-    this.tcp = opts.tls ? createTlsServer(opts.tls, bounds.authTimeoutMs ?? DEFAULT_ADMISSION.authTimeoutMs, accept) : createServer(accept);
-    if (opts.tls) this.tcp.on('tlsClientError', (err: Error, s: Socket) => log(`ns: ${s.remoteAddress ?? '?'}: TLS handshake failed: ${err.message}`));
+    this.tcp = opts.tls
+      ? createTlsServer(opts.tls, bounds.authTimeoutMs ?? DEFAULT_ADMISSION.authTimeoutMs, accept,
+        (err, from) => this.refusals.say('refused TLS handshakes', `ns: ${from}: TLS handshake failed: ${err.message}`))
+      : createServer(accept);
     this.tcp.on('error', (err) => log(`ns: server error: ${err.message}`));
     this.http = opts.httpPort === null ? undefined : createHttpView({
       services: () => this.store.services(),
@@ -139,6 +148,7 @@ export class NameServer {
       host: options.host ?? '127.0.0.1',
       port: options.port ?? DEFAULT_NS_PORT,
       httpPort: options.httpPort === undefined ? DEFAULT_NS_HTTP_PORT : options.httpPort,
+      httpHost: options.httpHost ?? '127.0.0.1',
       games: options.games ?? {},
       leaseTtlMs: options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
       maxFrame: options.maxFrame ?? NS_MAX_REQUEST_FRAME,
@@ -147,7 +157,7 @@ export class NameServer {
     });
     try {
       await listen(ns.tcp, ns.opts.port, ns.opts.host);
-      if (ns.http && ns.opts.httpPort !== null) await listen(ns.http, ns.opts.httpPort, ns.opts.host);
+      if (ns.http && ns.opts.httpPort !== null) await listen(ns.http, ns.opts.httpPort, ns.opts.httpHost);
     } catch (err) {
       await ns.close();
       throw err;
@@ -173,6 +183,7 @@ export class NameServer {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.leases.close();
+      this.refusals.close();
       this.tcpAdmission.close();
       this.httpAdmission.close();
       const tcpClosed = stop(this.tcp);

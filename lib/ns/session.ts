@@ -28,6 +28,7 @@ import { FramedConnection, isProtocolViolation } from '../protocol/connection.js
 import { AuthError, LimitError, MeshError, ProtocolError, VersionError } from '../protocol/errors.js';
 import { agentKey, helloProof, nsNonce, sameProof, welcomeProof } from '../protocol/ns-auth.js';
 import type { RateLimiter } from '../protocol/rate-limit.js';
+import type { ThrottledLog } from '../protocol/throttled-log.js';
 import { agreeVersion, NS_PROTOCOL } from '../protocol/versions.js';
 import { NsMessage, type InstanceRecord } from '../protocol/registry-messages.js';
 import type { GameAuth } from './games.js';
@@ -48,6 +49,8 @@ export interface SessionContext {
   authFailures: RateLimiter;
   /** Wrong game proofs, by agent and game. */
   gameGuesses: RateLimiter;
+  /** Where lines a stranger can cause go (throttled). */
+  refusals: ThrottledLog;
   /** performance.now() when the server started (HELLO reports the uptime). */
   startedAt: number;
   log(msg: string): void;
@@ -181,7 +184,7 @@ export class NsSession implements LeaseLink {
     const key = agentKey(this.ctx.secret, agentId);
     if (!sameProof(helloProof(key, nonce, agentNonce, { agentId, address, leaseId }), b.proof)) {
       this.ctx.authFailures.take(this.host);
-      this.ctx.log(`ns: ${this.peer}: agent authentication failed (claims to be '${agentId.slice(0, 64)}')`);
+      this.ctx.refusals.say('failed agent authentications', `ns: ${this.peer}: agent authentication failed (claims to be '${agentId.slice(0, 64)}')`);
       throw new AuthError('agent authentication failed: wrong mesh secret');
     }
     if (this.lease?.link === this) this.lease.link = undefined;
@@ -246,16 +249,20 @@ export class NsSession implements LeaseLink {
     if (this.lease?.link === this) this.lease.link = undefined;
     const who = this.lease ? ` (agent '${this.lease.agentId}')` : '';
     const code = (reason as NodeJS.ErrnoException | undefined)?.code;
+    let line: string | undefined;
     if (reason instanceof AdmissionError) {
       // closed by a connection bound: its Admission logged it (rate-limited)
     } else if (reason && (code === 'EPIPE' || code === 'ECONNRESET')) {
-      this.ctx.log(`ns: ${this.peer}${who}: connection reset by the peer`);
+      line = `ns: ${this.peer}${who}: connection reset by the peer`;
     } else if (reason) {
       const kind = isProtocolViolation(reason) ? 'protocol violation' : 'error';
-      this.ctx.log(`ns: ${this.peer}${who}: connection closed (${kind}): ${reason.message}`);
+      line = `ns: ${this.peer}${who}: connection closed (${kind}): ${reason.message}`;
     } else {
-      this.ctx.log(`ns: ${this.peer}${who}: connection closed by the peer`);
+      line = `ns: ${this.peer}${who}: connection closed by the peer`;
     }
+    // An agent's closes are worth a line each; a stranger's are throttled, per reason
+    if (line && this.lease) this.ctx.log(line);
+    else if (line) this.ctx.refusals.say(`unauthenticated closes (${(reason?.message ?? 'by the peer').replace(/\d{3,}/g, '#').slice(0, 80)})`, line);
     this.ctx.closed(this);
   }
 }

@@ -38,12 +38,19 @@ export async function loadTls(files: TlsFiles): Promise<TlsMaterial | undefined>
   return { ca, cert, key };
 }
 
-/** A TLS server that requires a client certificate from the mesh CA. */
-export function createTlsServer(m: TlsMaterial, handshakeMs: number, onSecure: (socket: Socket) => void): Server {
+/** A TLS server that requires a client certificate from the mesh CA; `onRefused` hears of each failed handshake and from where. */
+export function createTlsServer(m: TlsMaterial, handshakeMs: number, onSecure: (socket: Socket) => void, onRefused: (err: Error, from: string) => void): Server {
   const options: TlsOptions = {
     ca: m.ca, cert: m.cert, key: m.key, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3', handshakeTimeout: handshakeMs,
   };
-  return tlsServer(options, (s: TLSSocket) => onSecure(s));
+  const server = tlsServer(options, (s: TLSSocket) => onSecure(s));
+  const from = new WeakMap<Socket, string>(); // a socket that failed its handshake may no longer know its peer
+  server.on('connection', (raw: Socket) => from.set(raw, `${raw.remoteAddress ?? '?'}:${raw.remotePort ?? '?'}`));
+  server.on('tlsClientError', (err: Error, s: TLSSocket) => {
+    const raw = (s as TLSSocket & { _parent?: Socket })._parent;
+    onRefused(err, s.remoteAddress ? `${s.remoteAddress}:${s.remotePort}` : (raw && from.get(raw)) ?? '?');
+  });
+  return server;
 }
 
 /** Dial a TLS server with this side's certificate; the server's must come from the mesh CA. */

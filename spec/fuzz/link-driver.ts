@@ -57,15 +57,22 @@ export class LinkDriver implements Driver<LinkCase> {
     return groupLink(cases);
   }
 
-  private open(): Promise<FuzzConn> {
-    return FuzzConn.open({ host: '127.0.0.1', port: this.t.port }, { maxFrame: LINK_MAX });
+  /**
+   * A connection for a batch. Pre-handshake cases come from an address of
+   * their own in 127/8: the link port limits failed handshakes per address,
+   * and the fuzzer's mangled HELLOs would otherwise lock every later batch out.
+   */
+  private open(first?: LinkCase): Promise<FuzzConn> {
+    const i = (first?.index ?? 0) + 1;
+    const localAddress = first?.phase === 'fresh' ? `127.${(i >> 16) & 255}.${(i >> 8) & 255}.${(i & 255) || 2}` : undefined;
+    return FuzzConn.open({ host: '127.0.0.1', port: this.t.port }, { maxFrame: LINK_MAX, ...(localAddress ? { localAddress } : {}) });
   }
 
   async runBatch(batch: LinkCase[], tally: Tally): Promise<void> {
     const first = batch[0]!;
     const hello = encodeFrame(LinkFrame.HELLO, 0, encodeValue({ v: LINK_VERSION }));
     if (first.special?.kind === 'flood') return flood(() => this.open(), hello, first.special.count, first.special.prefix, tally);
-    const conn = await this.open();
+    const conn = await this.open(first);
     tally.connections++;
     try {
       if ((await conn.until(() => conn.frames.some((f) => f.type === LinkFrame.CHALLENGE), ANSWER_MS)) !== 'done') {

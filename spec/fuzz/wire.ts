@@ -42,9 +42,10 @@ export class FuzzConn {
 
   /** Connect (with `tls`: over TLS, once its handshake is done); rejects only when the server cannot be reached at all
    * (or refused the TLS handshake). */
-  static open(to: Endpoint, opts: { framed?: boolean; maxFrame?: number; timeoutMs?: number; tls?: ConnectionOptions } = {}): Promise<FuzzConn> {
+  static open(to: Endpoint, opts: { framed?: boolean; maxFrame?: number; timeoutMs?: number; tls?: ConnectionOptions; localAddress?: string } = {}): Promise<FuzzConn> {
     return new Promise((resolve, reject) => {
-      const socket = 'path' in to ? connect(to.path) : opts.tls ? tlsConnect({ ...opts.tls, host: to.host, port: to.port }) : connect({ host: to.host, port: to.port });
+      const tcp = { host: 'path' in to ? '' : to.host, port: 'path' in to ? 0 : to.port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) };
+      const socket = 'path' in to ? connect(to.path) : opts.tls ? tlsConnect({ ...opts.tls, ...tcp }) : connect(tcp);
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`connect to ${describe(to)} timed out`));

@@ -146,6 +146,7 @@ export function targetOf(m: HostileMesh, attack: { stolen?: Pem | undefined; rog
   const [linkHost, linkPort] = splitAddress(m.h1.linkAddress);
   return {
     ns: { host: m.h1Address, port: m.h1.ready.ns!.port },
+    http: { host: m.h1Address, port: m.h1.ready.ns!.httpPort },
     link: { host: linkHost, port: linkPort, address: m.h1.linkAddress },
     victim: { agentId: m.h2.agentId, address: m.h2.linkAddress, ...VICTIM },
     ...(attack.stolen ? { stolen: attack.stolen } : {}),

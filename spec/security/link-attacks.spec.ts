@@ -15,12 +15,14 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { QueueFullError, type Instance, type InstanceRef, type Mesh, type Undeliverable } from '../../lib/index.js';
 import { Frag, recordType } from '../../lib/native/index.js';
-import { encodeValue } from '../../lib/protocol/cbor.js';
 import { ENVELOPE_BYTES, RecordKind, writeEnvelope } from '../../lib/protocol/envelope.js';
 import { encodeFrame, FrameDecoder } from '../../lib/protocol/frame.js';
 import { encodeAck, encodeRecordFrame, LINK_MAX_FRAME, LinkFrame } from '../../lib/protocol/link-frames.js';
 import { TcpProxy } from '../../bench/chaos/proxy.js';
+import { decodeValue, encodeValue } from '../../lib/protocol/cbor.js';
 import { FakePeer } from '../fuzz/fake-peer.js';
+import { FuzzConn } from '../fuzz/wire.js';
+import { factsOf, helloFrame, type Challenge } from '../helpers/link-handshake.js';
 import { MESH_SECRET, startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, sleep, until } from '../mesh/wait.js';
@@ -181,6 +183,33 @@ Attacks('link attack - a relay at an address B does not advertise cannot pass a 
   await until(() => new RegExp(`not dialled at ${s.relay.address.replace(/\./g, '\\.')}`).test(s.b.fixture.stderr), 5000, 'B to log the refusal');
   const welcomed = await FakePeer.connect(port(s.relay.address), MESH_SECRET, 'honest-peer');
   welcomed.close();
+});
+
+Attacks('link attack - guessing the mesh secret on the link port: after 10 failed handshakes from one address its connections are closed before a CHALLENGE, and that is logged once', async () => {
+  const s = await setup('guess');
+  const port = Number(s.bListening.slice(s.bListening.lastIndexOf(':') + 1));
+  const outcomes: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const conn = await FuzzConn.open({ host: '127.0.0.1', port }, { localAddress: '127.0.0.77' });
+    const got = await conn.until(() => conn.frames.some((f) => f.type === LinkFrame.CHALLENGE), 3000);
+    if (got !== 'done') {
+      outcomes.push(got);
+      conn.destroy();
+      continue;
+    }
+    const ch = decodeValue<Challenge>(conn.frames.find((f) => f.type === LinkFrame.CHALLENGE)!.body);
+    conn.write(helloFrame(`guess-${i}`, factsOf(ch, { agentId: 'guesser', epoch: 1, address: '', next: 1 }, s.relay.address), 1).frame);
+    outcomes.push(`challenged, then ${await conn.until(() => conn.frames.some((f) => f.type === LinkFrame.WELCOME), 3000)}`);
+    conn.destroy();
+  }
+  assert.equal(outcomes, [...Array(10).fill('challenged, then closed'), 'closed', 'closed']);
+  await until(() => /too many failed handshakes from 127\.0\.0\.77/.test(s.b.fixture.stderr), 3000, 'the limit logged');
+  const refusals = s.b.fixture.stderr.split('\n').filter((l) => l.includes('refused: wrong mesh secret'));
+  assert.ok(refusals.length <= 2, `${refusals.length} lines for 10 refused handshakes (throttled)`);
+  // other addresses are not affected: A still reaches B through the relay
+  const got = next(s.receiver.messages$);
+  s.sender.sendTo(s.to, payload(7));
+  assert.is(seqOf((await got).data), 7);
 });
 
 Attacks.run();

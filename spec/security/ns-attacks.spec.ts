@@ -119,6 +119,13 @@ Attacks('ns attack - VERIFY_GAME is no oracle: refused unauthenticated; an agent
     const { conn } = await rawClient(s.ns.ns.port);
     const nonce = randomBytes(32);
     assert.instance(await refusal(conn.request(NsMessage.VERIFY_GAME, { gameId: 'g', nonce, proof: randomBytes(32) })), ProtocolError);
+    for (let i = 0; i < 50; i++) { // a flood of them costs the log one line (and a sum later), not fifty
+      const c = await rawClient(s.ns.ns.port);
+      await refusal(c.conn.request(NsMessage.VERIFY_GAME, { gameId: 'g', nonce, proof: randomBytes(32) }));
+      await waitFor(() => c.conn.closed, 'the refused connection to close');
+    }
+    const lines = s.ns.logs.filter((l) => l.includes('HELLO first')).length;
+    assert.ok(lines >= 1 && lines <= 2, `${lines} log lines for 51 refused connections`);
 
     const agent = await rawAgent(s.ns.ns.port, 'guessing-agent', '');
     const guess = (game: string, key: string): Promise<{ ok: boolean }> => {

@@ -11,6 +11,8 @@ export interface Pem {
 
 export interface Target {
   ns: { host: string; port: number };
+  /** the name server's HTTP view (it listens on 127.0.0.1 unless --http-host says otherwise) */
+  http: { host: string; port: number };
   /** agent 1's link port, and the address it advertises (what a dialler must prove it dialled) */
   link: { host: string; port: number; address: string };
   /** host 2's agent: who the attacker claims to be */
@@ -34,6 +36,8 @@ export interface Outcomes {
   wrongSecret: string[];
   /** 5: agent 1's link port: did a CHALLENGE come ('answered' or 'none'), and the HELLO with a wrong proof */
   link: { challenge: string; hello: string };
+  /** 7: GET /v1/instances on the name server's HTTP view from the attacker's host */
+  httpView: string;
   /** 6 (with `rogue`): TLS with a certificate of another CA, and TLS without a client certificate */
   tls?: { nsRogueCa: string; linkRogueCa: string; nsNoCert: string; linkNoCert: string };
 }

@@ -11,10 +11,14 @@
  * bounds the connections: the handshake deadline, how many may be waiting for
  * it, a small frame limit until it is done, the bytes held in partial frames,
  * and, after it, silence (the dialer pings every heartbeat: 2 x deadMs
- * without a frame closes the connection).
+ * without a frame closes the connection). An address whose handshakes keep
+ * failing (10, then 1 per 5 s) has its connections closed at once, and what
+ * strangers cause is logged throttled (throttled-log.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
+import { RateLimiter } from '../../protocol/rate-limit.js';
+import { ThrottledLog } from '../../protocol/throttled-log.js';
 import { createTlsServer, type TlsMaterial } from '../../protocol/tls.js';
 import { linkKeys, type HandshakeFacts } from '../../protocol/link-seal.js';
 import { LinkStream } from './link-stream.js';
@@ -63,6 +67,10 @@ export class LinkServer {
   private readonly ackQueued = new Set<InboundSession>();
   private readonly admission: Admission;
   private readonly handshakeMs: number;
+  /** Failed handshakes by address: 10, then 1 per 5 s; out of them, an address's connections are closed at once. */
+  private readonly failures: RateLimiter;
+  /** Lines strangers can cause, throttled. */
+  private readonly refusals: ThrottledLog;
   address = '';
 
   constructor(private readonly host: LinkServerHost, t: { deadMs: number; admission?: Partial<AdmissionOptions> | undefined }) {
@@ -72,12 +80,15 @@ export class LinkServer {
       authTimeoutMs: this.handshakeMs,
       idleTimeoutMs: t.deadMs * 2,
     }, (msg) => host.log(msg));
+    this.refusals = new ThrottledLog((msg) => host.log(msg));
+    this.failures = new RateLimiter({ burst: 10, perSecond: 0.2 }, (addr) => host.log(`link port: too many failed handshakes from ${addr}; refusing it for a while`));
   }
 
   listen(host: string, port: number): Promise<string> {
     const tls = this.host.tls;
-    this.server = tls ? createTlsServer(tls, this.handshakeMs, (s) => this.accept(s)) : createServer((s) => this.accept(s));
-    if (tls) this.server.on('tlsClientError', (err: Error, s: Socket) => this.host.log(`link from ${s.remoteAddress ?? '?'}: TLS handshake failed: ${err.message}`));
+    this.server = tls
+      ? createTlsServer(tls, this.handshakeMs, (s) => this.accept(s), (err, from) => this.refusals.say('refused TLS handshakes', `link from ${from}: TLS handshake failed: ${err.message}`))
+      : createServer((s) => this.accept(s));
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
@@ -92,6 +103,11 @@ export class LinkServer {
   private accept(socket: Socket): void {
     socket.setNoDelay(true);
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const from = socket.remoteAddress ?? '?';
+    if (!this.failures.allowed(from)) {
+      socket.destroy();
+      return;
+    }
     const ticket = this.admission.admit(socket, remote);
     if (!ticket) return;
     const stream = new LinkStream(socket, ticket);
@@ -100,7 +116,9 @@ export class LinkServer {
     const nonce = randomBytes(32);
     const close = (reason: Error): void => {
       if (socket.destroyed) return;
-      this.host.log(`link from ${conn.session?.peer ?? remote}: closed: ${reason.message}`);
+      const line = `link from ${conn.session?.peer ?? remote}: closed: ${reason.message}`;
+      if (conn.session) this.host.log(line);
+      else this.refusals.say(`refused link handshakes (${reason.message.replace(/\d{3,}/g, '#').slice(0, 80)})`, line); // a stranger's: throttled
       socket.destroy();
     };
 
@@ -168,6 +186,7 @@ export class LinkServer {
       dialerAddress: typeof h.address === 'string' ? h.address : '', acceptorAddress: this.host.advertised(), acceptorNonce: nonce, dialerNonce: h.nonce,
     };
     if (!checkLinkProof(this.host.secret, 'd', facts, h.proof)) {
+      this.failures.take(conn.socket.remoteAddress ?? '?');
       throw new ProtocolError(`refused: wrong mesh secret, or not dialled at ${facts.acceptorAddress} (claims to be '${h.agentId}')`);
     }
     conn.ticket.authenticated();
@@ -225,6 +244,7 @@ export class LinkServer {
     if (!this.server) return;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.admission.close();
+    this.refusals.close();
     for (const c of this.conns) c.socket.destroy();
     await closed;
   }

@@ -1,0 +1,37 @@
+/**
+ * ThrottledLog: log lines an attacker can cause at connection rate (refused
+ * handshakes, failed authentication, TLS errors) without letting them flood
+ * the log. Per kind of line, the first goes out at once; the rest within
+ * `everyMs` are counted and summed up in one line when the window ends. At
+ * most MAX_KINDS kinds are open at once (a kind may be made from a refusal's
+ * reason); lines of further kinds share one window.
+ */
+const MAX_KINDS = 64;
+
+export class ThrottledLog {
+  private readonly windows = new Map<string, { suppressed: number; timer: NodeJS.Timeout }>();
+
+  constructor(private readonly log: (msg: string) => void, private readonly everyMs = 10_000) {}
+
+  say(kindOf: string, msg: string): void {
+    const kind = this.windows.has(kindOf) || this.windows.size < MAX_KINDS ? kindOf : 'other refusals';
+    const w = this.windows.get(kind);
+    if (w) {
+      w.suppressed++;
+      return;
+    }
+    this.log(msg);
+    const timer = setTimeout(() => {
+      const done = this.windows.get(kind);
+      this.windows.delete(kind);
+      if (done && done.suppressed > 0) this.log(`(${done.suppressed} more ${kind} in the last ${Math.round(this.everyMs / 1000)} s)`);
+    }, this.everyMs);
+    timer.unref();
+    this.windows.set(kind, { suppressed: 0, timer });
+  }
+
+  close(): void {
+    for (const w of this.windows.values()) clearTimeout(w.timer);
+    this.windows.clear();
+  }
+}
