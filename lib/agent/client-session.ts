@@ -6,7 +6,7 @@
  * of the app goes offline (reason `crashed` unless it was closed first).
  */
 import { AuthError, CrossGameError, MeshError, NotFoundError, ProtocolError } from '../protocol/errors.js';
-import { agreeVersion, CONTROL_PROTOCOL } from '../protocol/versions.js';
+import { agreeVersion, commonCaps, CONTROL_PROTOCOL } from '../protocol/versions.js';
 import { ControlMessage } from '../protocol/control-messages.js';
 import {
   authRequest, createRequest, empty, helloRequest, instanceRequest, resolveRequest, unwatchRequest, watchRequest,
@@ -111,7 +111,7 @@ export class ClientSession {
     }
     this.gameId = hello.gameId;
     this.nonce = newNonce();
-    return { nonce: this.nonce, agentId: this.host.agentId, v };
+    return { nonce: this.nonce, agentId: this.host.agentId, v, caps: commonCaps(CONTROL_PROTOCOL, hello.caps) };
   }
 
   /** Answer with `err`, then close the connection: nothing more from it is taken. */

@@ -17,6 +17,7 @@
  * counters for `rxmesh status` (lib/agent/status.ts), not an app's business,
  * and are not decoded here.
  */
+import { capsList } from './versions.js';
 import { NONCE_BYTES, PROOF_BYTES } from './auth.js';
 import {
   bytes, checkedName, conflict, integer, list, object, offlineReason, optionalInteger, text, type Body,
@@ -43,6 +44,8 @@ export interface HelloRequest {
   pid: number;
   v?: number;
   vmin?: number;
+  /** The app's optional features (versions.ts). */
+  caps?: string[];
 }
 
 /** AUTH: HMAC-SHA256(game key, nonce) (auth.ts). */
@@ -142,6 +145,8 @@ export interface HelloAnswer {
   nonce: Uint8Array;
   agentId: string;
   v?: number;
+  /** The optional features both have. */
+  caps?: string[];
 }
 
 /** AUTH's answer. */
@@ -220,7 +225,7 @@ export function instanceInfo(value: unknown): InstanceInfo {
 export function helloAnswer(value: unknown): HelloAnswer {
   const b = object(value, 'the HELLO answer');
   const v = optionalInteger(b, 'v', 1, U32);
-  return { nonce: bytes(b, 'nonce', NONCE_BYTES, NONCE_BYTES), agentId: text(b, 'agentId', MAX_AGENT_ID), ...(v === undefined ? {} : { v }) };
+  return { nonce: bytes(b, 'nonce', NONCE_BYTES, NONCE_BYTES), agentId: text(b, 'agentId', MAX_AGENT_ID), ...(v === undefined ? {} : { v }), ...capsOf(b) };
 }
 
 export function welcome(value: unknown): Welcome {
@@ -273,11 +278,14 @@ function loadItem(value: unknown): LoadItem {
   return { node: integer(b, 'node', 0, U32), localId: integer(b, 'localId', 0, U32), depth: integer(b, 'depth', 0, Number.MAX_SAFE_INTEGER) };
 }
 
-function versions(b: Body): { v?: number; vmin?: number } {
+function versions(b: Body): { v?: number; vmin?: number; caps?: string[] } {
   const v = optionalInteger(b, 'v', 1, U32);
   const vmin = optionalInteger(b, 'vmin', 1, U32);
-  return { ...(v === undefined ? {} : { v }), ...(vmin === undefined ? {} : { vmin }) };
+  return { ...(v === undefined ? {} : { v }), ...(vmin === undefined ? {} : { vmin }), ...capsOf(b) };
 }
+
+/** A `caps` list as sent (checked, not filtered: the receiver keeps what it knows). */
+const capsOf = (b: Body): { caps?: string[] } => (b.caps === undefined ? {} : { caps: capsList(b.caps) });
 
 // ---------------------------------------------------------------- requests and their answers
 

@@ -8,22 +8,54 @@
  * from a build before versions: version 1 (the link protocol started at 2).
  * A release that raises a max keeps speaking the previous version until every
  * host runs it.
+ *
+ * Beside the version, a HELLO names the optional features its sender has
+ * (`caps`), and the answer names those both sides have: a feature that does
+ * not change the wire for a peer without it can be added without a version
+ * bump, and used only with peers that named it. Unknown names are ignored.
  */
 import { ProtocolError, VersionError } from './errors.js';
 
 export interface VersionRange {
   readonly min: number;
   readonly max: number;
+  /** The optional features this build has. */
+  readonly caps: readonly string[];
 }
 
-export const CONTROL_PROTOCOL: VersionRange = { min: 1, max: 1 };
-/** 2: agents authenticate (CHALLENGE, HELLO proofs); 1 authenticated nothing and is refused. */
-export const NS_PROTOCOL: VersionRange = { min: 2, max: 2 };
-/** 3: proofs bind both addresses and every frame after the handshake is authenticated (link-seal.ts); 2 is refused. */
-export const LINK_PROTOCOL: VersionRange = { min: 3, max: 3 };
+/** fragments: messages larger than a ring record; load-reports: LOAD events; status: STATUS requests. */
+export const CONTROL_PROTOCOL: VersionRange = { min: 1, max: 1, caps: ['fragments', 'load-reports', 'status'] };
+/**
+ * 2: agents authenticate (CHALLENGE, HELLO proofs); 1 authenticated nothing and is refused.
+ * lease-ttl: HELLO may ask for a TTL; uptime: the HELLO answer says how long the name server has run.
+ */
+export const NS_PROTOCOL: VersionRange = { min: 2, max: 2, caps: ['lease-ttl', 'uptime'] };
+/**
+ * 3: proofs bind both addresses and every frame after the handshake is authenticated (link-seal.ts); 2 is refused.
+ * seal-gmac: frames after the handshake sealed; grouped-fragments: a fragmented message settles as one.
+ */
+export const LINK_PROTOCOL: VersionRange = { min: 3, max: 3, caps: ['seal-gmac', 'grouped-fragments'] };
 
-/** The version fields of a HELLO from a side speaking `ours`. */
-export const versionFields = (ours: VersionRange): { v: number; vmin: number } => ({ v: ours.max, vmin: ours.min });
+/** The version fields of a HELLO from a side speaking `ours`, with its capability list. */
+export const versionFields = (ours: VersionRange): { v: number; vmin: number; caps: string[] } => ({ v: ours.max, vmin: ours.min, caps: [...ours.caps] });
+
+const MAX_CAPS = 64;
+const MAX_CAP = 64;
+
+/** A `caps` list as received (absent: none); ProtocolError when it is not a list of short names. */
+export function capsList(theirs: unknown): string[] {
+  if (theirs === undefined) return [];
+  if (!Array.isArray(theirs) || theirs.length > MAX_CAPS || !theirs.every((c) => typeof c === 'string' && c.length > 0 && c.length <= MAX_CAP)) {
+    throw new ProtocolError(`'caps' must be a list of at most ${MAX_CAPS} names`);
+  }
+  return [...(theirs as string[])];
+}
+
+/** The capabilities both sides have, in our order. */
+export function commonCaps(ours: VersionRange, theirs: unknown): string[] {
+  const list = capsList(theirs);
+  return ours.caps.filter((c) => list.includes(c));
+}
 
 /**
  * The version to speak with a side whose HELLO (or answer) carried `v`/`vmin`

@@ -32,10 +32,10 @@ Versions.after(async () => {
 });
 
 Versions('protocol versions - the highest version both sides speak is chosen; no overlap is a VersionError naming both', () => {
-  const ours = { min: 2, max: 4 };
+  const ours = { min: 2, max: 4, caps: [] };
   assert.is(agreeVersion('x', ours, { v: 9, vmin: 3 }), 4);
   assert.is(agreeVersion('x', ours, { v: 3 }), 3);
-  assert.is(agreeVersion('x', { min: 1, max: 1 }, {}), 1, 'no version: a build before versions (1)');
+  assert.is(agreeVersion('x', { min: 1, max: 1, caps: [] }, {}), 1, 'no version: a build before versions (1)');
   try {
     agreeVersion('control', ours, { v: 9, vmin: 5 });
     assert.unreachable('no version in common');
@@ -76,9 +76,19 @@ Versions('protocol versions - control socket: an app speaking only a newer versi
   future.close();
 
   const old = await control();
-  const hello = await old.request(ControlMessage.HELLO, { gameId: GAME, pid: process.pid }) as { v?: number };
+  const hello = await old.request(ControlMessage.HELLO, { gameId: GAME, pid: process.pid }) as { v?: number; caps?: string[] };
   assert.is(hello.v, 1, 'the agent names the version it chose');
+  assert.equal(hello.caps, [], 'an app that names no capabilities is told of none');
   old.close();
+
+  // capabilities: the answer names those both have; names it does not know are ignored, a malformed list refused
+  const newer = await control();
+  const withCaps = await newer.request(ControlMessage.HELLO, { gameId: GAME, pid: process.pid, v: 1, vmin: 1, caps: ['teleport', 'load-reports', 'fragments'] }) as { caps?: string[] };
+  assert.equal(withCaps.caps, ['fragments', 'load-reports']);
+  newer.close();
+  const broken = await control();
+  assert.instance(await refusal(broken.request(ControlMessage.HELLO, { gameId: GAME, pid: process.pid, caps: 'fragments' })), ProtocolError);
+  broken.close();
 
   // and the agent goes on serving apps of this build
   const mesh = await up.connect();

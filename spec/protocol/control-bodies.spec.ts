@@ -172,7 +172,7 @@ Bodies('control bodies - every malformed variant of each body is refused, with P
   let checked = 0;
   for (const t of samples()) {
     const decode = decoderOf(t)!;
-    for (const v of variants(t.body, new Set(['v', 'vmin']))) {
+    for (const v of variants(t.body, new Set(['v', 'vmin', 'caps']))) {
       const Expected = refusal(t, v);
       assert.throws(() => decode(v.body), (e: unknown) => e instanceof Expected, `${t.kind} of type ${t.type}, ${v.what}: expected ${Expected.name}`);
       checked++;
