@@ -15,6 +15,9 @@ export function seqPayload(i: number): Uint8Array {
   return p;
 }
 
+/** The number a seqPayload carries. */
+export const seqOf = (d: Uint8Array): number => new DataView(d.buffer, d.byteOffset).getUint32(0, true);
+
 /** Send `count` payloads from `from` to `to`, retrying each one on QueueFullError. */
 export async function sendAll(from: Instance, to: InstanceRef, count: number, make: (i: number) => Uint8Array = seqPayload): Promise<void> {
   for (let i = 0; i < count; ) {
@@ -32,7 +35,7 @@ export async function sendAll(from: Instance, to: InstanceRef, count: number, ma
 export function checkSequence(inst: Instance): { readonly expected: number; readonly bad: number; stop(): void } {
   const state = { expected: 0, bad: 0 };
   const sub = inst.messages$.subscribe((m) => {
-    const seq = new DataView(m.data.buffer, m.data.byteOffset).getUint32(0, true);
+    const seq = seqOf(m.data);
     if (seq !== state.expected) state.bad++;
     state.expected = seq + 1;
   });

@@ -9,7 +9,7 @@
 import { createConnection } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MeshError, ProtocolError, VersionError } from '../../lib/index.js';
+import { ProtocolError, VersionError } from '../../lib/index.js';
 import { FramedConnection } from '../../lib/protocol/connection.js';
 import { ControlMessage } from '../../lib/protocol/control-messages.js';
 import { NsMessage } from '../../lib/protocol/registry-messages.js';
@@ -18,7 +18,7 @@ import { FakePeer } from '../fuzz/fake-peer.js';
 import { GAME, MESH_SECRET, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { httpGet, rawAgent, rawClient, waitFor } from '../helpers/ns.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next } from './wait.js';
+import { next, refusal } from './wait.js';
 
 const Versions = suite('protocol versions');
 let up: MeshProcess;
@@ -57,15 +57,6 @@ function control(): Promise<FramedConnection> {
     socket.once('error', reject);
     socket.once('connect', () => resolve(new FramedConnection(socket, { onMessage: () => {} })));
   });
-}
-
-async function refusal(p: Promise<unknown>): Promise<MeshError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as MeshError;
-  }
-  throw new Error('the HELLO was served');
 }
 
 Versions('protocol versions - control socket: an app speaking only a newer version is refused with VERSION; an app from before versions is served', async () => {

@@ -17,3 +17,13 @@ export async function until(cond: () => boolean, ms = GUARD_MS, what = 'conditio
     await sleep(5);
   }
 }
+
+/** The error `p` rejects with; fails when it resolves (a request that should have been refused was served). */
+export async function refusal<E extends Error = Error & { code: string }>(p: Promise<unknown>): Promise<E> {
+  try {
+    await p;
+  } catch (err) {
+    return err as E;
+  }
+  throw new Error('the request was served');
+}

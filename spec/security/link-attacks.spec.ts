@@ -24,6 +24,7 @@ import { FakePeer } from '../fuzz/fake-peer.js';
 import { FuzzConn } from '../fuzz/wire.js';
 import { factsOf, helloFrame, type Challenge } from '../helpers/link-handshake.js';
 import { MESH_SECRET, startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
+import { seqOf, seqPayload } from '../helpers/sequence.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, sleep, until } from '../mesh/wait.js';
 
@@ -78,12 +79,6 @@ Attacks.after(async () => {
   cleanupShm();
 });
 
-const seqOf = (d: Uint8Array): number => new DataView(d.buffer, d.byteOffset).getUint32(0, true);
-const payload = (i: number): Uint8Array => {
-  const p = new Uint8Array(16);
-  new DataView(p.buffer).setUint32(0, i, true);
-  return p;
-};
 
 /** The highest DATA sequence number the relay could read going to B (what a relay on a plaintext link knows). */
 function seqWatcher(relay: TcpProxy): () => number {
@@ -125,7 +120,7 @@ async function streamThrough(s: Setup, count: number, at: number, attack: () => 
     }
     if (i % 200 === 0) await sleep(1); // a paced stream, so the attack lands mid-stream
     try {
-      s.sender.sendTo(s.to, payload(i));
+      s.sender.sendTo(s.to, seqPayload(i));
       i++;
     } catch (err) {
       if (!(err instanceof QueueFullError)) throw err;
@@ -208,7 +203,7 @@ Attacks('link attack - guessing the mesh secret on the link port: after 10 faile
   assert.ok(refusals.length <= 2, `${refusals.length} lines for 10 refused handshakes (throttled)`);
   // other addresses are not affected: A still reaches B through the relay
   const got = next(s.receiver.messages$);
-  s.sender.sendTo(s.to, payload(7));
+  s.sender.sendTo(s.to, seqPayload(7));
   assert.is(seqOf((await got).data), 7);
 });
 

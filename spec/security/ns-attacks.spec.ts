@@ -17,6 +17,7 @@ import { NsMessage } from '../../lib/protocol/registry-messages.js';
 import { NS_PROTOCOL, versionFields } from '../../lib/protocol/versions.js';
 import { NsRegistry } from '../../lib/registry/ns-registry.js';
 import type { InstanceRecord } from '../../lib/registry/registry.js';
+import { refusal } from '../mesh/wait.js';
 import { authenticate, helloBody, NS_SECRET, rawAgent, rawClient, sleep, startNs, waitFor, type NsHandle } from '../helpers/ns.js';
 
 const GAMES = { g: 'game-key-g', h: 'game-key-h' };
@@ -40,15 +41,6 @@ async function scene(): Promise<Scene> {
   await victim.register(record, 'reject');
   await victim.startup(VICTIM);
   return { ns, victim, kicks, record, close: async () => { await victim.close(); await ns.close(); } };
-}
-
-async function refusal(p: Promise<unknown>): Promise<MeshError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as MeshError;
-  }
-  throw new Error('the request was served');
 }
 
 /** The victim's instance is still online (a fresh watch by its own agent sees it), and it was never kicked. */
