@@ -15,6 +15,10 @@ export type Body = Record<string, unknown>;
 
 /** Versions, local ids, node numbers, epochs, watch ids: u32 on the wire and in the rings. */
 export const U32 = 0xffffffff;
+/** Agent ids, as the name server takes them. */
+export const MAX_AGENT_ID = 256;
+/** A peer-link address (host:port, '' for none), as the name server takes it in a record. */
+export const MAX_ADDRESS = 256;
 
 const REASONS: ReadonlySet<string> = new Set(Object.values(OfflineReason));
 

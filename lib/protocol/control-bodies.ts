@@ -19,15 +19,13 @@
  */
 import { NONCE_BYTES } from './auth.js';
 import {
-  bytes, checkedName, conflict, empty, integer, list, object, offlineReason, optionalInteger, proof, text, U32, versions, type Empty,
+  bytes, checkedName, conflict, empty, integer, list, MAX_AGENT_ID, object, offlineReason, optionalInteger, proof, text, U32, versions, type Empty,
 } from './body-checks.js';
 import { ControlMessage } from './control-messages.js';
 import { ProtocolError } from './errors.js';
 import { instanceId, validateGameId, validatePattern, validateService, validateUserData } from './names.js';
 import type { ConflictStrategy, OfflineReason } from './registry-messages.js';
 
-/** Agent ids the name server takes (ns-records.ts). */
-const MAX_AGENT_ID = 256;
 /** Ring and doorbell paths (Linux PATH_MAX). */
 const MAX_PATH = 4096;
 const MAX_ERROR_CODE = 64;
