@@ -2,7 +2,8 @@
  * Agent-link frames: the generic length-prefixed frame (frame.ts) with these
  * types. Pure encoders and decoders, so the codec can be fuzzed without sockets.
  *
- * Handshake (the dialer D sends data to the acceptor A on this connection; protocol 3):
+ * Handshake (the dialer D sends data to the acceptor A on this connection; protocol 3;
+ * the CBOR bodies' types and decoders, SOURCE's too, are in link-bodies.ts):
  *   A -> D  CHALLENGE  cbor { v, vmin, agentId: A, epoch: eA, nonce: nA }
  *   D -> A  HELLO      cbor { v, vmin, agentId: D, epoch: eD, address: aD, next, nonce: nD, proof: P('d') }
  *           aD: where D listens (so A can dial back with bounces); next: the first
