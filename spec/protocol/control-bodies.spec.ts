@@ -2,7 +2,7 @@
  * The control protocol's body decoders (lib/protocol/control-bodies.ts)
  * against what the real client and agent send. A real app, `rxmesh status`'s
  * own request and the hostile scribbler fixture (for a FAULT) talk to a real
- * `rxmesh up` through a ControlTap that keeps every body: each decodes to
+ * `rxmesh up` through a FrameTap that keeps every body: each decodes to
  * itself, every request, answer and event type shows up, and every malformed
  * variant of each (body-variants.ts) is refused with ProtocolError, or with
  * the typed error the app gets for a name (InvalidNameError) or a proof
@@ -23,10 +23,10 @@ import { GAME, KEY, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { startFixture, type Fixture } from '../helpers/process.js';
 import { cleanupShm, tempShmDir } from '../helpers/shm.js';
 import { next, sleep, until } from '../mesh/wait.js';
-import { variants, type Variant } from './body-variants.js';
-import { ControlTap, type Tapped } from './control-tap.js';
+import type { Variant } from './body-variants.js';
+import { decodeAll, leaveOutExtras, refuseVariants, samples, type Decoder, type Decoders, type ErrorClass } from './decoder-checks.js';
+import { FrameTap, type Tapped } from './frame-tap.js';
 
-type Decoder = (value: unknown) => unknown;
 const M = ControlMessage;
 
 /** The decoder of each request body (the ones client-session.ts runs). */
@@ -51,7 +51,7 @@ function decoderOf(t: Tapped): Decoder | undefined {
 const REQUEST_NAMES = new Set(['service', 'userData', 'pattern']);
 
 /** What a variant must be refused with: the app's own errors for names and proofs in requests, ProtocolError for the rest. */
-function refusal(t: Tapped, v: Variant): new (...args: never[]) => Error {
+function refusal(t: Tapped, v: Variant): ErrorClass {
   if (t.kind !== 'request' || v.path.length === 0) return ProtocolError;
   const field = v.path[0]!;
   if (REQUEST_NAMES.has(field)) return InvalidNameError;
@@ -60,8 +60,10 @@ function refusal(t: Tapped, v: Variant): new (...args: never[]) => Error {
   return ProtocolError;
 }
 
+const DECODERS: Decoders<Tapped> = { of: decoderOf, refusal, optional: () => new Set(['v', 'vmin']) };
+
 let up: MeshProcess;
-let tap: ControlTap;
+let tap: FrameTap;
 let direct: Mesh | undefined;
 let tapped: Mesh | undefined;
 const fixtures: Fixture[] = [];
@@ -118,7 +120,7 @@ async function exerciseEverything(): Promise<void> {
 
 /** STATUS from `rxmesh status` itself (fetchStatus dials `<dir>/agent.sock`: a tap of its own there). */
 async function status(): Promise<void> {
-  const cli = await ControlTap.open(join(tempShmDir(), 'agent.sock'), up.socket);
+  const cli = await FrameTap.open(join(tempShmDir(), 'agent.sock'), up.socket);
   try {
     await fetchStatus(dirname(cli.path));
   } finally {
@@ -130,7 +132,7 @@ async function status(): Promise<void> {
 const Bodies = suite('control bodies');
 Bodies.before(async () => {
   up = await startUp();
-  tap = await ControlTap.open(join(up.shmDir, 'tap.sock'), up.socket); // beside the rings: the scribbler looks for them there
+  tap = await FrameTap.open(join(up.shmDir, 'tap.sock'), up.socket); // beside the rings: the scribbler looks for them there
   await exerciseEverything();
 });
 Bodies.after(async () => {
@@ -146,48 +148,17 @@ Bodies('control bodies - every request, answer and event type went by, and each 
   for (const type of Object.keys(REQUESTS)) assert.ok(tap.of('request', Number(type)).length > 0, `a request of type ${type}`);
   for (const type of Object.keys(ANSWER_DECODERS)) assert.ok(tap.of('answer', Number(type)).length > 0, `an answer to type ${type}`);
   for (const type of Object.keys(EVENTS)) assert.ok(tap.of('event', Number(type)).length > 0, `an event of type ${type}`);
-  let decoded = 0;
-  for (const t of tap.seen) {
-    const decode = decoderOf(t);
-    if (!decode) continue;
-    assert.equal(decode(t.body), t.body, `${t.kind} of type ${t.type}`);
-    decoded++;
-  }
+  const decoded = decodeAll(tap.seen, DECODERS);
   assert.ok(decoded >= 30, `${decoded} bodies decoded`);
 });
 
-/** One sample of each (kind, type): the one with the most in it (a WATCH answer with instances, say). */
-function samples(): Tapped[] {
-  const best = new Map<string, Tapped>();
-  for (const t of tap.seen) {
-    if (!decoderOf(t)) continue;
-    const key = `${t.kind} ${t.type}`;
-    const size = JSON.stringify(t.body)?.length ?? 0;
-    if (size > (JSON.stringify(best.get(key)?.body)?.length ?? -1)) best.set(key, t);
-  }
-  return [...best.values()];
-}
-
 Bodies('control bodies - every malformed variant of each body is refused, with ProtocolError or the app\'s own error', () => {
-  let checked = 0;
-  for (const t of samples()) {
-    const decode = decoderOf(t)!;
-    for (const v of variants(t.body, new Set(['v', 'vmin']))) {
-      const Expected = refusal(t, v);
-      assert.throws(() => decode(v.body), (e: unknown) => e instanceof Expected, `${t.kind} of type ${t.type}, ${v.what}: expected ${Expected.name}`);
-      checked++;
-    }
-  }
+  const checked = refuseVariants(samples(tap.seen, DECODERS), DECODERS);
   assert.ok(checked > 300, `${checked} variants checked`);
 });
 
 Bodies('control bodies - fields no decoder knows are left out of the copy it returns', () => {
-  for (const t of samples()) {
-    const decode = decoderOf(t)!;
-    const extra = decode({ ...(t.body as object), extra: { deep: [1, 2] } }) as Record<string, unknown>;
-    assert.equal(extra, decode(t.body), `${t.kind} of type ${t.type}`);
-    assert.is.not(decode(t.body), t.body, 'a copy, not the body itself');
-  }
+  leaveOutExtras(samples(tap.seen, DECODERS), DECODERS);
 });
 
 Bodies('control bodies - an instance from the agent must be named right: a bad name or a wrong id is a ProtocolError, not the app\'s InvalidNameError', () => {
