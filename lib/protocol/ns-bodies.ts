@@ -63,7 +63,7 @@ export interface HeartbeatRequest {
 }
 
 export interface RegisterRequest {
-  /** `online` is always false here: the name server decides it. */
+  /** Its `online` is not used: the name server decides it. */
   instance: InstanceRecord;
   conflict: ConflictStrategy;
 }

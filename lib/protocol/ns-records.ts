@@ -42,20 +42,12 @@ export function instanceKey(value: unknown, what = 'key'): InstanceKey {
   return { gameId: game, service: serviceOf(game, b.service), userData: validateUserData(b.userData) };
 }
 
-/** The record in a REGISTER request: `online` is not read (the name server decides it: registry-store.ts). */
+/**
+ * The record in a REGISTER request (its names are the app's). Its `online`
+ * must be there, but the name server decides it (registry-store.ts register).
+ */
 export function registeredRecord(value: unknown): InstanceRecord {
-  return recordOf(object(value, 'instance'), false);
-}
-
-/** A record the name server hands out (WATCH answers, ONLINE, OFFLINE and KICKED events). */
-export function instanceRecord(value: unknown): InstanceRecord {
-  return checkedName((v) => {
-    const b = object(v, 'instance');
-    return recordOf(b, boolean(b, 'online'));
-  }, value);
-}
-
-function recordOf(b: Record<string, unknown>, online: boolean): InstanceRecord {
+  const b = object(value, 'instance');
   const record: InstanceRecord = {
     ...instanceKey(b, 'instance'),
     agentId: text(b, 'agentId', MAX_AGENT_ID),
@@ -63,10 +55,15 @@ function recordOf(b: Record<string, unknown>, online: boolean): InstanceRecord {
     localId: integer(b, 'localId'),
     // records from before incarnations had none: 0
     epoch: b.epoch === undefined ? 0 : integer(b, 'epoch'),
-    online,
+    online: boolean(b, 'online'),
   };
   if (b.meta !== undefined && b.meta !== null) record.meta = meta(b.meta);
   return record;
+}
+
+/** A record the name server hands out (WATCH answers, ONLINE, OFFLINE and KICKED events). */
+export function instanceRecord(value: unknown): InstanceRecord {
+  return checkedName(registeredRecord, value);
 }
 
 function meta(value: unknown): Record<string, string> {
