@@ -24,7 +24,9 @@ import { startFixture, type Fixture } from '../helpers/process.js';
 import { cleanupShm, tempShmDir } from '../helpers/shm.js';
 import { next, sleep, until } from '../mesh/wait.js';
 import type { Variant } from './body-variants.js';
-import { decodeAll, leaveOutExtras, refuseVariants, samples, type Decoder, type Decoders, type ErrorClass } from './decoder-checks.js';
+import {
+  assertEachType, decodeAll, decoderIn, sampleTests, type ByKind, type Decoder, type Decoders, type ErrorClass,
+} from './decoder-checks.js';
 import { FrameTap, type Tapped } from './frame-tap.js';
 
 const M = ControlMessage;
@@ -38,15 +40,8 @@ const REQUESTS: Record<number, Decoder> = {
 const EVENTS: Record<number, Decoder> = {
   [M.ONLINE]: onlineEvent, [M.OFFLINE]: offlineEvent, [M.KICKED]: kickedEvent, [M.FAULT]: faultEvent, [M.LOAD]: loadReport,
 };
-const ANSWER_DECODERS = ANSWERS as unknown as Record<number, Decoder>;
-
-/** The decoder for a tapped body; none for STATUS answers (the agent's counters) and FAILURE bodies. */
-function decoderOf(t: Tapped): Decoder | undefined {
-  if (t.kind === 'request') return REQUESTS[t.type];
-  if (t.kind === 'answer') return ANSWER_DECODERS[t.type];
-  if (t.kind === 'event') return EVENTS[t.type];
-  return undefined;
-}
+/** The decoder of each kind of tapped body; none for STATUS answers (the agent's counters) and FAILURE bodies. */
+const BY_KIND: ByKind = { request: REQUESTS, answer: ANSWERS as unknown as Record<number, Decoder>, event: EVENTS };
 
 const REQUEST_NAMES = new Set(['service', 'userData', 'pattern']);
 
@@ -60,7 +55,7 @@ function refusal(t: Tapped, v: Variant): ErrorClass {
   return ProtocolError;
 }
 
-const DECODERS: Decoders<Tapped> = { of: decoderOf, refusal, optional: () => new Set(['v', 'vmin']) };
+const DECODERS: Decoders<Tapped> = { of: decoderIn(BY_KIND), refusal, optional: () => new Set(['v', 'vmin']) };
 
 let up: MeshProcess;
 let tap: FrameTap;
@@ -145,21 +140,12 @@ Bodies.after(async () => {
 });
 
 Bodies('control bodies - every request, answer and event type went by, and each body decodes to itself', () => {
-  for (const type of Object.keys(REQUESTS)) assert.ok(tap.of('request', Number(type)).length > 0, `a request of type ${type}`);
-  for (const type of Object.keys(ANSWER_DECODERS)) assert.ok(tap.of('answer', Number(type)).length > 0, `an answer to type ${type}`);
-  for (const type of Object.keys(EVENTS)) assert.ok(tap.of('event', Number(type)).length > 0, `an event of type ${type}`);
+  assertEachType(tap.seen, BY_KIND);
   const decoded = decodeAll(tap.seen, DECODERS);
   assert.ok(decoded >= 30, `${decoded} bodies decoded`);
 });
 
-Bodies('control bodies - every malformed variant of each body is refused, with ProtocolError or the app\'s own error', () => {
-  const checked = refuseVariants(samples(tap.seen, DECODERS), DECODERS);
-  assert.ok(checked > 300, `${checked} variants checked`);
-});
-
-Bodies('control bodies - fields no decoder knows are left out of the copy it returns', () => {
-  leaveOutExtras(samples(tap.seen, DECODERS), DECODERS);
-});
+sampleTests(Bodies, 'control bodies', () => tap.seen, DECODERS, { minVariants: 300, refused: 'ProtocolError or the app\'s own error' });
 
 Bodies('control bodies - an instance from the agent must be named right: a bad name or a wrong id is a ProtocolError, not the app\'s InvalidNameError', () => {
   const info = (tap.of('answer', M.STARTUP)[0]!.body) as InstanceInfo;

@@ -5,6 +5,7 @@
  * refused with the error the protocol says; fields a decoder does not know
  * are left out of the copy it returns.
  */
+import type { Test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { variants, type Variant } from './body-variants.js';
 
@@ -25,6 +26,19 @@ export interface Decoders<T extends Sample> {
   refusal(t: T, v: Variant): ErrorClass;
   /** Fields of `t` that may be missing (or null). */
   optional(t: T): ReadonlySet<string>;
+}
+
+/** Decoders by a body's kind and type. */
+export type ByKind = Readonly<Record<string, Readonly<Record<number, Decoder>>>>;
+
+/** The decoder of a body in `byKind` (undefined: none, as for a FAILURE). */
+export const decoderIn = (byKind: ByKind) => (t: Sample): Decoder | undefined => byKind[t.kind]?.[t.type];
+
+/** A body of every kind and type `byKind` has a decoder for went by. */
+export function assertEachType(seen: readonly Sample[], byKind: ByKind): void {
+  for (const [kind, decoders] of Object.entries(byKind)) {
+    for (const type of Object.keys(decoders)) assert.ok(seen.some((t) => t.kind === kind && t.type === Number(type)), `a ${kind} of type ${type}`);
+  }
 }
 
 const sizeOf = (body: unknown): number => JSON.stringify(body)?.length ?? 0;
@@ -75,4 +89,19 @@ export function leaveOutExtras<T extends Sample>(picked: readonly T[], d: Decode
     assert.equal(extra, decode(t.body), `${t.kind} of type ${t.type}`);
     assert.is.not(decode(t.body), t.body, 'a copy, not the body itself');
   }
+}
+
+/**
+ * The two checks that read only the samples, as tests of `test`: every
+ * malformed variant refused (at least `minVariants` of them; `refused` says
+ * with what, for the title), and unknown fields left out.
+ */
+export function sampleTests<T extends Sample>(test: Test, what: string, seen: () => readonly T[], d: Decoders<T>, o: { minVariants: number; refused: string }): void {
+  test(`${what} - every malformed variant of each body is refused, with ${o.refused}`, () => {
+    const checked = refuseVariants(samples(seen(), d), d);
+    assert.ok(checked > o.minVariants, `${checked} variants checked`);
+  });
+  test(`${what} - fields no decoder knows are left out of the copy it returns`, () => {
+    leaveOutExtras(samples(seen(), d), d);
+  });
 }

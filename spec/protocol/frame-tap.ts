@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import { decodeValue, encodeValue } from '../../lib/protocol/cbor.js';
 import { FAILURE, RESULT } from '../../lib/protocol/connection.js';
 import { encodeFrame, FrameDecoder } from '../../lib/protocol/frame.js';
-import { Tap, type Endpoint } from './tap.js';
+import { Tap } from './tap.js';
 
 export interface Tapped {
   /** request (client -> server, id != 0), answer (RESULT) or failure (FAILURE) to one, or event (server -> client, id 0) */
@@ -19,13 +19,6 @@ export interface Tapped {
 }
 
 export class FrameTap extends Tap<Tapped> {
-  /** Listen at `listen` (a socket path, or a TCP port), forwarding to the server at `server`. */
-  static async open(listen: Endpoint, server: Endpoint): Promise<FrameTap> {
-    const tap = new FrameTap();
-    await tap.listen(listen, server);
-    return tap;
-  }
-
   protected accept(client: Socket, server: Socket, conn: number): void {
     const requests = new Map<number, number>();
     this.pipe(client, server, (type, id) => {

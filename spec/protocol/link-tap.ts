@@ -14,7 +14,7 @@ import { decodeValue, encodeValue } from '../../lib/protocol/cbor.js';
 import { encodeFrame, FrameDecoder, type Frame } from '../../lib/protocol/frame.js';
 import { decodeAck, LINK_MAX_FRAME, LinkFrame } from '../../lib/protocol/link-frames.js';
 import { SEAL_HEADER } from '../../lib/protocol/link-seal.js';
-import { Tap, type Endpoint } from './tap.js';
+import { Tap } from './tap.js';
 
 export interface LinkTapped {
   /** Who sent it: the agent that dialled, or the one that accepted. */
@@ -29,13 +29,6 @@ export interface LinkTapped {
 const CBOR_FRAMES: ReadonlySet<number> = new Set([LinkFrame.CHALLENGE, LinkFrame.HELLO, LinkFrame.WELCOME, LinkFrame.SOURCE]);
 
 export class LinkTap extends Tap<LinkTapped> {
-  /** Listen on `listen`, forwarding to the agent's link port `agent`. */
-  static async open(listen: Endpoint, agent: Endpoint): Promise<LinkTap> {
-    const tap = new LinkTap();
-    await tap.listen(listen, agent);
-    return tap;
-  }
-
   protected accept(dialer: Socket, acceptor: Socket, conn: number): void {
     this.pipe(dialer, acceptor, { kind: 'dialer', conn }, LinkFrame.HELLO);
     this.pipe(acceptor, dialer, { kind: 'acceptor', conn }, LinkFrame.WELCOME);

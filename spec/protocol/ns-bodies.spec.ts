@@ -26,7 +26,9 @@ import { MESH_SECRET, startAgent, startNs, type MeshProcess } from '../helpers/m
 import { cleanupShm } from '../helpers/shm.js';
 import { next, until } from '../mesh/wait.js';
 import type { Variant } from './body-variants.js';
-import { decodeAll, leaveOutExtras, refuseVariants, samples, type Decoder, type Decoders, type ErrorClass } from './decoder-checks.js';
+import {
+  assertEachType, decodeAll, decoderIn, sampleTests, samples, type ByKind, type Decoder, type Decoders, type ErrorClass,
+} from './decoder-checks.js';
 import { FrameTap, type Tapped } from './frame-tap.js';
 
 const M = NsMessage;
@@ -39,15 +41,8 @@ const REQUESTS: Record<number, Decoder> = {
 };
 /** The decoder of each event body (the ones lib/registry/ns-registry.ts runs). */
 const EVENTS: Record<number, Decoder> = { [M.ONLINE]: nsOnlineEvent, [M.OFFLINE]: nsOfflineEvent, [M.KICKED]: nsKickedEvent };
-const ANSWER_DECODERS = NS_ANSWERS as unknown as Record<number, Decoder>;
-
-/** Agent -> name server with id 0 (the registry's UNWATCH of a watch it no longer wants) is a request without an answer. */
-function decoderOf(t: Tapped): Decoder | undefined {
-  if (t.kind === 'request') return REQUESTS[t.type];
-  if (t.kind === 'answer') return ANSWER_DECODERS[t.type];
-  if (t.kind === 'event') return EVENTS[t.type];
-  return undefined;
-}
+/** The decoder of each kind of tapped body (an 'event' UNWATCH, agent -> name server, is the registry's id-0 request: not one). */
+const BY_KIND: ByKind = { request: REQUESTS, answer: NS_ANSWERS as unknown as Record<number, Decoder>, event: EVENTS };
 
 const NAMES = new Set(['gameId', 'service', 'userData', 'pattern']);
 
@@ -65,7 +60,7 @@ function optional(t: Tapped): ReadonlySet<string> {
   return new Set(t.kind === 'request' && t.type === M.HELLO ? [...always, 'leaseId', 'ttlMs'] : always);
 }
 
-const DECODERS: Decoders<Tapped> = { of: decoderOf, refusal, optional };
+const DECODERS: Decoders<Tapped> = { of: decoderIn(BY_KIND), refusal, optional };
 
 let ns: MeshProcess;
 let tap: FrameTap;
@@ -128,23 +123,14 @@ Bodies.after(async () => {
 });
 
 Bodies('ns bodies - every request, answer and event type went by, and each body decodes to itself', () => {
-  for (const type of Object.keys(REQUESTS)) assert.ok(tap.of('request', Number(type)).length > 0, `a request of type ${type}`);
-  for (const type of Object.keys(ANSWER_DECODERS)) assert.ok(tap.of('answer', Number(type)).length > 0, `an answer to type ${type}`);
-  for (const type of Object.keys(EVENTS)) assert.ok(tap.of('event', Number(type)).length > 0, `an event of type ${type}`);
+  assertEachType(tap.seen, BY_KIND);
   const hello = samples(tap.seen, DECODERS).find((t) => t.kind === 'request' && t.type === M.HELLO)!.body as Record<string, unknown>;
   assert.ok(hello.leaseId !== undefined && hello.ttlMs !== undefined, 'a HELLO that names a lease and a TTL');
   const decoded = decodeAll(tap.seen, DECODERS);
   assert.ok(decoded >= 40, `${decoded} bodies decoded`);
 });
 
-Bodies('ns bodies - every malformed variant of each body is refused, with ProtocolError or the app\'s own error', () => {
-  const checked = refuseVariants(samples(tap.seen, DECODERS), DECODERS);
-  assert.ok(checked > 500, `${checked} variants checked`);
-});
-
-Bodies('ns bodies - fields no decoder knows are left out of the copy it returns', () => {
-  leaveOutExtras(samples(tap.seen, DECODERS), DECODERS);
-});
+sampleTests(Bodies, 'ns bodies', () => tap.seen, DECODERS, { minVariants: 500, refused: 'ProtocolError or the app\'s own error' });
 
 Bodies('ns bodies - a name of another game in a request is the app\'s CrossGameError; in what the name server hands out, a ProtocolError', () => {
   const record = (tap.of('request', M.REGISTER)[0]!.body as { instance: InstanceRecord }).instance;

@@ -31,6 +31,13 @@ export abstract class Tap<T extends Noted> {
   private readonly sockets = new Set<Socket>();
   private conns = 0;
 
+  /** Listen at `listen` (a socket path, or a TCP port), forwarding each connection to the server at `target`. */
+  static async open<C>(this: new () => C, listen: Endpoint, target: Endpoint): Promise<C> {
+    const tap = new this();
+    await (tap as Tap<Noted>).listen(listen, target);
+    return tap;
+  }
+
   /** Where peers dial it: the socket path, or `host:port`. */
   get path(): string {
     if (typeof this.listening === 'string') return this.listening;
@@ -68,8 +75,7 @@ export abstract class Tap<T extends Noted> {
     });
   }
 
-  /** Listen at `listen`, forwarding each connection to `target`. */
-  protected async listen(listen: Endpoint, target: Endpoint): Promise<void> {
+  private async listen(listen: Endpoint, target: Endpoint): Promise<void> {
     const server = createServer();
     this.server = server;
     this.listening = listen;
