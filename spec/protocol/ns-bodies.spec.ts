@@ -9,11 +9,12 @@
  * gets for a name it chose (InvalidNameError) or the one a wrong proof gets
  * (AuthError). Then the tap spoils one real answer and one real event on
  * their way to an agent: the request fails alone; the event drops the agent's
- * name-server connection, which comes back with what the event said.
+ * name-server connection, which comes back with what the event said. Last, a
+ * raw connection's HELLO proof of the wrong shape is refused like a wrong one.
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { Mesh } from '../../lib/index.js';
+import type { Mesh, MeshError } from '../../lib/index.js';
 import {
   challengeRequest, deregisterRequest, heartbeatRequest, NS_ANSWERS, nsHelloAnswer, nsHelloRequest, nsKickedEvent, nsOfflineEvent,
   nsOnlineEvent, nsUnwatchRequest, nsWatchAnswer, nsWatchRequest, registerRequest, startupRequest, verifyGameRequest,
@@ -22,7 +23,9 @@ import { instanceRecord } from '../../lib/protocol/ns-records.js';
 import { AuthError, CrossGameError, InvalidNameError, ProtocolError } from '../../lib/protocol/errors.js';
 import { NsMessage, type InstanceRecord } from '../../lib/protocol/registry-messages.js';
 import { NsRegistry } from '../../lib/registry/ns-registry.js';
+import { NS_PROTOCOL, versionFields } from '../../lib/protocol/versions.js';
 import { MESH_SECRET, startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
+import { helloBody, rawClient } from '../helpers/ns.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, until } from '../mesh/wait.js';
 import type { Variant } from './body-variants.js';
@@ -201,6 +204,16 @@ Bodies('ns bodies - the agent refuses a malformed event: its name-server connect
   assert.is(members[0]!.id, 'g.nsb-ev.1.0/t');
   await watcher.close();
   await target.close();
+});
+
+Bodies('ns bodies - the name server takes a HELLO proof of the wrong shape for a wrong one: AUTH, counted and logged, the connection closed', async () => {
+  const { conn } = await rawClient(ns.ready.ns!.port);
+  const { nonce } = await conn.request<{ nonce: Uint8Array }>(M.CHALLENGE, versionFields(NS_PROTOCOL));
+  const hello = { ...helloBody(nonce, 'nsb-shape', '', {}, MESH_SECRET), proof: new Uint8Array(31) };
+  const err = await conn.request(M.HELLO, hello).then(() => undefined, (e: MeshError) => e);
+  assert.is(err?.code, 'AUTH', err?.message);
+  await until(() => conn.closed, 5000, 'the name server to close the connection');
+  await until(() => /agent authentication failed \(claims to be 'nsb-shape'\)/.test(ns.fixture.stderr), 5000, 'the failure logged');
 });
 
 Bodies.run();
