@@ -73,7 +73,7 @@ export function etcdSecurity(o: ServerOptions, url: string): EtcdSecurity {
 export function registryFor(url: string, c: Credentials, leaseTtlMs?: number, log?: (msg: string) => void): Registry {
   if (url.startsWith('ns://')) {
     if (!c.secret) throw new Error(`${url}: the name server needs this agent to prove the mesh secret (--mesh-secret-file FILE or RXMESH_MESH_SECRET)`);
-    return new NsRegistry(url, { secret: c.secret, tls: c.tls });
+    return new NsRegistry(url, { secret: c.secret, tls: c.tls, ...(log ? { log } : {}) });
   }
   if (isEtcdUrl(url)) return new EtcdRegistry(url, { ...c.etcd, ...(leaseTtlMs ? { leaseTtlMs } : {}), ...(log ? { log } : {}) });
   throw new Error(`unsupported registry '${url}' (expected ns://host:port, etcd://host:port,host:port,... or etcds://...)`);
@@ -175,7 +175,7 @@ async function startAgent(o: ServerOptions, c: Credentials, registry: string): P
   if (o.listen && !secret) throw new Error('--listen needs the mesh secret (--mesh-secret-file FILE or RXMESH_MESH_SECRET)');
   const log = (msg: string): void => void process.stderr.write(`[rxmesh agent] ${msg}\n`);
   const agent = await Agent.start({
-    registry: registryFor(registry, c, o.leaseTtlMs, (msg) => log(`registry: ${msg}`)),
+    registry: registryFor(registry, c, o.leaseTtlMs, log), // its lines say `registry: ` themselves
     log,
     ...(o.shmDir ? { shmDir: o.shmDir } : {}),
     ...(o.agentId ? { agentId: o.agentId } : {}),

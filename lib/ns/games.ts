@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { verifyProof } from '../protocol/auth.js';
-import { gameId } from './validate.js';
+import { validateGameId } from '../protocol/names.js';
 
 export type GameKeys = Readonly<Record<string, string>>;
 
@@ -17,7 +17,7 @@ export function validateGames(value: unknown, source = 'games'): GameKeys {
   const out: Record<string, string> = {};
   for (const [id, key] of Object.entries(value)) {
     try {
-      gameId(id);
+      validateGameId(id);
     } catch (err) {
       throw new TypeError(`${source}: ${(err as Error).message}`);
     }

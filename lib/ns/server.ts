@@ -25,7 +25,8 @@ import { RateLimiter } from '../protocol/rate-limit.js';
 import { ThrottledLog } from '../protocol/throttled-log.js';
 import { createTlsServer, type TlsMaterial } from '../protocol/tls.js';
 import { ClosedError } from '../protocol/errors.js';
-import { NsMessage, OfflineReason } from '../protocol/registry-messages.js';
+import type { NsKickedEvent } from '../protocol/ns-bodies.js';
+import { NsMessage, OfflineReason, type InstanceRecord } from '../protocol/registry-messages.js';
 import { GameAuth, type GameKeys } from './games.js';
 import { createHttpView, type AgentSummary } from './http.js';
 import { DEFAULT_LEASE_TTL_MS, LeaseTable, type Lease } from './leases.js';
@@ -208,10 +209,11 @@ export class NameServer {
       .sort((a, b) => a.agentId.localeCompare(b.agentId));
   }
 
-  private kick(leaseId: string, instance: unknown, by: unknown): void {
+  private kick(leaseId: string, instance: InstanceRecord, by: InstanceRecord): void {
     const lease = this.leases.get(leaseId);
     if (!lease) return;
-    if (!lease.link?.send(NsMessage.KICKED, { instance, by })) this.leases.hold(lease, NsMessage.KICKED, { instance, by });
+    const kicked = { instance, by } satisfies NsKickedEvent;
+    if (!lease.link?.send(NsMessage.KICKED, kicked)) this.leases.hold(lease, NsMessage.KICKED, kicked);
   }
 
   private expire(lease: Lease): void {

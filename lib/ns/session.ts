@@ -1,8 +1,9 @@
 /**
- * One agent connection to the name server: decodes NsMessage requests,
- * checks their bodies and applies them to the lease table and the registry
- * store. Its watches live and die with the connection; its lease does not
- * (the agent may come back within the TTL and resume it).
+ * One agent connection to the name server: decodes NsMessage requests (each
+ * body by its decoder in lib/protocol/ns-bodies.ts before anything reads it)
+ * and applies them to the lease table and the registry store. Its watches
+ * live and die with the connection; its lease does not (the agent may come
+ * back within the TTL and resume it).
  *
  * A body no correct agent would send (wrong shape, unknown type, a request
  * before HELLO) is answered with FAILURE ProtocolError and then the
@@ -25,16 +26,21 @@
 import type { Socket } from 'node:net';
 import { AdmissionError, type Ticket } from '../protocol/admission.js';
 import { FramedConnection, isProtocolViolation } from '../protocol/connection.js';
+import { object, versions, type Empty } from '../protocol/body-checks.js';
 import { AuthError, LimitError, MeshError, ProtocolError, VersionError } from '../protocol/errors.js';
 import { agentKey, helloProof, nsNonce, sameProof, welcomeProof } from '../protocol/ns-auth.js';
+import {
+  challengeRequest, deregisterRequest, heartbeatRequest, nsHelloRequest, nsUnwatchRequest, nsWatchRequest, registerRequest,
+  startupRequest, verifyGameRequest, type ChallengeAnswer, type NsHelloAnswer, type NsHelloRequest, type NsOfflineEvent,
+  type NsOnlineEvent, type NsWatchAnswer, type NsWatchRequest, type VerifyGameAnswer, type VerifyGameRequest,
+} from '../protocol/ns-bodies.js';
 import type { RateLimiter } from '../protocol/rate-limit.js';
 import type { ThrottledLog } from '../protocol/throttled-log.js';
-import { agreeVersion, NS_PROTOCOL } from '../protocol/versions.js';
-import { NsMessage, type InstanceRecord } from '../protocol/registry-messages.js';
+import { agreeVersion, commonCaps, NS_PROTOCOL } from '../protocol/versions.js';
+import { NsMessage } from '../protocol/registry-messages.js';
 import type { GameAuth } from './games.js';
 import type { Lease, LeaseLink, LeaseTable } from './leases.js';
 import type { RegistryStore, WatchSink } from './registry-store.js';
-import * as v from './validate.js';
 
 /** A watcher that stops reading gets cut off once this much is queued for it. */
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
@@ -112,81 +118,74 @@ export class NsSession implements LeaseLink {
 
   private handle(type: number, body: unknown): unknown {
     switch (type) {
-      case NsMessage.CHALLENGE: return this.challengeOf(v.object(body, 'CHALLENGE body'));
-      case NsMessage.HELLO: return this.hello(v.object(body, 'HELLO body'));
+      case NsMessage.CHALLENGE: return this.challengeOf(body);
+      case NsMessage.HELLO: return this.hello(body);
       case NsMessage.HEARTBEAT: {
-        const leaseId = v.text(v.object(body, 'HEARTBEAT body'), 'leaseId', 64);
+        const { leaseId } = heartbeatRequest(body);
         if (!this.lease) throw new ProtocolError('HELLO first: this connection holds no lease');
         if (leaseId !== this.lease.id) throw new ProtocolError('HEARTBEAT names a lease this connection does not hold');
         this.ctx.leases.heartbeat(leaseId);
-        return {};
+        return {} satisfies Empty;
       }
       case NsMessage.REGISTER: {
-        const b = v.object(body, 'REGISTER body');
-        const instance = v.instanceRecord(b.instance);
-        const conflict = v.conflict(b.conflict);
+        const { instance, conflict } = registerRequest(body);
         const lease = this.requireLease();
         if (instance.agentId !== lease.agentId || instance.address !== lease.address) {
           throw new ProtocolError(`instance of agent '${instance.agentId}' at '${instance.address}' is not this agent ('${lease.agentId}' at '${lease.address}')`);
         }
         this.ctx.store.register(instance, conflict, lease.id);
-        return {};
+        return {} satisfies Empty;
       }
       case NsMessage.STARTUP: {
-        const key = v.instanceKey(v.object(body, 'STARTUP body').key);
+        const { key } = startupRequest(body);
         this.ctx.store.startup(key, this.requireLease().id);
-        return {};
+        return {} satisfies Empty;
       }
       case NsMessage.DEREGISTER: {
-        const b = v.object(body, 'DEREGISTER body');
-        const key = v.instanceKey(b.key);
-        const reason = v.offlineReason(b.reason);
+        const { key, reason } = deregisterRequest(body);
         this.ctx.store.deregister(key, reason, this.requireLease().id);
-        return {};
+        return {} satisfies Empty;
       }
       case NsMessage.WATCH: {
         this.requireLease();
-        return this.watch(v.object(body, 'WATCH body'));
+        return this.watch(nsWatchRequest(body));
       }
       case NsMessage.UNWATCH: {
-        const watchId = v.integer(v.object(body, 'UNWATCH body'), 'watchId');
+        const { watchId } = nsUnwatchRequest(body);
         if (this.watchIds.delete(watchId)) this.ctx.store.unwatch(watchId);
-        return {};
+        return {} satisfies Empty;
       }
-      case NsMessage.VERIFY_GAME: return this.verifyGame(v.object(body, 'VERIFY_GAME body'));
+      case NsMessage.VERIFY_GAME: {
+        const lease = this.requireLease();
+        return this.verifyGame(lease, verifyGameRequest(body));
+      }
       default:
         throw new ProtocolError(`unexpected message type ${type}`);
     }
   }
 
-  private challengeOf(b: v.Body): unknown {
-    const version = agreeVersion('name server', NS_PROTOCOL, b);
+  private challengeOf(body: unknown): ChallengeAnswer {
+    const request = challengeRequest(body);
+    const version = agreeVersion('name server', NS_PROTOCOL, request);
     if (this.lease || this.challenge) throw new ProtocolError('CHALLENGE is the first request of a connection, and only once');
     if (!this.ctx.authFailures.allowed(this.host)) {
       throw new LimitError(`too many failed agent authentications from ${this.host}; retry in ${this.ctx.authFailures.waitSeconds(this.host)} s`);
     }
     this.challenge = { nonce: nsNonce(), version };
-    return { v: version, nonce: this.challenge.nonce };
+    return { v: version, caps: commonCaps(NS_PROTOCOL, request.caps), nonce: this.challenge.nonce };
   }
 
-  private hello(b: v.Body): unknown {
+  private hello(body: unknown): NsHelloAnswer {
     if (!this.challenge) {
-      agreeVersion('name server', NS_PROTOCOL, b); // an agent before version 2 sends HELLO first: VERSION says why
+      // an agent before version 2 sends HELLO first: VERSION says why
+      agreeVersion('name server', NS_PROTOCOL, versions(object(body, 'the HELLO body')));
       throw new ProtocolError('CHALLENGE first: this connection has no nonce to prove');
     }
     const { nonce, version } = this.challenge;
     this.challenge = undefined; // one proof per nonce
-    const agentId = v.text(b, 'agentId');
-    const address = v.text(b, 'address', 256, 0);
-    const leaseId = v.optionalText(b, 'leaseId', 64);
-    const ttlMs = v.optionalInteger(b, 'ttlMs', 1, 0xffffffff);
-    const agentNonce = v.bytes(b, 'nonce', 64);
+    const { agentId, address, leaseId, ttlMs, nonce: agentNonce, proof } = this.helloRequest(body);
     const key = agentKey(this.ctx.secret, agentId);
-    if (!sameProof(helloProof(key, nonce, agentNonce, { agentId, address, leaseId }), b.proof)) {
-      this.ctx.authFailures.take(this.host);
-      this.ctx.refusals.say('failed agent authentications', `ns: ${this.peer}: agent authentication failed (claims to be '${agentId.slice(0, 64)}')`);
-      throw new AuthError('agent authentication failed: wrong mesh secret');
-    }
+    if (!sameProof(helloProof(key, nonce, agentNonce, { agentId, address, leaseId }), proof)) this.authFailed(agentId);
     if (this.lease?.link === this) this.lease.link = undefined;
     const { lease, resumed } = this.ctx.leases.hello(agentId, address, leaseId, ttlMs);
     this.bind(lease);
@@ -201,11 +200,25 @@ export class NsSession implements LeaseLink {
     };
   }
 
-  private verifyGame(b: v.Body): unknown {
-    const lease = this.requireLease();
-    const game = v.gameId(b.gameId);
-    const nonce = v.bytes(b, 'nonce');
-    const proof = v.bytes(b, 'proof', 64);
+  /** HELLO's body; a proof of the wrong shape is a wrong proof (AuthError), counted like one. */
+  private helloRequest(body: unknown): NsHelloRequest {
+    try {
+      return nsHelloRequest(body);
+    } catch (err) {
+      // the decoder checks the proof last: the agent id it claims is well-formed
+      if (err instanceof AuthError) this.authFailed((body as { agentId: string }).agentId);
+      throw err;
+    }
+  }
+
+  /** A wrong proof: the peer address spends a token of its bucket, and the connection is closed (onMessage). */
+  private authFailed(claimed: string): never {
+    this.ctx.authFailures.take(this.host);
+    this.ctx.refusals.say('failed agent authentications', `ns: ${this.peer}: agent authentication failed (claims to be '${claimed.slice(0, 64)}')`);
+    throw new AuthError('agent authentication failed: wrong mesh secret');
+  }
+
+  private verifyGame(lease: Lease, { gameId: game, nonce, proof }: VerifyGameRequest): VerifyGameAnswer {
     const bucket = `${lease.agentId}\0${game}`;
     if (!this.ctx.gameGuesses.allowed(bucket)) {
       throw new LimitError(`too many wrong keys for game '${game}' from agent '${lease.agentId}'; retry in ${this.ctx.gameGuesses.waitSeconds(bucket)} s`);
@@ -215,18 +228,16 @@ export class NsSession implements LeaseLink {
     return { ok };
   }
 
-  private watch(b: v.Body): unknown {
-    const game = v.gameId(b.gameId);
-    const pattern = v.patternOf(game, b.pattern);
+  private watch({ gameId, pattern }: NsWatchRequest): NsWatchAnswer {
     let watchId = 0;
     const sink: WatchSink = (event) => {
-      if (event.kind === 'online') this.send(NsMessage.ONLINE, { watchId, instance: event.instance });
-      else this.send(NsMessage.OFFLINE, { watchId, instance: event.instance, reason: event.reason });
+      if (event.kind === 'online') this.send(NsMessage.ONLINE, { watchId, instance: event.instance } satisfies NsOnlineEvent);
+      else this.send(NsMessage.OFFLINE, { watchId, instance: event.instance, reason: event.reason } satisfies NsOfflineEvent);
     };
-    const res = this.ctx.store.watch(game, pattern, sink);
+    const res = this.ctx.store.watch(gameId, pattern, sink);
     watchId = res.watchId;
     this.watchIds.add(watchId);
-    return res satisfies { watchId: number; instances: InstanceRecord[] };
+    return res;
   }
 
   private bind(lease: Lease): void {

@@ -17,24 +17,22 @@
  * counters for `rxmesh status` (lib/agent/status.ts), not an app's business,
  * and are not decoded here.
  */
-import { capsList } from './versions.js';
-import { NONCE_BYTES, PROOF_BYTES } from './auth.js';
+import { NONCE_BYTES } from './auth.js';
 import {
-  bytes, checkedName, conflict, integer, list, object, offlineReason, optionalInteger, text, type Body,
+  bytes, checkedName, conflict, empty, integer, list, MAX_AGENT_ID, object, offlineReason, proof, text, U32, versions, type Empty,
 } from './body-checks.js';
 import { ControlMessage } from './control-messages.js';
-import { AuthError, ProtocolError } from './errors.js';
+import { ProtocolError } from './errors.js';
 import { instanceId, validateGameId, validatePattern, validateService, validateUserData } from './names.js';
 import type { ConflictStrategy, OfflineReason } from './registry-messages.js';
 
-/** Agent ids the name server takes (lib/ns/validate.ts). */
-const MAX_AGENT_ID = 256;
 /** Ring and doorbell paths (Linux PATH_MAX). */
 const MAX_PATH = 4096;
 const MAX_ERROR_CODE = 64;
 const MAX_ERROR_MESSAGE = 4096;
-/** Versions, local ids, node numbers, epochs, watch ids: u32 on the wire and in the rings. */
-const U32 = 0xffffffff;
+
+// STATUS requests and the answers to UNWATCH, CLOSE and RELEASE are empty (body-checks.ts).
+export { empty, type Empty };
 
 // ---------------------------------------------------------------- app -> agent: requests
 
@@ -77,9 +75,6 @@ export interface ResolveRequest {
   localId: number;
 }
 
-/** STATUS's request, and the answer to UNWATCH, CLOSE and RELEASE. */
-export type Empty = Record<string, never>;
-
 export function helloRequest(value: unknown): HelloRequest {
   const b = object(value, 'the HELLO body');
   // a game id that is no string is the client's mistake; a string is the app's choice (INVALID_NAME)
@@ -89,10 +84,7 @@ export function helloRequest(value: unknown): HelloRequest {
 
 /** A proof of the wrong shape is a wrong proof: refused like a wrong key, and the registry never sees it. */
 export function authRequest(value: unknown): AuthRequest {
-  const b = object(value, 'the AUTH body');
-  const proof = b.proof;
-  if (!(proof instanceof Uint8Array) || proof.length !== PROOF_BYTES) throw new AuthError(`a proof is ${PROOF_BYTES} bytes`);
-  return { proof };
+  return { proof: proof(object(value, 'the AUTH body')) };
 }
 
 export function createRequest(value: unknown): CreateRequest {
@@ -115,12 +107,6 @@ export function unwatchRequest(value: unknown): UnwatchRequest {
 export function resolveRequest(value: unknown): ResolveRequest {
   const b = object(value, 'the RESOLVE body');
   return { node: integer(b, 'node', 0, U32), localId: integer(b, 'localId', 0, U32) };
-}
-
-/** A map; nothing in it is read (STATUS requests, and the agent's answer to UNWATCH, CLOSE and RELEASE). */
-export function empty(value: unknown): Empty {
-  object(value, 'the body');
-  return {};
 }
 
 // ---------------------------------------------------------------- agent -> app: answers and events
@@ -224,8 +210,8 @@ export function instanceInfo(value: unknown): InstanceInfo {
 
 export function helloAnswer(value: unknown): HelloAnswer {
   const b = object(value, 'the HELLO answer');
-  const v = optionalInteger(b, 'v', 1, U32);
-  return { nonce: bytes(b, 'nonce', NONCE_BYTES, NONCE_BYTES), agentId: text(b, 'agentId', MAX_AGENT_ID), ...(v === undefined ? {} : { v }), ...capsOf(b) };
+  const { v, caps } = versions(b);
+  return { nonce: bytes(b, 'nonce', NONCE_BYTES, NONCE_BYTES), agentId: text(b, 'agentId', MAX_AGENT_ID), ...(v === undefined ? {} : { v }), ...(caps === undefined ? {} : { caps }) };
 }
 
 export function welcome(value: unknown): Welcome {
@@ -277,15 +263,6 @@ function loadItem(value: unknown): LoadItem {
   const b = object(value, 'a load item');
   return { node: integer(b, 'node', 0, U32), localId: integer(b, 'localId', 0, U32), depth: integer(b, 'depth', 0, Number.MAX_SAFE_INTEGER) };
 }
-
-function versions(b: Body): { v?: number; vmin?: number; caps?: string[] } {
-  const v = optionalInteger(b, 'v', 1, U32);
-  const vmin = optionalInteger(b, 'vmin', 1, U32);
-  return { ...(v === undefined ? {} : { v }), ...(vmin === undefined ? {} : { vmin }), ...capsOf(b) };
-}
-
-/** A `caps` list as sent (checked, not filtered: the receiver keeps what it knows). */
-const capsOf = (b: Body): { caps?: string[] } => (b.caps === undefined ? {} : { caps: capsList(b.caps) });
 
 // ---------------------------------------------------------------- requests and their answers
 

@@ -2,7 +2,8 @@
  * Agent-link frames: the generic length-prefixed frame (frame.ts) with these
  * types. Pure encoders and decoders, so the codec can be fuzzed without sockets.
  *
- * Handshake (the dialer D sends data to the acceptor A on this connection; protocol 3):
+ * Handshake (the dialer D sends data to the acceptor A on this connection; protocol 3;
+ * the CBOR bodies' types and decoders, SOURCE's too, are in link-bodies.ts):
  *   A -> D  CHALLENGE  cbor { v, vmin, agentId: A, epoch: eA, nonce: nA }
  *   D -> A  HELLO      cbor { v, vmin, agentId: D, epoch: eD, address: aD, next, nonce: nD, proof: P('d') }
  *           aD: where D listens (so A can dial back with bounces); next: the first
@@ -10,10 +11,12 @@
  *   A -> D  WELCOME    cbor { v, proof: P('a'), top, pending }
  *           top: the highest sequence number of D's incarnation eD that A has taken;
  *           pending: those at or below top whose outcome A still holds back
- *   P(role) = HMAC(secret, role | nA | nD | D | A | eD | eA | aD | aA), where aA is the
- *           address D dialled: A checks it against its own advertised address, so a
- *           peer is trusted only at the address where it proved itself (a relay that
- *           passes the handshake through is refused).
+ *   P(role) = HMAC(secret, role | nA | nD | D | A | eD | eA | aD | aA | state), where aA
+ *           is the address D dialled: A checks it against its own advertised address,
+ *           so a peer is trusted only at the address where it proved itself (a relay
+ *           that passes the handshake through is refused); state is what the sender
+ *           says of the sequence numbers (HELLO: next; WELCOME: top and pending), so a
+ *           relay cannot make A skip frames or D drop frames A never took.
  * D checks that A is the agent (id and incarnation) it meant to reach. After WELCOME
  * every byte in both directions is sealed under keys derived from the same facts
  * (link-seal.ts), unless the link runs inside TLS.
@@ -60,15 +63,22 @@ export const DATA_OVERHEAD = FRAME_PREFIX + FRAME_HEADER + 4;
 export const LINK_MAX_FRAME = 4 * 1024 * 1024;
 
 /** P(role) of the handshake described by `f` (see above). */
-export function linkProof(secret: string, role: 'd' | 'a', f: HandshakeFacts): Buffer {
+/** P(role) of the handshake described by `f`, covering `state` (helloState or welcomeState). */
+export function linkProof(secret: string, role: 'd' | 'a', f: HandshakeFacts, state: string): Buffer {
   return createHmac('sha256', secret).update(role).update(f.acceptorNonce).update(f.dialerNonce)
-    .update(`\0${f.dialer}\0${f.acceptor}\0${f.dialerEpoch}\0${f.acceptorEpoch}\0${f.dialerAddress}\0${f.acceptorAddress}`).digest();
+    .update(`\0${f.dialer}\0${f.acceptor}\0${f.dialerEpoch}\0${f.acceptorEpoch}\0${f.dialerAddress}\0${f.acceptorAddress}\0${state}`).digest();
 }
 
-export function checkLinkProof(secret: string, role: 'd' | 'a', f: HandshakeFacts, proof: unknown): boolean {
+export function checkLinkProof(secret: string, role: 'd' | 'a', f: HandshakeFacts, state: string, proof: unknown): boolean {
   if (!(proof instanceof Uint8Array) || proof.length !== 32) return false;
-  return timingSafeEqual(linkProof(secret, role, f), proof);
+  return timingSafeEqual(linkProof(secret, role, f, state), proof);
 }
+
+/** What a HELLO's proof says of the sequence numbers. */
+export const helloState = (next: number): string => `next ${next}`;
+
+/** What a WELCOME's proof says of the sequence numbers. */
+export const welcomeState = (top: number, pending: readonly number[]): string => `top ${top} pending ${pending.join(',')}`;
 
 /** A DATA frame carrying one record. */
 export function encodeRecordFrame(seq: number, recordType: number, body: Uint8Array): Buffer {

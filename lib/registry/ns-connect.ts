@@ -7,13 +7,15 @@
  */
 import { connect as dial, type Socket } from 'node:net';
 import type { FramedConnection } from '../protocol/connection.js';
-import { AuthError, ProtocolError, RegistryUnavailableError } from '../protocol/errors.js';
-import { agentKey, helloProof, NS_NONCE_BYTES, nsNonce, sameProof, welcomeProof } from '../protocol/ns-auth.js';
+import { AuthError, RegistryUnavailableError } from '../protocol/errors.js';
+import { agentKey, helloProof, nsNonce, sameProof, welcomeProof } from '../protocol/ns-auth.js';
+import { NS_ANSWERS, type NsHelloAnswer, type NsRequest, type NsRequests } from '../protocol/ns-bodies.js';
 import { NsMessage } from '../protocol/registry-messages.js';
 import { connectTls, type TlsMaterial } from '../protocol/tls.js';
 import { agreeVersion, NS_PROTOCOL, versionFields } from '../protocol/versions.js';
 
-export interface NsHelloRequest {
+/** Who the agent is to the name server, and the lease it had. */
+export interface NsHelloOptions {
   secret: string;
   agentId: string;
   address: string;
@@ -22,34 +24,32 @@ export interface NsHelloRequest {
   timeoutMs: number;
 }
 
-export interface NsHelloAnswer {
-  leaseId: string;
-  ttlMs: number;
-  /** The name server's uptime (ns-registry.ts: the recovery window after its restart). */
-  uptimeMs: number;
+/**
+ * A request to the name server; its answer decoded (ns-bodies.ts): a malformed
+ * one rejects with ProtocolError, and the connection stays.
+ */
+export function nsRequest<K extends NsRequest>(conn: FramedConnection, type: K, body: NsRequests[K]['body'], timeoutMs: number): Promise<NsRequests[K]['answer']> {
+  return conn.request(type, body, timeoutMs).then(NS_ANSWERS[type]);
 }
 
 /** CHALLENGE + HELLO on a fresh connection; AuthError when either side's proof fails. */
-export async function nsHello(conn: FramedConnection, r: NsHelloRequest): Promise<NsHelloAnswer> {
-  const challenge = asMap(await conn.request(NsMessage.CHALLENGE, versionFields(NS_PROTOCOL), r.timeoutMs));
+export async function nsHello(conn: FramedConnection, r: NsHelloOptions): Promise<NsHelloAnswer> {
+  const challenge = await nsRequest(conn, NsMessage.CHALLENGE, versionFields(NS_PROTOCOL), r.timeoutMs);
   agreeVersion('name server', NS_PROTOCOL, challenge);
-  const serverNonce = challenge.nonce;
-  if (!(serverNonce instanceof Uint8Array) || serverNonce.length !== NS_NONCE_BYTES) throw new ProtocolError('malformed CHALLENGE answer');
   const key = agentKey(r.secret, r.agentId);
   const nonce = nsNonce();
-  const hello = asMap(await conn.request(NsMessage.HELLO, {
+  const hello = await nsRequest(conn, NsMessage.HELLO, {
     agentId: r.agentId,
     address: r.address,
     ...(r.leaseId ? { leaseId: r.leaseId } : {}),
     ...(r.ttlMs ? { ttlMs: r.ttlMs } : {}),
     nonce,
-    proof: helloProof(key, serverNonce, nonce, { agentId: r.agentId, address: r.address, leaseId: r.leaseId }),
-  }, r.timeoutMs));
-  if (typeof hello.leaseId !== 'string' || typeof hello.ttlMs !== 'number') throw new ProtocolError('malformed HELLO answer');
-  if (!sameProof(welcomeProof(key, nonce, serverNonce, r.agentId, hello.leaseId), hello.proof)) {
+    proof: helloProof(key, challenge.nonce, nonce, { agentId: r.agentId, address: r.address, leaseId: r.leaseId }),
+  }, r.timeoutMs);
+  if (!sameProof(welcomeProof(key, nonce, challenge.nonce, r.agentId, hello.leaseId), hello.proof)) {
     throw new AuthError('the name server failed the mesh-secret proof (it does not hold this mesh\'s secret)');
   }
-  return { leaseId: hello.leaseId, ttlMs: hello.ttlMs, uptimeMs: typeof hello.uptimeMs === 'number' ? hello.uptimeMs : 0 };
+  return hello;
 }
 
 /** A connected socket to the name server (TLS when `tls` is given), or RegistryUnavailableError. */
@@ -72,6 +72,3 @@ export function connectNs(host: string, port: number, timeoutMs: number, url: st
     });
   });
 }
-
-export const asMap = (x: unknown): Record<string, unknown> =>
-  typeof x === 'object' && x !== null && !Array.isArray(x) ? (x as Record<string, unknown>) : {};

@@ -29,16 +29,23 @@
  *   connected (watchers see `closed`, not `agent_lost` a TTL later), then
  *   closes the socket and stops all timers. When not connected it just stops;
  *   the lease then expires on the name server and watchers see `agent_lost`.
+ * - Every answer and event is decoded (lib/protocol/ns-bodies.ts). A
+ *   malformed answer fails its request with ProtocolError; a malformed event
+ *   drops the connection (the event's change would be lost), which is then
+ *   rebuilt like any dropped one, and the watches' new snapshots carry what
+ *   the event said. An event of a type this build does not know is ignored.
  *
- * Optional fields beyond registry-messages.ts (older peers ignore them):
  * HELLO may carry `ttlMs` (the TTL asked for, like an etcd lease grant) and
  * its answer carries `resumed` and `uptimeMs` (the recovery window above).
  */
 import { FramedConnection } from '../protocol/connection.js';
-import { ClosedError, ConflictError, MeshError, ProtocolError, RegistryUnavailableError, TimeoutError } from '../protocol/errors.js';
+import { ClosedError, ConflictError, MeshError, RegistryUnavailableError, TimeoutError } from '../protocol/errors.js';
+import {
+  nsKickedEvent, nsOfflineEvent, nsOnlineEvent, type NsKickedEvent, type NsRequest, type NsRequests, type NsUnwatchRequest,
+} from '../protocol/ns-bodies.js';
 import type { TlsMaterial } from '../protocol/tls.js';
 import { keyOf, NsMessage, OfflineReason } from '../protocol/registry-messages.js';
-import { asMap, connectNs, nsHello } from './ns-connect.js';
+import { connectNs, nsHello, nsRequest } from './ns-connect.js';
 import { WatchMirror } from './watch-mirror.js';
 import type {
   AgentIdentity, ConflictStrategy, InstanceKey, InstanceRecord, Registry, RegistryEvents, RegistryWatch, WatchEvent,
@@ -96,15 +103,10 @@ interface Link {
   /** Name-server watch id -> local watch. */
   watches: Map<number, WatchMirror>;
   /** Events that arrived between a WATCH answer and our reading it (see attach). */
-  early: Map<number, Array<{ type: number; body: Record<string, unknown> }>>;
+  early: Map<number, WatchEvent[]>;
   pendingWatches: number;
   heartbeat?: NodeJS.Timeout;
 }
-
-const isRecord = (x: unknown): x is InstanceRecord =>
-  typeof x === 'object' && x !== null && typeof (x as InstanceRecord).gameId === 'string' &&
-  typeof (x as InstanceRecord).service === 'string' && typeof (x as InstanceRecord).userData === 'string' &&
-  typeof (x as InstanceRecord).agentId === 'string' && typeof (x as InstanceRecord).localId === 'number';
 
 type State = 'idle' | 'connecting' | 'ready' | 'closed';
 
@@ -203,9 +205,8 @@ export class NsRegistry implements Registry {
   async watch(gameId: string, pattern: string, listener: (event: WatchEvent) => void): Promise<RegistryWatch> {
     const mirror = new WatchMirror(gameId, pattern, listener, this.log);
     for (;;) {
-      const { value, link } = await this.callOn(NsMessage.WATCH, { gameId, pattern }, (l) => l.pendingWatches++);
+      const { value: res, link } = await this.callOn(NsMessage.WATCH, { gameId, pattern }, (l) => l.pendingWatches++);
       link.pendingWatches--;
-      const res = watchResult(value);
       // The watch lives on the connection that answered; if that one is gone
       // already, the reconnect did not know about this watch: open it again.
       if (link !== this.link || link.conn.closed) continue;
@@ -222,15 +223,14 @@ export class NsRegistry implements Registry {
           const id = l && [...l.watches].find(([, m]) => m === mirror)?.[0];
           if (!l || id === undefined) return;
           l.watches.delete(id);
-          await l.conn.request(NsMessage.UNWATCH, { watchId: id }, this.requestTimeoutMs).catch(() => {});
+          await nsRequest(l.conn, NsMessage.UNWATCH, { watchId: id }, this.requestTimeoutMs).catch(() => {});
         },
       };
     }
   }
 
   async verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<boolean> {
-    const res = asMap(await this.call(NsMessage.VERIFY_GAME, { gameId, nonce, proof }));
-    return res.ok === true;
+    return (await this.call(NsMessage.VERIFY_GAME, { gameId, nonce, proof })).ok;
   }
 
   async close(): Promise<void> {
@@ -244,7 +244,7 @@ export class NsRegistry implements Registry {
     if (link) {
       const timeout = Math.min(this.requestTimeoutMs, 2000);
       await Promise.allSettled([...this.held.values()].map((h) =>
-        link.conn.request(NsMessage.DEREGISTER, { key: plainKey(h.record), reason: OfflineReason.CLOSED }, timeout)));
+        nsRequest(link.conn, NsMessage.DEREGISTER, { key: plainKey(h.record), reason: OfflineReason.CLOSED }, timeout)));
     }
     this.held.clear();
     this.unsent.clear();
@@ -253,12 +253,15 @@ export class NsRegistry implements Registry {
 
   // --- requests -----------------------------------------------------------
 
-  private async call(type: number, body: unknown): Promise<unknown> {
+  private async call<K extends NsRequest>(type: K, body: NsRequests[K]['body']): Promise<NsRequests[K]['answer']> {
     return (await this.callOn(type, body)).value;
   }
 
-  /** Send a request on the current connection, waiting for one (and retrying after a drop) until the request timeout. */
-  private async callOn(type: number, body: unknown, before?: (l: Link) => void): Promise<{ value: unknown; link: Link }> {
+  /**
+   * Send a request on the current connection, waiting for one (and retrying after a drop) until the request timeout.
+   * Its answer is decoded: a malformed one fails the request with ProtocolError.
+   */
+  private async callOn<K extends NsRequest>(type: K, body: NsRequests[K]['body'], before?: (l: Link) => void): Promise<{ value: NsRequests[K]['answer']; link: Link }> {
     const deadline = performance.now() + this.requestTimeoutMs;
     for (;;) {
       if (this.isClosed()) throw new ClosedError('registry closed');
@@ -272,7 +275,7 @@ export class NsRegistry implements Registry {
       }
       before?.(link);
       try {
-        return { value: await link.conn.request(type, body, Math.ceil(left)), link };
+        return { value: await nsRequest(link.conn, type, body, Math.ceil(left)), link };
       } catch (err) {
         if (before) link.pendingWatches--;
         if (link.conn.closed && !this.isClosed()) continue; // dropped: wait for the reconnect, send again
@@ -343,13 +346,13 @@ export class NsRegistry implements Registry {
     if (resumed) {
       const unsent = [...this.unsent.values()];
       this.unsent.clear();
-      await Promise.all(unsent.map((u) => link.conn.request(NsMessage.DEREGISTER, u, t)));
+      await Promise.all(unsent.map((u) => nsRequest(link.conn, NsMessage.DEREGISTER, u, t)));
     } else {
       this.unsent.clear();
       await Promise.all([...this.held].map(async ([k, h]) => {
         try {
-          await link.conn.request(NsMessage.REGISTER, { instance: h.record, conflict: 'reject' }, t);
-          if (h.online) await link.conn.request(NsMessage.STARTUP, { key: plainKey(h.record) }, t);
+          await nsRequest(link.conn, NsMessage.REGISTER, { instance: h.record, conflict: 'reject' }, t);
+          if (h.online) await nsRequest(link.conn, NsMessage.STARTUP, { key: plainKey(h.record) }, t);
         } catch (err) {
           if (link.conn.closed || err instanceof TimeoutError) throw err;
           const id = `${h.record.service}/${h.record.userData}`;
@@ -367,9 +370,9 @@ export class NsRegistry implements Registry {
     await Promise.all([...this.mirrors].map(async (m) => {
       link.pendingWatches++;
       try {
-        const res = watchResult(await link.conn.request(NsMessage.WATCH, { gameId: m.gameId, pattern: m.pattern }, t));
+        const res = await nsRequest(link.conn, NsMessage.WATCH, { gameId: m.gameId, pattern: m.pattern }, t);
         if (m.closed) {
-          link.conn.send(NsMessage.UNWATCH, { watchId: res.watchId });
+          link.conn.send(NsMessage.UNWATCH, { watchId: res.watchId } satisfies NsUnwatchRequest);
           return;
         }
         m.resync(res.instances, graceMs);
@@ -389,8 +392,8 @@ export class NsRegistry implements Registry {
     const unknown: InstanceRecord = { ...rec, agentId: '', address: '', localId: 0, online: false };
     try {
       link.pendingWatches++;
-      const res = watchResult(await link.conn.request(NsMessage.WATCH, { gameId: rec.gameId, pattern: rec.service }, this.requestTimeoutMs));
-      link.conn.send(NsMessage.UNWATCH, { watchId: res.watchId });
+      const res = await nsRequest(link.conn, NsMessage.WATCH, { gameId: rec.gameId, pattern: rec.service }, this.requestTimeoutMs);
+      link.conn.send(NsMessage.UNWATCH, { watchId: res.watchId } satisfies NsUnwatchRequest);
       return res.instances.find((r) => r.userData === rec.userData) ?? unknown;
     } catch {
       return unknown;
@@ -404,41 +407,53 @@ export class NsRegistry implements Registry {
     link.watches.set(watchId, mirror);
     const early = link.early.get(watchId) ?? [];
     link.early.delete(watchId);
-    for (const e of early) this.onEvent(link, e.type, e.body);
+    for (const e of early) mirror.apply(e);
     if (link.pendingWatches === 0) link.early.clear();
   }
 
-  private onEvent(link: Link, type: number, raw: unknown): undefined {
-    const body = asMap(raw);
-    if (type === NsMessage.KICKED) {
-      if (!isRecord(body.instance) || !isRecord(body.by)) return this.bad(type);
-      const k = keyOf(body.instance);
-      const held = this.held.get(k);
-      if (held && held.record.localId === body.instance.localId && held.record.agentId === body.instance.agentId && held.record.epoch === body.instance.epoch) {
-        this.held.delete(k);
-        this.emitKicked(body.instance, body.by);
+  /**
+   * An event from the name server, decoded first (ns-bodies.ts): a malformed
+   * one throws ProtocolError, and FramedConnection closes the connection with
+   * it as the reason (onClose: logged, then the reconnect).
+   */
+  private onEvent(link: Link, type: number, body: unknown): undefined {
+    switch (type) {
+      case NsMessage.KICKED:
+        return this.kicked(nsKickedEvent(body));
+      case NsMessage.ONLINE: {
+        const { watchId, instance } = nsOnlineEvent(body);
+        return this.watched(link, watchId, { kind: 'online', instance });
       }
-      return undefined;
-    }
-    if (type !== NsMessage.ONLINE && type !== NsMessage.OFFLINE) return this.bad(type);
-    if (typeof body.watchId !== 'number' || !isRecord(body.instance)) return this.bad(type);
-    const mirror = link.watches.get(body.watchId);
-    if (!mirror) {
-      // A WATCH answer is written before any of its events, but may not be read yet.
-      if (link.pendingWatches > 0) {
-        const list = link.early.get(body.watchId) ?? [];
-        if (list.length < 100_000) list.push({ type, body });
-        link.early.set(body.watchId, list);
+      case NsMessage.OFFLINE: {
+        const { watchId, instance, reason } = nsOfflineEvent(body);
+        return this.watched(link, watchId, { kind: 'offline', instance, reason });
       }
-      return undefined;
+      default:
+        this.log(`registry: ignored an event of unknown type ${type} from ${this.url}`);
+        return undefined;
     }
-    if (type === NsMessage.ONLINE) mirror.online(body.instance);
-    else mirror.offline(body.instance, REASONS.has(body.reason as string) ? (body.reason as OfflineReason) : OfflineReason.CLOSED);
+  }
+
+  private kicked({ instance, by }: NsKickedEvent): undefined {
+    const k = keyOf(instance);
+    const held = this.held.get(k);
+    if (held && held.record.localId === instance.localId && held.record.agentId === instance.agentId && held.record.epoch === instance.epoch) {
+      this.held.delete(k);
+      this.emitKicked(instance, by);
+    }
     return undefined;
   }
 
-  private bad(type: number): undefined {
-    this.log(`registry: ignored a malformed or unknown event (type ${type}) from ${this.url}`);
+  private watched(link: Link, watchId: number, event: WatchEvent): undefined {
+    const mirror = link.watches.get(watchId);
+    if (mirror) {
+      mirror.apply(event);
+    } else if (link.pendingWatches > 0) {
+      // A WATCH answer is written before any of its events, but may not be read yet.
+      const list = link.early.get(watchId) ?? [];
+      if (list.length < 100_000) list.push(event);
+      link.early.set(watchId, list);
+    }
     return undefined;
   }
 
@@ -452,7 +467,7 @@ export class NsRegistry implements Registry {
 
   private beat(link: Link): void {
     if (link.conn.closed || !this.leaseId) return;
-    link.conn.request(NsMessage.HEARTBEAT, { leaseId: this.leaseId }, this.ttlMs).catch((err: Error) => {
+    nsRequest(link.conn, NsMessage.HEARTBEAT, { leaseId: this.leaseId }, this.ttlMs).catch((err: Error) => {
       // Lease lost or the name server stalled: reconnect, which re-registers if needed.
       if (!link.conn.closed) this.drop(link, new ClosedError(`heartbeat failed: ${err.message}`));
     });
@@ -501,17 +516,7 @@ export class NsRegistry implements Registry {
   }
 }
 
-const REASONS: ReadonlySet<string> = new Set(Object.values(OfflineReason));
-
 /** Half the delay plus a random half: spreads reconnecting agents out. */
 const jitter = (ms: number): number => ms / 2 + Math.random() * (ms / 2);
 
 const plainKey = (k: InstanceKey): InstanceKey => ({ gameId: k.gameId, service: k.service, userData: k.userData });
-
-function watchResult(value: unknown): { watchId: number; instances: InstanceRecord[] } {
-  const res = asMap(value);
-  if (typeof res.watchId !== 'number' || !Array.isArray(res.instances) || !res.instances.every(isRecord)) {
-    throw new ProtocolError('malformed WATCH answer from the name server');
-  }
-  return { watchId: res.watchId, instances: res.instances };
-}

@@ -58,6 +58,12 @@ export class WatchMirror {
     this.emit({ kind: 'offline', instance: rec, reason });
   }
 
+  /** An ONLINE or OFFLINE event of the watch, as ns-registry.ts decoded it (ns-bodies.ts). */
+  apply(event: WatchEvent): void {
+    if (event.kind === 'online') this.online(event.instance);
+    else this.offline(event.instance, event.reason);
+  }
+
   /** Take a new snapshot; `graceMs` > 0 holds back offlines (see the file comment). */
   resync(snapshot: InstanceRecord[], graceMs: number): void {
     const now = new Set(snapshot.map(keyOf));

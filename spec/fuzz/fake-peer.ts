@@ -17,7 +17,7 @@ export class FakePeer {
 
   /** Handshake as `agentId` (incarnation 1) listening at `address` (where the agent would dial back),
    * saying it speaks link protocol `version` (default: this build's). */
-  static async connect(port: number, secret: string, agentId: string, address = '127.0.0.1:1', version: { v: number; vmin: number } = { v: LINK_VERSION, vmin: LINK_VERSION }): Promise<FakePeer> {
+  static async connect(port: number, secret: string, agentId: string, address = '127.0.0.1:1', version: { v: number; vmin: number; caps?: string[] } = { v: LINK_VERSION, vmin: LINK_VERSION }): Promise<FakePeer> {
     const conn = await FuzzConn.open({ host: '127.0.0.1', port });
     await conn.until(() => conn.frames.some((f) => f.type === LinkFrame.CHALLENGE), 5000);
     const ch = decodeValue<Challenge>(conn.frames.find((f) => f.type === LinkFrame.CHALLENGE)!.body);

@@ -110,6 +110,13 @@ function recordIsFatal(rec: RecordSpec): boolean {
   return rec.seq === 'gap' || rec.seq === 0xffffffff || rec.short === true || !dataOrBounce || otherBits || (kind === RecordKind.DATA && (rec.src === 0 || rec.src > 4));
 }
 
+/** A SOURCE body the agent takes (link-bodies.ts): a u32 local id and a game id; anything else closes the link. */
+function isSource(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) return false;
+  const { local, game } = v as Body;
+  return Number.isInteger(local) && (local as number) >= 0 && (local as number) <= 0xffffffff && typeof game === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(game);
+}
+
 function setup(r: FuzzRandom): LinkCase['setup'] {
   return {
     reincarnate: r.chance(0.05),
@@ -166,7 +173,7 @@ function linkedCase(r: FuzzRandom, index: number): LinkCase {
     }
     case 'source': {
       const m = mutateBody(r, { local: r.int(1, 4), game: r.pick(['g', 'g', 'other', 'nosuchgame']) });
-      const ok = (m.value as Body)?.local !== undefined && typeof (m.value as Body).local === 'number' && typeof (m.value as Body).game === 'string';
+      const ok = isSource(m.value);
       return { ...base, fatal: !ok, desc: `linked: SOURCE ${m.desc}`, parts: [{ kind: 'source', body: m.value }] };
     }
     case 'frame': {

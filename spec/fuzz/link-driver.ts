@@ -10,7 +10,7 @@
 import { decodeValue, encodeValue } from '../../lib/protocol/cbor.js';
 import { ENVELOPE_BYTES, writeEnvelope } from '../../lib/protocol/envelope.js';
 import { encodeFrame } from '../../lib/protocol/frame.js';
-import { encodeBareFrame, encodeRecordFrame, LINK_VERSION, LinkFrame, linkProof } from '../../lib/protocol/link-frames.js';
+import { encodeBareFrame, encodeRecordFrame, LINK_VERSION, LinkFrame, linkProof, helloState } from '../../lib/protocol/link-frames.js';
 import { linkKeys } from '../../lib/protocol/link-seal.js';
 import { factsOf, helloFrame, type Challenge } from '../helpers/link-handshake.js';
 import { flood, halfClose } from './connection-stress.js';
@@ -123,7 +123,7 @@ export class LinkDriver implements Driver<LinkCase> {
     if (!zeros(b['proof']) || typeof b['agentId'] !== 'string' || typeof b['epoch'] !== 'number' || !(b['nonce'] instanceof Uint8Array)) return { body: b };
     const address = typeof b['address'] === 'string' ? b['address'] : '';
     const facts = factsOf(ch, { agentId: b['agentId'], epoch: b['epoch'], address, next: 1, nonce: b['nonce'] }, this.acceptor);
-    b['proof'] = linkProof(this.t.secret, 'd', facts);
+    b['proof'] = linkProof(this.t.secret, 'd', facts, helloState(typeof b['next'] === 'number' ? b['next'] : NaN));
     const keys = linkKeys(this.t.secret, facts);
     return { body: b, keys: { read: keys.backward, write: keys.forward } };
   }

@@ -1,6 +1,6 @@
 /**
- * Cases for the name server's TCP port (lib/ns/server.ts, session.ts,
- * validate.ts). They start from the requests a real agent sends (HELLO,
+ * Cases for the name server's TCP port (lib/ns/server.ts, session.ts, and
+ * the decoders it runs, lib/protocol/ns-bodies.ts). They start from the requests a real agent sends (HELLO,
  * HEARTBEAT, REGISTER, STARTUP, DEREGISTER, WATCH, UNWATCH, VERIFY_GAME;
  * built with the project's encoders) and mutate them:
  *   fresh   a new connection: HELLO with confused bodies or broken frames,

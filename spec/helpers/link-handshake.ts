@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { encodeValue } from '../../lib/protocol/cbor.js';
 import { encodeFrame } from '../../lib/protocol/frame.js';
-import { LINK_VERSION, LinkFrame, linkProof } from '../../lib/protocol/link-frames.js';
+import { LINK_VERSION, LinkFrame, linkProof, helloState } from '../../lib/protocol/link-frames.js';
 import { linkKeys, type HandshakeFacts } from '../../lib/protocol/link-seal.js';
 
 export interface Challenge {
@@ -34,10 +34,10 @@ export function factsOf(ch: Challenge, me: Dialer, acceptorAddress: string): Han
 }
 
 /** HELLO for `facts` (the proof made with `secret`), and the keys: `read` what the agent sends, `write` ours. */
-export function helloFrame(secret: string, facts: HandshakeFacts, next: number, version = { v: LINK_VERSION, vmin: LINK_VERSION }): { frame: Buffer; keys: { read: Buffer; write: Buffer } } {
+export function helloFrame(secret: string, facts: HandshakeFacts, next: number, version: { v: number; vmin: number; caps?: string[] } = { v: LINK_VERSION, vmin: LINK_VERSION }): { frame: Buffer; keys: { read: Buffer; write: Buffer } } {
   const body = {
     ...version, agentId: facts.dialer, epoch: facts.dialerEpoch, address: facts.dialerAddress, next, nonce: facts.dialerNonce,
-    proof: linkProof(secret, 'd', facts),
+    proof: linkProof(secret, 'd', facts, helloState(next)),
   };
   const keys = linkKeys(secret, facts);
   return { frame: encodeFrame(LinkFrame.HELLO, 0, encodeValue(body)), keys: { read: keys.backward, write: keys.forward } };

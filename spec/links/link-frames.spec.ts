@@ -3,7 +3,8 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { FrameDecoder } from '../../lib/protocol/frame.js';
 import {
-  checkLinkProof, decodeAck, decodeRecordBody, encodeAck, encodeBareFrame, encodeRecordFrame, LINK_MAX_FRAME, LinkFrame, linkProof,
+  checkLinkProof, decodeAck, decodeRecordBody, encodeAck, encodeBareFrame, encodeRecordFrame, helloState, LINK_MAX_FRAME, LinkFrame, linkProof,
+  welcomeState,
 } from '../../lib/protocol/link-frames.js';
 import { linkKeys, Opener, Sealer, type HandshakeFacts } from '../../lib/protocol/link-seal.js';
 import { ProtocolError } from '../../lib/protocol/errors.js';
@@ -73,18 +74,24 @@ const FACTS: HandshakeFacts = {
   acceptorNonce: new Uint8Array(32).fill(3), dialerNonce: new Uint8Array(32).fill(4),
 };
 
-Frames('link frames - proofs bind the secret, both nonces, the role, both agent ids, incarnations and addresses', () => {
-  const p = linkProof('s', 'd', FACTS);
-  assert.ok(checkLinkProof('s', 'd', FACTS, p));
-  assert.not.ok(checkLinkProof('t', 'd', FACTS, p), 'other secret');
-  assert.not.ok(checkLinkProof('s', 'a', FACTS, p), 'other role');
-  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, dialer: 'b', acceptor: 'a' }, p), 'ids swapped');
-  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, acceptorEpoch: 3 }, p), 'other incarnation');
-  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, acceptorNonce: new Uint8Array(32) }, p), 'other challenge nonce');
-  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, dialerNonce: new Uint8Array(32) }, p), 'other hello nonce');
-  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, acceptorAddress: '10.0.0.66:7000' }, p), 'dialled elsewhere (a relay)');
-  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, dialerAddress: '10.0.0.66:7000' }, p), 'other dial-back address');
-  assert.not.ok(checkLinkProof('s', 'd', FACTS, 'nope'), 'not bytes');
+Frames('link frames - proofs bind the secret, both nonces, the role, both agent ids, incarnations and addresses, and the sequence state', () => {
+  const st = helloState(7);
+  const p = linkProof('s', 'd', FACTS, st);
+  assert.ok(checkLinkProof('s', 'd', FACTS, st, p));
+  assert.not.ok(checkLinkProof('t', 'd', FACTS, st, p), 'other secret');
+  assert.not.ok(checkLinkProof('s', 'a', FACTS, st, p), 'other role');
+  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, dialer: 'b', acceptor: 'a' }, st, p), 'ids swapped');
+  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, acceptorEpoch: 3 }, st, p), 'other incarnation');
+  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, acceptorNonce: new Uint8Array(32) }, st, p), 'other challenge nonce');
+  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, dialerNonce: new Uint8Array(32) }, st, p), 'other hello nonce');
+  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, acceptorAddress: '10.0.0.66:7000' }, st, p), 'dialled elsewhere (a relay)');
+  assert.not.ok(checkLinkProof('s', 'd', { ...FACTS, dialerAddress: '10.0.0.66:7000' }, st, p), 'other dial-back address');
+  assert.not.ok(checkLinkProof('s', 'd', FACTS, helloState(8), p), 'another next (a relay making the acceptor skip frames)');
+  const w = linkProof('s', 'a', FACTS, welcomeState(5, [3]));
+  assert.ok(checkLinkProof('s', 'a', FACTS, welcomeState(5, [3]), w));
+  assert.not.ok(checkLinkProof('s', 'a', FACTS, welcomeState(9, [3]), w), 'another top (a relay making the dialer drop frames)');
+  assert.not.ok(checkLinkProof('s', 'a', FACTS, welcomeState(5, []), w), 'another pending list');
+  assert.not.ok(checkLinkProof('s', 'd', FACTS, st, 'nope'), 'not bytes');
 });
 
 Frames('link seal - chunks open in order, however the bytes are split; the two directions have different keys', () => {

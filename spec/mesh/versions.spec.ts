@@ -13,7 +13,9 @@ import { ProtocolError, VersionError } from '../../lib/index.js';
 import { FramedConnection } from '../../lib/protocol/connection.js';
 import { ControlMessage } from '../../lib/protocol/control-messages.js';
 import { NsMessage } from '../../lib/protocol/registry-messages.js';
-import { agreeVersion, CONTROL_PROTOCOL, LINK_PROTOCOL, NS_PROTOCOL } from '../../lib/protocol/versions.js';
+import { decodeValue } from '../../lib/protocol/cbor.js';
+import { LinkFrame } from '../../lib/protocol/link-frames.js';
+import { agreeVersion, CONTROL_PROTOCOL, LINK_PROTOCOL, NS_PROTOCOL, versionFields } from '../../lib/protocol/versions.js';
 import { FakePeer } from '../fuzz/fake-peer.js';
 import { GAME, MESH_SECRET, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { httpGet, rawAgent, rawClient, waitFor } from '../helpers/ns.js';
@@ -104,6 +106,10 @@ Versions('protocol versions - name server: an agent speaking only a newer versio
   const { body } = await httpGet(up.ready.ns!.httpPort, '/v1/agents');
   assert.not.ok(JSON.stringify(body).includes('old-agent'), 'no lease for the old agent');
 
+  const { conn: probe } = await rawClient(up.ready.ns!.port);
+  const challenge = await probe.request<{ caps?: string[] }>(NsMessage.CHALLENGE, { ...versionFields(NS_PROTOCOL), caps: ['uptime', 'time-travel'] });
+  assert.equal(challenge.caps, ['uptime'], 'the CHALLENGE answer names the capabilities both have');
+  probe.close();
   const current = await rawAgent(up.ready.ns!.port, 'current-agent', '', {}, MESH_SECRET);
   assert.is(current.hello.v, NS_PROTOCOL.max);
   current.conn.close();
@@ -129,7 +135,9 @@ Versions('protocol versions - links: a peer speaking only a newer link protocol 
   }
   assert.ok(older, 'a link-protocol 2 peer (unsealed frames) is refused');
   await waitFor(() => /link protocol: this side speaks version 3, the other side version 2/.test(up.fixture.stderr.slice(mark)), 'the refusal logged');
-  const peer = await FakePeer.connect(port, MESH_SECRET, 'same-agent');
+  const peer = await FakePeer.connect(port, MESH_SECRET, 'same-agent', '127.0.0.1:1', { v: LINK_PROTOCOL.max, vmin: LINK_PROTOCOL.min, caps: ['warp-drive', 'seal-gmac'] });
+  const welcome = decodeValue<{ caps?: string[] }>(peer.conn.frames.find((f) => f.type === LinkFrame.WELCOME)!.body);
+  assert.equal(welcome.caps, ['seal-gmac'], 'the WELCOME names the capabilities both have');
   peer.close();
 });
 

@@ -31,7 +31,11 @@ function wrong(v: unknown): Array<[string, unknown]> {
     return [['a string', String(v)], ['-1', -1], ['1.5', 1.5], ['2^53', 2 ** 53], ['null', null], ['true', true], ...nested];
   }
   if (v instanceof Uint8Array) return [['a string', 'bytes'], ['a number', 5], ['empty', new Uint8Array(0)], ['5000 bytes', new Uint8Array(5000)], ...nested];
-  if (Array.isArray(v)) return [['a map', {}], ['a string', 'list'], ['a number', 5], ['null', null], ['an array of numbers', [5]], ['nested in an array', [v]]];
+  if (Array.isArray(v)) {
+    // items of another kind than its own (an empty array's are taken to be maps)
+    const others: [string, unknown] = typeof v[0] === 'number' ? ['an array of strings', ['x']] : ['an array of numbers', [5]];
+    return [['a map', {}], ['a string', 'list'], ['a number', 5], ['null', null], others, ['nested in an array', [v]]];
+  }
   return [['a number', 5], ['a string', 'map'], ['null', null], ['an empty array', []], ['nested in an array', [v]]];
 }
 

@@ -2,7 +2,7 @@
  * The control protocol's body decoders (lib/protocol/control-bodies.ts)
  * against what the real client and agent send. A real app, `rxmesh status`'s
  * own request and the hostile scribbler fixture (for a FAULT) talk to a real
- * `rxmesh up` through a ControlTap that keeps every body: each decodes to
+ * `rxmesh up` through a FrameTap that keeps every body: each decodes to
  * itself, every request, answer and event type shows up, and every malformed
  * variant of each (body-variants.ts) is refused with ProtocolError, or with
  * the typed error the app gets for a name (InvalidNameError) or a proof
@@ -23,10 +23,12 @@ import { GAME, KEY, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { startFixture, type Fixture } from '../helpers/process.js';
 import { cleanupShm, tempShmDir } from '../helpers/shm.js';
 import { next, sleep, until } from '../mesh/wait.js';
-import { variants, type Variant } from './body-variants.js';
-import { ControlTap, type Tapped } from './control-tap.js';
+import type { Variant } from './body-variants.js';
+import {
+  assertEachType, decodeAll, decoderIn, sampleTests, type ByKind, type Decoder, type Decoders, type ErrorClass,
+} from './decoder-checks.js';
+import { FrameTap, type Tapped } from './frame-tap.js';
 
-type Decoder = (value: unknown) => unknown;
 const M = ControlMessage;
 
 /** The decoder of each request body (the ones client-session.ts runs). */
@@ -38,20 +40,13 @@ const REQUESTS: Record<number, Decoder> = {
 const EVENTS: Record<number, Decoder> = {
   [M.ONLINE]: onlineEvent, [M.OFFLINE]: offlineEvent, [M.KICKED]: kickedEvent, [M.FAULT]: faultEvent, [M.LOAD]: loadReport,
 };
-const ANSWER_DECODERS = ANSWERS as unknown as Record<number, Decoder>;
-
-/** The decoder for a tapped body; none for STATUS answers (the agent's counters) and FAILURE bodies. */
-function decoderOf(t: Tapped): Decoder | undefined {
-  if (t.kind === 'request') return REQUESTS[t.type];
-  if (t.kind === 'answer') return ANSWER_DECODERS[t.type];
-  if (t.kind === 'event') return EVENTS[t.type];
-  return undefined;
-}
+/** The decoder of each kind of tapped body; none for STATUS answers (the agent's counters) and FAILURE bodies. */
+const BY_KIND: ByKind = { request: REQUESTS, answer: ANSWERS as unknown as Record<number, Decoder>, event: EVENTS };
 
 const REQUEST_NAMES = new Set(['service', 'userData', 'pattern']);
 
 /** What a variant must be refused with: the app's own errors for names and proofs in requests, ProtocolError for the rest. */
-function refusal(t: Tapped, v: Variant): new (...args: never[]) => Error {
+function refusal(t: Tapped, v: Variant): ErrorClass {
   if (t.kind !== 'request' || v.path.length === 0) return ProtocolError;
   const field = v.path[0]!;
   if (REQUEST_NAMES.has(field)) return InvalidNameError;
@@ -60,8 +55,10 @@ function refusal(t: Tapped, v: Variant): new (...args: never[]) => Error {
   return ProtocolError;
 }
 
+const DECODERS: Decoders<Tapped> = { of: decoderIn(BY_KIND), refusal, optional: () => new Set(['v', 'vmin', 'caps']) };
+
 let up: MeshProcess;
-let tap: ControlTap;
+let tap: FrameTap;
 let direct: Mesh | undefined;
 let tapped: Mesh | undefined;
 const fixtures: Fixture[] = [];
@@ -118,7 +115,7 @@ async function exerciseEverything(): Promise<void> {
 
 /** STATUS from `rxmesh status` itself (fetchStatus dials `<dir>/agent.sock`: a tap of its own there). */
 async function status(): Promise<void> {
-  const cli = await ControlTap.open(join(tempShmDir(), 'agent.sock'), up.socket);
+  const cli = await FrameTap.open(join(tempShmDir(), 'agent.sock'), up.socket);
   try {
     await fetchStatus(dirname(cli.path));
   } finally {
@@ -130,7 +127,7 @@ async function status(): Promise<void> {
 const Bodies = suite('control bodies');
 Bodies.before(async () => {
   up = await startUp();
-  tap = await ControlTap.open(join(up.shmDir, 'tap.sock'), up.socket); // beside the rings: the scribbler looks for them there
+  tap = await FrameTap.open(join(up.shmDir, 'tap.sock'), up.socket); // beside the rings: the scribbler looks for them there
   await exerciseEverything();
 });
 Bodies.after(async () => {
@@ -143,52 +140,12 @@ Bodies.after(async () => {
 });
 
 Bodies('control bodies - every request, answer and event type went by, and each body decodes to itself', () => {
-  for (const type of Object.keys(REQUESTS)) assert.ok(tap.of('request', Number(type)).length > 0, `a request of type ${type}`);
-  for (const type of Object.keys(ANSWER_DECODERS)) assert.ok(tap.of('answer', Number(type)).length > 0, `an answer to type ${type}`);
-  for (const type of Object.keys(EVENTS)) assert.ok(tap.of('event', Number(type)).length > 0, `an event of type ${type}`);
-  let decoded = 0;
-  for (const t of tap.seen) {
-    const decode = decoderOf(t);
-    if (!decode) continue;
-    assert.equal(decode(t.body), t.body, `${t.kind} of type ${t.type}`);
-    decoded++;
-  }
+  assertEachType(tap.seen, BY_KIND);
+  const decoded = decodeAll(tap.seen, DECODERS);
   assert.ok(decoded >= 30, `${decoded} bodies decoded`);
 });
 
-/** One sample of each (kind, type): the one with the most in it (a WATCH answer with instances, say). */
-function samples(): Tapped[] {
-  const best = new Map<string, Tapped>();
-  for (const t of tap.seen) {
-    if (!decoderOf(t)) continue;
-    const key = `${t.kind} ${t.type}`;
-    const size = JSON.stringify(t.body)?.length ?? 0;
-    if (size > (JSON.stringify(best.get(key)?.body)?.length ?? -1)) best.set(key, t);
-  }
-  return [...best.values()];
-}
-
-Bodies('control bodies - every malformed variant of each body is refused, with ProtocolError or the app\'s own error', () => {
-  let checked = 0;
-  for (const t of samples()) {
-    const decode = decoderOf(t)!;
-    for (const v of variants(t.body, new Set(['v', 'vmin', 'caps']))) {
-      const Expected = refusal(t, v);
-      assert.throws(() => decode(v.body), (e: unknown) => e instanceof Expected, `${t.kind} of type ${t.type}, ${v.what}: expected ${Expected.name}`);
-      checked++;
-    }
-  }
-  assert.ok(checked > 300, `${checked} variants checked`);
-});
-
-Bodies('control bodies - fields no decoder knows are left out of the copy it returns', () => {
-  for (const t of samples()) {
-    const decode = decoderOf(t)!;
-    const extra = decode({ ...(t.body as object), extra: { deep: [1, 2] } }) as Record<string, unknown>;
-    assert.equal(extra, decode(t.body), `${t.kind} of type ${t.type}`);
-    assert.is.not(decode(t.body), t.body, 'a copy, not the body itself');
-  }
-});
+sampleTests(Bodies, 'control bodies', () => tap.seen, DECODERS, { minVariants: 300, refused: 'ProtocolError or the app\'s own error' });
 
 Bodies('control bodies - an instance from the agent must be named right: a bad name or a wrong id is a ProtocolError, not the app\'s InvalidNameError', () => {
   const info = (tap.of('answer', M.STARTUP)[0]!.body) as InstanceInfo;

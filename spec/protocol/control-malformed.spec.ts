@@ -4,7 +4,7 @@
  * correct client sends and gets FAILURE PROTOCOL for each, its connection
  * staying up; before AUTH, such a body also closes the connection. Meanwhile
  * the agent runs on and an app connected all along keeps its round trip. The
- * client: a ControlTap spoils one answer or event of the real agent on its way,
+ * client: a FrameTap spoils one answer or event of the real agent on its way,
  * and the client refuses it (the request fails with ProtocolError; a bad event
  * drops the connection, and the client comes back).
  */
@@ -20,14 +20,14 @@ import { RawApp } from '../fuzz/raw-app.js';
 import { GAME, KEY, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, until } from '../mesh/wait.js';
-import { ControlTap, type Tapped } from './control-tap.js';
+import { FrameTap, type Tapped } from './frame-tap.js';
 
 const M = ControlMessage;
 let up: MeshProcess;
 let good: Mesh;
 let peer: Mesh;
 let goodLost = false;
-let tap: ControlTap;
+let tap: FrameTap;
 const opened: Mesh[] = [];
 
 const agentRuns = (): void => assert.ok(up.fixture.child.exitCode === null && up.fixture.child.signalCode === null, 'the agent is still running');
@@ -42,7 +42,7 @@ Malformed.before(async () => {
   good = await up.connect();
   good.lost$.subscribe(() => (goodLost = true));
   peer = await up.connect();
-  tap = await ControlTap.open(join(up.shmDir, 'tap.sock'), up.socket);
+  tap = await FrameTap.open(join(up.shmDir, 'tap.sock'), up.socket);
 });
 Malformed.after(async () => {
   await Promise.all(opened.map((m) => m.close()));
@@ -109,17 +109,6 @@ Malformed('malformed control bodies - before AUTH, a malformed HELLO or AUTH bod
   await roundTrip(peer, good, 'after-hello');
 });
 
-/** Spoil the first body that `match` picks on its way through the tap with `spoil`. */
-function spoilOnce(match: (t: Tapped) => boolean, spoil: (body: Record<string, unknown>) => unknown): { done: () => boolean } {
-  let done = false;
-  tap.tamper = (t) => {
-    if (done || !match(t)) return undefined;
-    done = true;
-    return spoil(t.body as Record<string, unknown>);
-  };
-  return { done: () => done };
-}
-
 const serviceOf = (t: Tapped, field: string): string | undefined => ((t.body as Record<string, { service?: string }>)?.[field])?.service;
 
 Malformed('malformed control bodies - the client refuses a malformed answer: the request fails with ProtocolError, the connection stays', async () => {
@@ -127,7 +116,7 @@ Malformed('malformed control bodies - the client refuses a malformed answer: the
   opened.push(app);
   let lost = false;
   app.lost$.subscribe(() => (lost = true));
-  const spoiled = spoilOnce((t) => t.kind === 'answer' && t.type === M.STARTUP && (t.body as { service?: string }).service === 'g.spoilt.1.0', (b) => ({ ...b, node: -1 }));
+  const spoiled = tap.spoilOnce((t) => t.kind === 'answer' && t.type === M.STARTUP && (t.body as { service?: string }).service === 'g.spoilt.1.0', (b) => ({ ...b, node: -1 }));
   const inst = app.instance('g.spoilt.1.0', { userData: 's' });
   const err = await next(inst.startup$).then(() => undefined, (e: MeshError) => e);
   assert.ok(spoiled.done(), 'the STARTUP answer was spoilt');
@@ -147,7 +136,7 @@ Malformed('malformed control bodies - the client refuses a malformed event: the 
   app.lost$.subscribe((e) => lost.push(e));
   const watcher = app.instance('g.spoil-watch.1.0', { userData: 'w', watch: ['g.spoil-ev.*.*'] });
   await next(watcher.startup$);
-  const spoiled = spoilOnce((t) => t.kind === 'event' && t.type === M.ONLINE && serviceOf(t, 'instance') === 'g.spoil-ev.1.0', (b) => ({ ...b, instance: { ...(b.instance as object), node: -1 } }));
+  const spoiled = tap.spoilOnce((t) => t.kind === 'event' && t.type === M.ONLINE && serviceOf(t, 'instance') === 'g.spoil-ev.1.0', (b) => ({ ...b, instance: { ...(b.instance as object), node: -1 } }));
   const target = peer.instance('g.spoil-ev.1.0', { userData: 't' });
   await next(target.startup$);
   await until(() => lost.length > 0, 8000, 'the client to drop the connection');

@@ -64,4 +64,6 @@ export interface LinkStats {
   queued: number;
   connects: number;
   rttUs: number;
+  /** The optional features both ends named in the last handshake (versions.ts). */
+  caps: string[];
 }

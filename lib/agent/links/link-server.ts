@@ -26,9 +26,10 @@ import { Admission, AdmissionError, type AdmissionOptions, type AdmissionStats, 
 import { decodeValue, encodeValue } from '../../protocol/cbor.js';
 import { ENVELOPE_BYTES } from '../../protocol/envelope.js';
 import { ProtocolError } from '../../protocol/errors.js';
-import { agreeVersion, LINK_PROTOCOL, versionFields } from '../../protocol/versions.js';
+import { agreeVersion, commonCaps, LINK_PROTOCOL, versionFields } from '../../protocol/versions.js';
 import { encodeFrame, type Frame } from '../../protocol/frame.js';
-import { checkLinkProof, decodeRecordBody, encodeBareFrame, LinkFrame, linkProof } from '../../protocol/link-frames.js';
+import { linkHello, linkSource, type LinkChallenge, type LinkWelcome } from '../../protocol/link-bodies.js';
+import { checkLinkProof, decodeRecordBody, encodeBareFrame, LinkFrame, linkProof, helloState, welcomeState } from '../../protocol/link-frames.js';
 import type { InboundSession, InboundStats } from './inbound-session.js';
 
 export interface LinkServerHost {
@@ -142,7 +143,8 @@ export class LinkServer {
         conn.session.stats.connected = false;
       }
     });
-    stream.write([encodeFrame(LinkFrame.CHALLENGE, 0, encodeValue({ ...versionFields(LINK_PROTOCOL), agentId: this.host.agentId, epoch: this.host.epoch, nonce }))]);
+    const challenge = { ...versionFields(LINK_PROTOCOL), agentId: this.host.agentId, epoch: this.host.epoch, nonce } satisfies LinkChallenge;
+    stream.write([encodeFrame(LinkFrame.CHALLENGE, 0, encodeValue(challenge))]);
   }
 
   private onFrame(conn: Conn, f: Frame, nonce: Uint8Array): void {
@@ -160,9 +162,8 @@ export class LinkServer {
         return;
       }
       case LinkFrame.SOURCE: {
-        const s = decodeValue(f.body) as { local?: unknown; game?: unknown };
-        if (typeof s?.local !== 'number' || typeof s.game !== 'string') throw new ProtocolError('malformed SOURCE');
-        session.announce(s.local, s.game);
+        const { local, game } = linkSource(decodeValue(f.body));
+        session.announce(local, game);
         return;
       }
       case LinkFrame.PING:
@@ -176,16 +177,13 @@ export class LinkServer {
   }
 
   private hello(conn: Conn, body: Uint8Array, nonce: Uint8Array): void {
-    const h = decodeValue(body) as { agentId?: unknown; epoch?: unknown; address?: unknown; next?: unknown; nonce?: unknown; proof?: unknown };
-    if (typeof h?.agentId !== 'string' || typeof h.epoch !== 'number' || typeof h.next !== 'number' || !(h.nonce instanceof Uint8Array) || h.nonce.length !== 32) {
-      throw new ProtocolError('malformed HELLO');
-    }
-    const version = agreeVersion('link', LINK_PROTOCOL, h as { v?: unknown; vmin?: unknown });
+    const h = linkHello(decodeValue(body));
+    const version = agreeVersion('link', LINK_PROTOCOL, h);
     const facts: HandshakeFacts = {
       dialer: h.agentId, acceptor: this.host.agentId, dialerEpoch: h.epoch, acceptorEpoch: this.host.epoch,
-      dialerAddress: typeof h.address === 'string' ? h.address : '', acceptorAddress: this.host.advertised(), acceptorNonce: nonce, dialerNonce: h.nonce,
+      dialerAddress: h.address, acceptorAddress: this.host.advertised(), acceptorNonce: nonce, dialerNonce: h.nonce,
     };
-    if (!checkLinkProof(this.host.secret, 'd', facts, h.proof)) {
+    if (!checkLinkProof(this.host.secret, 'd', facts, helloState(h.next), h.proof)) {
       this.failures.take(conn.socket.remoteAddress ?? '?');
       throw new ProtocolError(`refused: wrong mesh secret, or not dialled at ${facts.acceptorAddress} (claims to be '${h.agentId}')`);
     }
@@ -198,7 +196,9 @@ export class LinkServer {
     conn.session = session;
     session.stats.connected = true;
     const { top, pending } = session.connected(h.next);
-    const welcome = { v: version, proof: linkProof(this.host.secret, 'a', facts), top, pending };
+    const welcome = {
+      v: version, caps: commonCaps(LINK_PROTOCOL, h.caps), proof: linkProof(this.host.secret, 'a', facts, welcomeState(top, pending)), top, pending,
+    } satisfies LinkWelcome;
     conn.stream.write([encodeFrame(LinkFrame.WELCOME, 0, encodeValue(welcome))]);
     const keys = this.host.tls ? null : linkKeys(this.host.secret, facts);
     conn.stream.begin(keys && { read: keys.forward, write: keys.backward });

@@ -26,7 +26,8 @@ import { BounceReason, envAux, envLocal, RecordKind, setEnvAddress, setEnvEpoch,
 import { ProtocolError } from '../../protocol/errors.js';
 import { agreeVersion, LINK_PROTOCOL, versionFields } from '../../protocol/versions.js';
 import { encodeFrame } from '../../protocol/frame.js';
-import { checkLinkProof, DATA_OVERHEAD, decodeAck, encodeBareFrame, LinkFrame, linkProof } from '../../protocol/link-frames.js';
+import { linkChallenge, linkWelcome, type LinkHello, type LinkSource } from '../../protocol/link-bodies.js';
+import { checkLinkProof, DATA_OVERHEAD, decodeAck, encodeBareFrame, LinkFrame, linkProof, helloState, welcomeState } from '../../protocol/link-frames.js';
 import { linkKeys, type HandshakeFacts } from '../../protocol/link-seal.js';
 import { connectTls } from '../../protocol/tls.js';
 import { LinkStream } from './link-stream.js';
@@ -72,7 +73,7 @@ export class PeerLink implements RecordSink {
 
   constructor(readonly peer: PeerIdentity, public address: string, private readonly host: PeerLinkHost, private readonly t: LinkTimings) {
     this.queue = new OutboundQueue(t.windowBytes, Math.max(64 * 1024, t.windowBytes / 4));
-    this.stats = { peer: peer.agentId, epoch: peer.epoch, address, state: 'idle', msgsOut: 0, bytesOut: 0, resends: 0, bounces: 0, inDoubt: 0, done: 0, queued: 0, connects: 0, rttUs: 0 };
+    this.stats = { peer: peer.agentId, epoch: peer.epoch, address, state: 'idle', msgsOut: 0, bytesOut: 0, resends: 0, bounces: 0, inDoubt: 0, done: 0, queued: 0, connects: 0, rttUs: 0, caps: [] };
     this.settlement = new Settlement(this.queue, this.stats, peer.node);
   }
 
@@ -143,7 +144,7 @@ export class PeerLink implements RecordSink {
       const out = this.queue.takeUnsentFrames((item) => {
         if (item.game === null || this.announced.has(item.src)) return null;
         this.announced.add(item.src);
-        return encodeFrame(LinkFrame.SOURCE, 0, encodeValue({ local: item.src, game: item.game }));
+        return encodeFrame(LinkFrame.SOURCE, 0, encodeValue({ local: item.src, game: item.game } satisfies LinkSource));
       });
       if (out.length > 0) this.stream!.write(out);
     });
@@ -220,12 +221,10 @@ export class PeerLink implements RecordSink {
   }
 
   private onChallenge(body: Uint8Array): void {
-    const c = decodeValue(body) as { agentId?: unknown; epoch?: unknown; nonce?: unknown };
-    if (!this.handshaking || this.facts || !(c?.nonce instanceof Uint8Array) || c.nonce.length !== 32 || typeof c.epoch !== 'number') {
-      throw new ProtocolError('unexpected CHALLENGE');
-    }
-    agreeVersion('link', LINK_PROTOCOL, c as { v?: unknown; vmin?: unknown });
-    if (c.agentId !== this.peer.agentId) throw new ProtocolError(`${this.address} is agent '${String(c.agentId)}', not '${this.peer.agentId}' as the registry says`);
+    if (!this.handshaking || this.facts) throw new ProtocolError('unexpected CHALLENGE');
+    const c = linkChallenge(decodeValue(body));
+    agreeVersion('link', LINK_PROTOCOL, c);
+    if (c.agentId !== this.peer.agentId) throw new ProtocolError(`${this.address} is agent '${c.agentId}', not '${this.peer.agentId}' as the registry says`);
     if (c.epoch !== this.peer.epoch) {
       this.retire(c.epoch);
       return;
@@ -236,22 +235,20 @@ export class PeerLink implements RecordSink {
     };
     const hello = {
       ...versionFields(LINK_PROTOCOL), agentId: this.host.agentId, epoch: this.host.epoch, address: this.host.address, next: this.queue.firstSeq,
-      nonce: this.facts.dialerNonce, proof: linkProof(this.host.secret, 'd', this.facts),
-    };
+      nonce: this.facts.dialerNonce, proof: linkProof(this.host.secret, 'd', this.facts, helloState(this.queue.firstSeq)),
+    } satisfies LinkHello;
     this.stream!.write([encodeFrame(LinkFrame.HELLO, 0, encodeValue(hello))]);
   }
 
   private onWelcome(body: Uint8Array): void {
-    const w = decodeValue(body) as { proof?: unknown; top?: unknown; pending?: unknown };
     const facts = this.facts;
     if (!this.handshaking || !facts) throw new ProtocolError('unexpected WELCOME');
-    agreeVersion('link', LINK_PROTOCOL, w as { v?: unknown });
-    if (!checkLinkProof(this.host.secret, 'a', facts, w?.proof)) {
+    const w = linkWelcome(decodeValue(body));
+    agreeVersion('link', LINK_PROTOCOL, w);
+    if (!checkLinkProof(this.host.secret, 'a', facts, welcomeState(w.top, w.pending), w.proof)) {
       throw new ProtocolError(`peer at ${this.address} failed the mesh-secret proof`);
     }
-    const top = typeof w.top === 'number' ? w.top : 0;
-    if (!Number.isSafeInteger(top) || top < 0 || top >= this.queue.nextSeq) throw new ProtocolError(`WELCOME says frame ${String(w.top)} was taken; only ${this.queue.nextSeq - 1} were sent`);
-    const pending = Array.isArray(w.pending) ? w.pending.filter((s): s is number => typeof s === 'number') : [];
+    if (w.top >= this.queue.nextSeq) throw new ProtocolError(`WELCOME says frame ${w.top} was taken; only ${this.queue.nextSeq - 1} were sent`);
     const keys = this.host.tls ? null : linkKeys(this.host.secret, facts);
     this.stream!.begin(keys && { read: keys.backward, write: keys.forward });
     this.facts = undefined;
@@ -260,9 +257,10 @@ export class PeerLink implements RecordSink {
     this.attempt = 0;
     this.downSince = 0;
     this.stats.connects++;
+    this.stats.caps = w.caps ?? [];
     this.queue.rewind();
-    this.settlement.welcome(top, new Set(pending));
-    if (this.stats.connects > 1) this.stats.resends += this.queue.range(top, Infinity).length;
+    this.settlement.welcome(w.top, new Set(w.pending));
+    if (this.stats.connects > 1) this.stats.resends += this.queue.range(w.top, Infinity).length;
     this.released();
     this.scheduleWrite();
   }
