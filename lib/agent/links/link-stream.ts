@@ -14,6 +14,14 @@ import { LINK_MAX_FRAME } from '../../protocol/link-frames.js';
 
 /** Parts written with one cork up to this many; more are joined first (one copy, one write). */
 const CORK_PARTS = 4;
+/** A few parts smaller than this in all are joined too: a copy of them costs less than a write each. */
+const JOIN_BELOW = 16 * 1024;
+
+const total = (parts: readonly Uint8Array[]): number => {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
+};
 
 export class LinkStream {
   private readonly decoder: FrameDecoder;
@@ -56,7 +64,7 @@ export class LinkStream {
     const out = this.sealer ? this.sealer.seal(parts) : parts;
     if (out.length === 1) {
       this.socket.write(out[0]!);
-    } else if (out.length <= CORK_PARTS) {
+    } else if (out.length <= CORK_PARTS && total(out) > JOIN_BELOW) {
       this.socket.cork();
       for (const b of out) this.socket.write(b);
       this.socket.uncork();
