@@ -6,20 +6,22 @@
  * control socket, refused by the name server and the links, whose versions 1
  * and 2 authenticated too little (issue 11).
  */
-import { createConnection } from 'node:net';
+import { createConnection, createServer } from 'node:net';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ProtocolError, VersionError } from '../../lib/index.js';
+import { connect, ProtocolError, VersionError } from '../../lib/index.js';
 import { FramedConnection } from '../../lib/protocol/connection.js';
 import { ControlMessage } from '../../lib/protocol/control-messages.js';
 import { NsMessage } from '../../lib/protocol/registry-messages.js';
-import { decodeValue } from '../../lib/protocol/cbor.js';
+import { decodeValue, encodeValue } from '../../lib/protocol/cbor.js';
+import { encodeFrame } from '../../lib/protocol/frame.js';
 import { LinkFrame } from '../../lib/protocol/link-frames.js';
 import { agreeVersion, CONTROL_PROTOCOL, LINK_PROTOCOL, NS_PROTOCOL, versionFields } from '../../lib/protocol/versions.js';
 import { FakePeer } from '../fuzz/fake-peer.js';
 import { GAME, MESH_SECRET, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { httpGet, rawAgent, rawClient, waitFor } from '../helpers/ns.js';
-import { cleanupShm } from '../helpers/shm.js';
+import { cleanupShm, tempShmDir } from '../helpers/shm.js';
 import { next, refusal } from './wait.js';
 
 const Versions = suite('protocol versions');
@@ -139,6 +141,57 @@ Versions('protocol versions - links: a peer speaking only a newer link protocol 
   const welcome = decodeValue<{ caps?: string[] }>(peer.conn.frames.find((f) => f.type === LinkFrame.WELCOME)!.body);
   assert.equal(welcome.caps, ['seal-gmac'], 'the WELCOME names the capabilities both have');
   peer.close();
+});
+
+Versions('protocol versions - an app facing an agent that speaks only a newer control protocol fails connect() with VERSION naming both', async () => {
+  const dir = tempShmDir();
+  const path = join(dir, 'newer-agent.sock');
+  const server = createServer((socket) => {
+    new FramedConnection(socket, {
+      onMessage: (type) => {
+        if (type === ControlMessage.HELLO) return { nonce: new Uint8Array(32), agentId: 'newer-agent', v: CONTROL_PROTOCOL.max + 1 };
+        throw new ProtocolError('HELLO first');
+      },
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  try {
+    const err = await refusal(connect({ gameId: GAME, password: 'x', agent: path }));
+    assert.instance(err, VersionError, `${err.name}: ${err.message}`);
+    assert.match(err.message, /control protocol: this side speaks version 1, the other side version 2/);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+});
+
+Versions('protocol versions - an agent dialling a peer that speaks only a newer link protocol refuses it (VERSION logged) and sends it nothing', async () => {
+  // a "peer agent" that registers an instance at its own address, then answers every dial with a newer CHALLENGE
+  const frames: number[] = [];
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    socket.on('data', (chunk: Buffer) => frames.push(chunk.length));
+    socket.write(encodeFrame(LinkFrame.CHALLENGE, 0, encodeValue({ v: LINK_PROTOCOL.max + 1, vmin: LINK_PROTOCOL.max + 1, agentId: 'newer-peer', epoch: 1, nonce: new Uint8Array(32) })));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  const peer = await rawAgent(up.ready.ns!.port, 'newer-peer', address, {}, MESH_SECRET);
+  const key = { gameId: GAME, service: 'g.newer.1.0', userData: 'n' };
+  try {
+    await peer.conn.request(NsMessage.REGISTER, { instance: { ...key, agentId: 'newer-peer', address, localId: 1, epoch: 1, online: false }, conflict: 'reject' });
+    await peer.conn.request(NsMessage.STARTUP, { key });
+    const mark = up.fixture.stderr.length;
+    const mesh = await up.connect();
+    const inst = mesh.instance('g.versions-dialer.1.0', { userData: 'd', watch: ['g.newer.1.0'] });
+    await next(inst.startup$);
+    const to = (await next(inst.members$('g.newer.1.0'), (l) => l.length > 0))[0]!;
+    inst.sendTo(to, new TextEncoder().encode('hello?'));
+    await waitFor(() => /link protocol: this side speaks version 3, the other side version 4/.test(up.fixture.stderr.slice(mark)), 'the refusal logged', 5000);
+    assert.equal(frames, [], 'no HELLO (and no message) went to a peer of another version');
+    await mesh.close();
+  } finally {
+    peer.conn.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 });
 
 Versions.run();
