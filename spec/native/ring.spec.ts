@@ -6,6 +6,7 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   align8, Doorbell, forEachRecord, Layout, RecordBatch, Ring, RingError, ShmqResult, type RingOptions,
@@ -404,6 +405,29 @@ Limits('ring - a record length changed to near 2 GiB while the span is walked is
         new DataView(r.consumer.data.buffer, r.consumer.data.byteOffset).setInt32(second, huge, true);
         return true;
       }), ShmqResult.CORRUPT, /changed while read/);
+    } finally {
+      r.close();
+    }
+  }
+});
+
+Limits('ring - stats: a read cursor scribbled by the other side gives a depth within [0, capacity], never beyond 2^53', () => {
+  // An app owns its rx ring's read cursor; the agent reports the ring's depth to every app of the game (LOAD),
+  // whose decoder refuses a depth no ring can have (the rings fuzz lost its canary's connection that way).
+  for (const head of [-(2n ** 63n), 0n, 2n ** 62n]) {
+    const r = ringPair();
+    try {
+      for (let i = 0; i < 100; i++) {
+        assert.ok(r.producer.write(1, bodyFor(i, 64)));
+        readAll(r.consumer);
+      }
+      const fd = openSync(r.path, 'r+');
+      const raw = Buffer.alloc(8);
+      raw.writeBigInt64LE(head);
+      writeSync(fd, raw, 0, 8, Layout.OFF_HEAD);
+      closeSync(fd);
+      const depth = r.observer.stats().depth;
+      assert.ok(depth >= 0 && depth <= r.observer.capacity, `head ${head}: depth ${depth} (capacity ${r.observer.capacity})`);
     } finally {
       r.close();
     }
