@@ -54,6 +54,9 @@ export interface ServerOptions {
 /** The game `rxmesh up` serves when no --games file is given. */
 export const DEMO_GAMES: GameKeys = { demo: 'demo-key' };
 
+/** Where the mesh secret comes from (never the command line: ps shows it). */
+const SECRET_FROM = '(--mesh-secret-file FILE or RXMESH_MESH_SECRET)';
+
 /** How an agent proves itself to the registry and its peers. */
 export interface Credentials {
   secret: string | undefined;
@@ -72,7 +75,7 @@ export function etcdSecurity(o: ServerOptions, url: string): EtcdSecurity {
 /** The registry backend a URL names; `leaseTtlMs` is the agent's lease TTL on etcd (the name server sets its own). */
 export function registryFor(url: string, c: Credentials, leaseTtlMs?: number, log?: (msg: string) => void): Registry {
   if (url.startsWith('ns://')) {
-    if (!c.secret) throw new Error(`${url}: the name server needs this agent to prove the mesh secret (--mesh-secret-file FILE or RXMESH_MESH_SECRET)`);
+    if (!c.secret) throw new Error(`${url}: the name server needs this agent to prove the mesh secret ${SECRET_FROM}`);
     return new NsRegistry(url, { secret: c.secret, tls: c.tls, ...(log ? { log } : {}) });
   }
   if (isEtcdUrl(url)) return new EtcdRegistry(url, { ...c.etcd, ...(leaseTtlMs ? { leaseTtlMs } : {}), ...(log ? { log } : {}) });
@@ -162,7 +165,7 @@ export async function credentials(o: ServerOptions): Promise<Credentials> {
 }
 
 async function startNs(o: ServerOptions, c: Credentials, fallback: GameKeys | undefined): Promise<NameServer> {
-  if (!c.secret) throw new Error('the name server needs the mesh secret agents prove (--mesh-secret-file FILE or RXMESH_MESH_SECRET)');
+  if (!c.secret) throw new Error(`the name server needs the mesh secret agents prove ${SECRET_FROM}`);
   const games = o.games ? await loadGames(o.games) : fallback;
   return NameServer.start({
     host: o.host, port: o.port, httpPort: o.httpPort, httpHost: o.httpHost, leaseTtlMs: o.leaseTtlMs, ...(games ? { games } : {}), admission: o.admission ?? {},
@@ -172,7 +175,7 @@ async function startNs(o: ServerOptions, c: Credentials, fallback: GameKeys | un
 
 async function startAgent(o: ServerOptions, c: Credentials, registry: string): Promise<Agent> {
   const secret = c.secret;
-  if (o.listen && !secret) throw new Error('--listen needs the mesh secret (--mesh-secret-file FILE or RXMESH_MESH_SECRET)');
+  if (o.listen && !secret) throw new Error(`--listen needs the mesh secret ${SECRET_FROM}`);
   const log = (msg: string): void => void process.stderr.write(`[rxmesh agent] ${msg}\n`);
   const agent = await Agent.start({
     registry: registryFor(registry, c, o.leaseTtlMs, log), // its lines say `registry: ` themselves
@@ -213,7 +216,7 @@ export async function runAgent(o: ServerOptions): Promise<void> {
 
 export async function runUp(o: ServerOptions): Promise<void> {
   const given = await credentials(o);
-  if (o.listen && !given.secret) throw new Error('--listen needs the mesh secret (--mesh-secret-file FILE or RXMESH_MESH_SECRET)');
+  if (o.listen && !given.secret) throw new Error(`--listen needs the mesh secret ${SECRET_FROM}`);
   // One machine and no secret given: the embedded agent proves one made up for this run (nothing else can join).
   const c = { ...given, secret: given.secret ?? randomBytes(32).toString('base64url') };
   const ns = await startNs(o, c, DEMO_GAMES);

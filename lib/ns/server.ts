@@ -21,7 +21,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Admission, DEFAULT_ADMISSION, type AdmissionOptions, type AdmissionStats } from '../protocol/admission.js';
-import { RateLimiter } from '../protocol/rate-limit.js';
+import { FAILED_AUTH_LIMIT, RateLimiter } from '../protocol/rate-limit.js';
 import { ThrottledLog } from '../protocol/throttled-log.js';
 import { createTlsServer, type TlsMaterial } from '../protocol/tls.js';
 import { ClosedError } from '../protocol/errors.js';
@@ -39,8 +39,6 @@ export const DEFAULT_NS_HTTP_PORT = 8082;
 export const NS_MAX_REQUEST_FRAME = 1024 * 1024;
 /** An agent connection silent this long is closed: three missed heartbeats at the longest lease TTL (60 s / 3). */
 export const NS_IDLE_TIMEOUT_MS = 60_000;
-/** Failed agent authentications one address may make: 10 at once, then one every 5 s. */
-const AUTH_FAILURES = { burst: 10, perSecond: 0.2 };
 /**
  * Wrong game proofs one agent may pass on for one game: 100 at once (a fleet
  * of apps restarted with a stale key must not lock the game out at once),
@@ -108,7 +106,7 @@ export class NameServer {
       auth,
       secret: opts.secret,
       refusals: this.refusals,
-      authFailures: new RateLimiter(AUTH_FAILURES, (host) => log(`ns: ${host}: too many failed agent authentications; refusing it for a while`)),
+      authFailures: new RateLimiter(FAILED_AUTH_LIMIT, (host) => log(`ns: ${host}: too many failed agent authentications; refusing it for a while`)),
       gameGuesses: new RateLimiter(GAME_GUESSES, (key) => {
         const [agent, game] = key.split('\0');
         log(`ns: agent '${agent}': too many wrong keys for game '${game}'; its game checks are refused for a while`);

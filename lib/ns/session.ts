@@ -273,7 +273,7 @@ export class NsSession implements LeaseLink {
     }
     // An agent's closes are worth a line each; a stranger's are throttled, per reason
     if (line && this.lease) this.ctx.log(line);
-    else if (line) this.ctx.refusals.say(`unauthenticated closes (${(reason?.message ?? 'by the peer').replace(/\d{3,}/g, '#').slice(0, 80)})`, line);
+    else if (line) this.ctx.refusals.sayFor('unauthenticated closes', reason?.message ?? 'by the peer', line);
     this.ctx.closed(this);
   }
 }

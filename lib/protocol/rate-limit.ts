@@ -8,6 +8,9 @@
  * (the caller logs it: one line per episode, not one per attempt).
  */
 
+/** Failed authentications one address may make (name-server and link ports alike): 10 at once, then one every 5 s. */
+export const FAILED_AUTH_LIMIT: RateLimitOptions = { burst: 10, perSecond: 0.2 };
+
 export interface RateLimitOptions {
   burst: number;
   perSecond: number;

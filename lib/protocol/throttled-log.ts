@@ -30,6 +30,11 @@ export class ThrottledLog {
     this.windows.set(kind, { suppressed: 0, timer });
   }
 
+  /** say() under a kind made of `what` and `reason` (numbers of 3+ digits folded: sizes, ports), so each reason gets its own window. */
+  sayFor(what: string, reason: string, msg: string): void {
+    this.say(`${what} (${reason.replace(/\d{3,}/g, '#').slice(0, 80)})`, msg);
+  }
+
   close(): void {
     for (const w of this.windows.values()) clearTimeout(w.timer);
     this.windows.clear();

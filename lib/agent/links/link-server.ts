@@ -17,20 +17,20 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
-import { RateLimiter } from '../../protocol/rate-limit.js';
-import { ThrottledLog } from '../../protocol/throttled-log.js';
-import { createTlsServer, type TlsMaterial } from '../../protocol/tls.js';
-import { linkKeys, type HandshakeFacts } from '../../protocol/link-seal.js';
-import { LinkStream } from './link-stream.js';
 import { Admission, AdmissionError, type AdmissionOptions, type AdmissionStats, type Ticket } from '../../protocol/admission.js';
 import { decodeValue, encodeValue } from '../../protocol/cbor.js';
 import { ENVELOPE_BYTES } from '../../protocol/envelope.js';
 import { ProtocolError } from '../../protocol/errors.js';
-import { agreeVersion, commonCaps, LINK_PROTOCOL, versionFields } from '../../protocol/versions.js';
 import { encodeFrame, type Frame } from '../../protocol/frame.js';
 import { linkHello, linkSource, type LinkChallenge, type LinkWelcome } from '../../protocol/link-bodies.js';
-import { checkLinkProof, decodeRecordBody, encodeBareFrame, LinkFrame, linkProof, helloState, welcomeState } from '../../protocol/link-frames.js';
+import { checkLinkProof, decodeRecordBody, encodeBareFrame, helloState, LinkFrame, linkProof, welcomeState } from '../../protocol/link-frames.js';
+import { linkKeys, type HandshakeFacts } from '../../protocol/link-seal.js';
+import { FAILED_AUTH_LIMIT, RateLimiter } from '../../protocol/rate-limit.js';
+import { ThrottledLog } from '../../protocol/throttled-log.js';
+import { createTlsServer, type TlsMaterial } from '../../protocol/tls.js';
+import { agreeVersion, commonCaps, LINK_PROTOCOL, versionFields } from '../../protocol/versions.js';
 import type { InboundSession, InboundStats } from './inbound-session.js';
+import { LinkStream } from './link-stream.js';
 
 export interface LinkServerHost {
   readonly agentId: string;
@@ -82,7 +82,7 @@ export class LinkServer {
       idleTimeoutMs: t.deadMs * 2,
     }, (msg) => host.log(msg));
     this.refusals = new ThrottledLog((msg) => host.log(msg));
-    this.failures = new RateLimiter({ burst: 10, perSecond: 0.2 }, (addr) => host.log(`link port: too many failed handshakes from ${addr}; refusing it for a while`));
+    this.failures = new RateLimiter(FAILED_AUTH_LIMIT, (addr) => host.log(`link port: too many failed handshakes from ${addr}; refusing it for a while`));
   }
 
   listen(host: string, port: number): Promise<string> {
@@ -119,7 +119,7 @@ export class LinkServer {
       if (socket.destroyed) return;
       const line = `link from ${conn.session?.peer ?? remote}: closed: ${reason.message}`;
       if (conn.session) this.host.log(line);
-      else this.refusals.say(`refused link handshakes (${reason.message.replace(/\d{3,}/g, '#').slice(0, 80)})`, line); // a stranger's: throttled
+      else this.refusals.sayFor('refused link handshakes', reason.message, line); // a stranger's: throttled
       socket.destroy();
     };
 
