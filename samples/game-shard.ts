@@ -9,7 +9,8 @@
  */
 import { parseArgs } from 'node:util';
 import { filter, firstValueFrom, from, groupBy, lastValueFrom, mergeMap, toArray } from 'rxjs';
-import { connect, reply, shardBy, type Instance, type Message } from '../lib/index.js';
+import { reply, shardBy, type Instance, type Message } from '../lib/index.js';
+import { connectOrExplain } from './connect.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,7 +37,7 @@ const players = Array.from({ length: Number(args.players) }, (_, i) => `player-$
 /** A scene: its own connection (a separate process in a real game). One service's
  * messages$ split by command kind with groupBy, each kind answered by `reply`. */
 async function startScene(name: string) {
-  const mesh = await connect(opts);
+  const mesh = await connectOrExplain(opts);
   const scene = mesh.instance(SCENE, { userData: name });
   const moves = new Map<string, number>();
   const answer = (m: Message): Result => {
@@ -50,7 +51,7 @@ async function startScene(name: string) {
 }
 
 const scenes = await Promise.all(Array.from({ length: Number(args.scenes) }, (_, i) => startScene(`scene-${i + 1}`)));
-const mesh = await connect(opts);
+const mesh = await connectOrExplain(opts);
 const gate: Instance = mesh.instance(`${args.game}.gate.1.0`, { userData: 'gateway', watch: [`${args.game}.scene.1.*`] });
 await firstValueFrom(gate.startup$);
 await firstValueFrom(gate.members$(SCENE).pipe(filter((m) => m.length === scenes.length)));

@@ -8,7 +8,8 @@
  */
 import { parseArgs } from 'node:util';
 import { concatMap, defer, filter, firstValueFrom, lastValueFrom, map, of, range, take, toArray } from 'rxjs';
-import { connect, reply, request } from '../lib/index.js';
+import { reply, request } from '../lib/index.js';
+import { connectOrExplain } from './connect.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -22,7 +23,7 @@ if (args.help) {
 }
 const rounds = Math.ceil(Number(args.max_seq) / 2);
 const service = `${args.game}.pingpong.1.0`;
-const mesh = await connect({ gameId: args.game!, password: args.key!, ...(args.agent ? { agent: args.agent } : {}) });
+const mesh = await connectOrExplain({ gameId: args.game!, password: args.key!, ...(args.agent ? { agent: args.agent } : {}) });
 const inst = mesh.instance(service, { userData: args.is_ping ? 'ping' : 'pong', watch: [service] });
 await firstValueFrom(inst.startup$);
 

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { concatMap, firstValueFrom } from 'rxjs';
-import { connect } from '../lib/index.js';
+import { connectOrExplain } from './connect.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -22,7 +22,7 @@ if (args.help) {
   process.exit(0);
 }
 
-const mesh = await connect({ gameId: args.game!, password: args.key!, ...(args.agent ? { agent: args.agent } : {}) });
+const mesh = await connectOrExplain({ gameId: args.game!, password: args.key!, ...(args.agent ? { agent: args.agent } : {}) });
 const inst = mesh.instance(`${args.game}.recv_server.1.0`, { userData: `recv-${args.id}` });
 const me = await firstValueFrom(inst.startup$);
 console.log(`${me.id} online`);

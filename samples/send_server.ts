@@ -6,7 +6,8 @@
  */
 import { parseArgs } from 'node:util';
 import { filter, firstValueFrom } from 'rxjs';
-import { connect, type StrategyName } from '../lib/index.js';
+import { type StrategyName } from '../lib/index.js';
+import { connectOrExplain } from './connect.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,7 +25,7 @@ if (args.help) {
 }
 
 const target = `${args.game}.recv_server.1.0`;
-const mesh = await connect({ gameId: args.game!, password: args.key!, ...(args.agent ? { agent: args.agent } : {}) });
+const mesh = await connectOrExplain({ gameId: args.game!, password: args.key!, ...(args.agent ? { agent: args.agent } : {}) });
 const inst = mesh.instance(`${args.game}.send_server.1.0`, { userData: `send-${process.pid}`, watch: [target] });
 await firstValueFrom(inst.startup$);
 inst.undeliverable$.subscribe((u) => console.log(`undeliverable (${u.reason}): ${JSON.stringify(u.value())}`));

@@ -36,6 +36,13 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 type WatchHandler = (event: OnlineEvent | OfflineEvent) => void;
 
+/** Why the agent socket cannot be dialled, and what to do about it. */
+function noAgent(path: string, err: NodeJS.ErrnoException): string {
+  const why = err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? 'no agent is listening there' : err.message;
+  return `cannot reach the agent at ${path}: ${why}. Start one on this machine with \`npx rxmesh up\` (name server + agent) ` +
+    `or \`rxmesh agent --registry ...\`, or point the app at a running one with the \`agent\` option or RXMESH_AGENT`;
+}
+
 export class Mesh implements InstanceHost {
   private readonly instances = new Map<number, Instance>();
   /** Every instance not closed, whatever its connection state (localIds change on reconnect). */
@@ -85,7 +92,7 @@ export class Mesh implements InstanceHost {
     const socket = createConnection(this.socketPath);
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
-      socket.once('error', (err) => reject(new AgentLostError(`cannot reach the agent at ${this.socketPath}: ${err.message}`, { cause: err })));
+      socket.once('error', (err) => reject(new AgentLostError(noAgent(this.socketPath, err), { cause: err })));
     });
     const conn = new FramedConnection(socket, {
       onMessage: (type, body) => this.onEvent(type, body),
