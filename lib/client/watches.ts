@@ -70,7 +70,8 @@ export class Watches {
     validateService(service);
     let lease = this.leases.get(service);
     if (!lease) {
-      if (this.membership.covers(service)) return () => {};
+      // only the instance's own watches last; a lease just released still covers the service until its unwatch
+      if (this.ownPatterns.some((p) => matches(p, service))) return () => {};
       ensureOnline();
       lease = { count: 0, watchId: this.watch(service, false) };
       this.leases.set(service, lease);
