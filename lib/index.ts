@@ -12,6 +12,7 @@ export { LocalFirstStrategy } from './client/strategies/local-first.js';
 export { toService, type ToServiceOptions } from './client/operators/to-service.js';
 export { toInstance } from './client/operators/to-instance.js';
 export { shardBy } from './client/operators/shard-by.js';
+export { shardRequest, type ShardRequestOptions } from './client/operators/shard-request.js';
 export { reply, type ReplyOutcome, type ReplyOptions } from './client/operators/reply.js';
 export { request, type RequestOperatorOptions } from './client/operators/request.js';
 export type { BackpressureOptions } from './client/operators/send-each.js';

@@ -1,7 +1,8 @@
 /**
- * Game sharding: a gateway receives player commands and routes each player to
- * one scene shard (instances of `<game>.scene.1.0`) with `shardBy(player)`, a
- * consistent hash. Scenes keep per-player state and reply. Then one scene
+ * Game sharding: a gateway receives player commands and requests each from
+ * the scene shard that owns its player (instances of `<game>.scene.1.0`) with
+ * `shardRequest(player)`, a consistent hash. Scenes keep per-player state and
+ * answer with `reply`. Then one scene
  * stops: only its players move to the other scenes; the sample prints how many.
  *
  *   npx tsx lib/cli/main.ts up &                    # an agent (demo game)
@@ -9,7 +10,7 @@
  */
 import { parseArgs } from 'node:util';
 import { filter, firstValueFrom, from, groupBy, lastValueFrom, mergeMap, toArray } from 'rxjs';
-import { reply, shardBy, type Instance, type Message } from '../lib/index.js';
+import { reply, shardRequest, type Instance, type Message } from '../lib/index.js';
 import { connectOrExplain } from './connect.js';
 
 const { values: args } = parseArgs({
@@ -56,18 +57,13 @@ const gate: Instance = mesh.instance(`${args.game}.gate.1.0`, { userData: 'gatew
 await firstValueFrom(gate.startup$);
 await firstValueFrom(gate.members$(SCENE).pipe(filter((m) => m.length === scenes.length)));
 
-const answered = new Set<number>();
-gate.messages$.subscribe((m) => answered.add(m.value<Result>().id));
-gate.undeliverable$.subscribe((u) => answered.add(u.value<Command>().id));
-let nextId = 0;
-
-/** One command per player, routed by player id; resolves with each player's scene once all are answered. */
+/** One command per player, requested from the scene that owns the player; resolves with each player's scene. */
 async function round(op: Command['op']): Promise<Map<string, string>> {
   const cmds = players.map((player): Command => ({ id: nextId++, player, op }));
-  const refs = await lastValueFrom(from(cmds).pipe(shardBy(gate, SCENE, (c) => c.player), toArray()));
-  while (!cmds.every((c) => answered.has(c.id))) await new Promise((r) => setTimeout(r, 5));
-  return new Map(cmds.map((c, i) => [c.player, refs[i]?.userData ?? 'none']));
+  const replies = await lastValueFrom(from(cmds).pipe(shardRequest(gate, SCENE, (c) => c.player, { concurrency: 64 }), toArray()));
+  return new Map(replies.map((r) => [r.value<Result>().player, r.value<Result>().scene]));
 }
+let nextId = 0;
 
 const before = await round('move');
 const victim = scenes[1] ?? scenes[0]!;

@@ -7,7 +7,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { firstValueFrom, from, toArray } from 'rxjs';
-import { reply, shardBy, type Instance, type Mesh, type Message } from '../../lib/index.js';
+import { shardBy, type Instance, type Mesh, type Message } from '../../lib/index.js';
 import { GAME, KEY, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { startFixture } from '../helpers/process.js';
 import { cleanupShm } from '../helpers/shm.js';
@@ -33,11 +33,12 @@ Shard.before(async () => {
     const mesh = await up.connect(); // each scene on its own connection, as in its own process
     const inst = mesh.instance(SCENE, { userData: name });
     const moves = new Map<string, number>();
-    inst.messages$.pipe(reply((m: Message): Result => {
+    // shardBy sends plain messages: each scene answers with a plain message back (msg.reply)
+    inst.messages$.subscribe((m: Message) => {
       const c = m.value<Command>();
       moves.set(c.player, (moves.get(c.player) ?? 0) + 1);
-      return { id: c.id, player: c.player, scene: name, moves: moves.get(c.player)! };
-    })).subscribe();
+      m.reply({ id: c.id, player: c.player, scene: name, moves: moves.get(c.player)! } satisfies Result);
+    });
     scenes.push({ name, mesh, inst });
   }
   gateMesh = await up.connect();

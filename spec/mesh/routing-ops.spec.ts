@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { firstValueFrom, from, map, of, range, Subject, toArray } from 'rxjs';
 import {
-  MeshError, RemoteError, request, reply, shardBy, toInstance, toService,
+  MeshError, RemoteError, request, reply, shardBy, shardRequest, toInstance, toService,
   type Instance, type InstanceRef, type Mesh, type Message, type ReplyOutcome,
 } from '../../lib/index.js';
 import { startUp, type MeshProcess } from '../helpers/mesh.js';
@@ -129,6 +129,56 @@ Ops('reply - survives a throwing handler: error replies, then more replies', asy
   assert.is(outcomes.filter((o) => !o.ok).length, 10);
 });
 
+Ops('reply - answers requests only: a plain message gets no answer, and its outcome says why', async () => {
+  const before = outcomes.length;
+  const stray: unknown[] = [];
+  const sub = sender.messages$.subscribe((m) => stray.push(m.value()));
+  try {
+    sender.sendTo(echo.ref!, 5); // a plain message: the handler must not see it, nothing comes back
+    const r = await sender.request(echo.ref!, 4, { timeoutMs: 5000 }); // FIFO: the plain message was handled first
+    assert.is(r.value(), 8);
+    await until(() => outcomes.length === before + 2, undefined, 'two outcomes');
+    const plain = outcomes[before]!;
+    if (plain.ok) return assert.unreachable('the plain message was answered');
+    assert.is(plain.message.value(), 5);
+    assert.is((plain.error as MeshError).code, 'BAD_ARGUMENT');
+    assert.match(plain.error.message, 'reply() answers requests only');
+    assert.equal(stray, [], 'no stray message sent back');
+  } finally {
+    sub.unsubscribe();
+  }
+});
+
+Ops('shardRequest - each key is always answered by the same instance; keys spread over all; nothing left pending', async () => {
+  const SHARD = 'g.shard.1.0';
+  const shards = ['s1', 's2', 's3'].map((ud) => {
+    const inst = peer.instance(SHARD, { userData: ud });
+    inst.messages$.pipe(reply((m: Message) => ({ shard: ud, player: m.value<{ player: string }>().player }))).subscribe();
+    return inst;
+  });
+  try {
+    for (const s of shards) await next(s.startup$);
+    const before = sender.stats();
+    const cmds = Array.from({ length: 600 }, (_, i) => ({ player: `p${i % 60}`, i }));
+    const replies = await firstValueFrom(from(cmds).pipe(shardRequest(sender, SHARD, (c) => c.player, { concurrency: 16 }), toArray()));
+    assert.is(replies.length, 600);
+    const owner = new Map<string, string>();
+    for (const r of replies) {
+      const { shard, player } = r.value<{ shard: string; player: string }>();
+      assert.is(r.from.userData, shard, 'the reply comes from the shard that answered');
+      assert.is(owner.get(player) ?? shard, shard, `${player} stays on one shard`);
+      owner.set(player, shard);
+    }
+    assert.is(owner.size, 60);
+    assert.is(new Set(owner.values()).size, 3, 'keys spread over all shards');
+    const viaShardBy = await firstValueFrom(from(cmds.slice(0, 60)).pipe(shardBy(sender, SHARD, (c) => c.player), toArray()));
+    viaShardBy.forEach((ref, i) => assert.is(ref!.userData, owner.get(cmds[i]!.player), 'the same owner as shardBy picks'));
+    assert.equal(sender.stats(), before, 'no watch, request or waiter left');
+  } finally {
+    for (const s of shards) await s.close();
+  }
+});
+
 Ops('request - each value becomes a request; replies in order; nothing left pending', async () => {
   const replies = await firstValueFrom(of(1, 2, 4, 5).pipe(request(sender, ECHO, { timeoutMs: 5000 }), toArray()));
   assert.equal(replies.map((m) => m.value()), [2, 4, 8, 10]);
@@ -244,6 +294,19 @@ Ops('holdWatch - leases are shared and counted; a service$ watch outlives them',
   assert.ok(s.send(SVC, 'watched for good'));
   await s.close();
   await until(() => received() === 2, undefined, '2 deliveries');
+});
+
+Ops('holdWatch - released and held again at once, the service stays routable (a release in flight covers nothing)', async () => {
+  const first = await sender.holdWatch(SVC);
+  first();
+  const second = await sender.holdWatch(SVC); // the first one's unwatch is still in flight
+  try {
+    await new Promise((r) => setImmediate(r));
+    assert.ok(sender.send(SVC, 1), 'routed');
+    await until(() => received() === 1, undefined, 'delivered');
+  } finally {
+    second();
+  }
 });
 
 Ops('operators - a closed instance errors the stream with CLOSED', async () => {

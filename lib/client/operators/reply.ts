@@ -1,9 +1,14 @@
 /**
- * reply: for `inst.messages$`. Maps each message to a reply value with `fn`
+ * reply: for `inst.messages$`. Maps each request to a reply value with `fn`
  * (returned directly, as a Promise, or as an Observable whose first value is
- * used) and sends it back to the message's sender; a request's reply carries
- * its correlation id, so it resolves the sender's `request()`. Emits one
- * outcome per message once its reply went out.
+ * used) and sends it back to its sender: the reply carries the request's
+ * correlation id, so it resolves the sender's `request()`. Emits one outcome
+ * per message once its reply went out.
+ *
+ * It answers requests only. A plain message (`send`, `sendTo`) has nobody
+ * waiting for an answer, so `fn` is not called and nothing is sent back: its
+ * outcome is `ok: false` with a BadArgumentError (use `msg.reply(x)` to answer
+ * a plain message deliberately, ping-pong style).
  *
  * ```
  * messages$: --m1------m2------m3--
@@ -35,7 +40,7 @@
  * @return An operator emitting a ReplyOutcome per message.
  */
 import { from, isObservable, mergeMap, Observable, of, take, type ObservableInput, type OperatorFunction } from 'rxjs';
-import { MeshError, QueueFullError } from '../../protocol/errors.js';
+import { BadArgumentError, MeshError, QueueFullError } from '../../protocol/errors.js';
 import type { Message } from '../message.js';
 
 export type ReplyOutcome<R> = { message: Message; ok: true; value: R } | { message: Message; ok: false; error: Error };
@@ -55,6 +60,11 @@ export function reply<R>(fn: (message: Message) => R | PromiseLike<R> | Observab
   const drainTimeoutMs = opts.drainTimeoutMs ?? 5000;
   const answer = (message: Message) =>
     new Observable<ReplyOutcome<R>>((subscriber) => {
+      if (!message.isRequest) {
+        subscriber.next({ message, ok: false, error: new BadArgumentError(`a plain message from ${message.from.id} is not a request: reply() answers requests only`) });
+        subscriber.complete();
+        return;
+      }
       const abort = new AbortController();
       const send = async (value: unknown, failed: unknown): Promise<void> => {
         for (;;) {

@@ -30,6 +30,9 @@
  *
  * @param inst The requesting instance (online).
  * @param target A service name (routed; watched while subscribed) or an InstanceRef.
+ * `key` may be a function of each value (routing by key with `consistent-hash`;
+ * shardRequest() is that, named).
+ *
  * @param opts `timeoutMs` per request, strategy options, `concurrency`, `drainTimeoutMs`.
  * @return An operator emitting one reply Message per value.
  */
@@ -38,14 +41,17 @@ import { QueueFullError } from '../../protocol/errors.js';
 import type { Instance, RequestOptions } from '../instance.js';
 import type { InstanceRef, Message } from '../message.js';
 
-export interface RequestOperatorOptions extends Omit<RequestOptions, 'signal'> {
+export interface RequestOperatorOptions<T = unknown> extends Omit<RequestOptions, 'signal' | 'key'> {
+  /** The routing key, or a function taking it from each value (consistent-hash). */
+  key?: string | number | ((value: T) => string | number);
   concurrency?: number;
   /** How long one request may wait for a full tx ring to drain (ms). Default 5000. */
   drainTimeoutMs?: number;
 }
 
-export function request<T>(inst: Instance, target: string | InstanceRef, opts: RequestOperatorOptions = {}): OperatorFunction<T, Message> {
-  const { concurrency = 1, drainTimeoutMs = 5000, ...reqOpts } = opts;
+export function request<T>(inst: Instance, target: string | InstanceRef, opts: RequestOperatorOptions<T> = {}): OperatorFunction<T, Message> {
+  const { concurrency = 1, drainTimeoutMs = 5000, key, ...reqOpts } = opts;
+  const keyOf = typeof key === 'function' ? key : () => key;
   const one = (value: T, ready: Promise<unknown>) =>
     new Observable<Message>((subscriber) => {
       const abort = new AbortController();
@@ -53,7 +59,8 @@ export function request<T>(inst: Instance, target: string | InstanceRef, opts: R
         await ready;
         for (;;) {
           try {
-            return await inst.request(target, value, { ...reqOpts, signal: abort.signal });
+            const k = keyOf(value);
+            return await inst.request(target, value, k === undefined ? { ...reqOpts, signal: abort.signal } : { ...reqOpts, key: k, signal: abort.signal });
           } catch (err) {
             if (!(err instanceof QueueFullError) || abort.signal.aborted) throw err;
             await inst.whenWritable(drainTimeoutMs, abort.signal);
