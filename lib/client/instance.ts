@@ -16,9 +16,9 @@ import { ControlMessage } from '../protocol/control-messages.js';
 import type { AppRequest, ControlRequests, Created } from '../protocol/control-bodies.js';
 import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, envCorr, envFlags, envLocal, envNode, Flag } from '../protocol/envelope.js';
 import {
-  AgentLostError, BadArgumentError, ClosedError, ConflictError, InDoubtError, KickedError, LimitError, MeshError, NoRouteError, NotWatchedError, RemoteError,
+  AgentLostError, BadArgumentError, ClosedError, ConflictError, CrossGameError, InDoubtError, KickedError, LimitError, MeshError, NoRouteError, NotWatchedError, RemoteError,
 } from '../protocol/errors.js';
-import { validatePattern, validateService, validateUserData } from '../protocol/names.js';
+import { gameOf, validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import { Inbox } from './inbox.js';
 import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
 import { lostMessages } from './lost-messages.js';
@@ -359,6 +359,7 @@ export class Instance implements ReplyPort {
       if (opts.via.service !== service) throw new BadArgumentError(`via ${opts.via.id} is not an instance of '${service}'`);
       if (m.isOnline(opts.via)) return opts.via;
     }
+    this.sameGame(service);
     if (!m.covers(service)) {
       throw new NotWatchedError(`service '${service}' is not watched by ${this.selfRef?.id ?? this.service}: pass it in \`watch\` or await inst.service$('${service}') first`);
     }
@@ -367,6 +368,12 @@ export class Instance implements ReplyPort {
     const ctx: RouteContext = { service, load: this.loadOf };
     if (opts.key !== undefined) ctx.key = opts.key;
     return strategy.select(m.members(service), ctx) ?? null;
+  }
+
+  /** Games are isolated: a service of another game is never routable from here (watching it fails too). */
+  private sameGame(service: string): void {
+    const game = gameOf(this.service);
+    if (gameOf(service) !== game) throw new CrossGameError(`service '${service}' belongs to game '${gameOf(service)}', not '${game}': an instance only reaches its own game`);
   }
 
   /** The queue depth (bytes waiting) its agent last reported for `ref`; 0 when unknown. */
@@ -422,6 +429,7 @@ export class Instance implements ReplyPort {
   broadcast(service: string, value: unknown): number {
     validateService(service);
     this.ensureOnline();
+    this.sameGame(service);
     if (!this.watches.membership.covers(service)) throw new NotWatchedError(`service '${service}' is not watched`);
     const members = this.watches.membership.members(service);
     for (const m of members) this.deliver(m, value);

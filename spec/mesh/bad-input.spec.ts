@@ -429,6 +429,28 @@ CrossGame('bad input - an app of game g cannot watch other.*.*.* (CrossGameError
   await assertMeshWorks();
 });
 
+CrossGame('bad input - send, request and broadcast to a service of another game throw CrossGameError, not NotWatchedError', async () => {
+  const sender = app.instance('g.cross-send.1.0', { userData: 's' });
+  await next(sender.startup$);
+  const bounced: unknown[] = [];
+  sender.undeliverable$.subscribe((u) => bounced.push(u));
+  for (const [what, call] of [
+    ['send', () => sender.send('other.svc.1.0', 1)],
+    ['broadcast', () => sender.broadcast('other.svc.1.0', 1)],
+  ] as const) {
+    const err = (() => { try { call(); return null; } catch (e) { return e; } })();
+    assert.instance(err, CrossGameError, what);
+    assert.match((err as Error).message, "service 'other.svc.1.0' belongs to game 'other', not 'g'");
+  }
+  const err = await sender.request('other.svc.1.0', 1, { timeoutMs: 1000 }).then(() => null, (e: unknown) => e);
+  assert.instance(err, CrossGameError, 'request');
+  assert.is(sender.stats().pendingRequests, 0);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(bounced, [], 'nothing was sent, so nothing comes back');
+  await sender.close();
+  await assertMeshWorks();
+});
+
 CrossGame('bad input - a message to an instance of another game is not delivered; the sender gets undeliverable cross_game', async () => {
   const target = otherApp!.instance('other.svc.1.0', { userData: 't' });
   const targetRef = await next(target.startup$);
