@@ -19,7 +19,7 @@ import type { FaultEvent, InstanceInfo, KickedEvent, OfflineEvent, OnlineEvent }
 import { ConflictError } from '../protocol/errors.js';
 import { instanceId } from '../protocol/names.js';
 import { keyOf, OfflineReason, type ConflictStrategy, type InstanceRecord } from '../protocol/registry-messages.js';
-import type { Registry, RegistryWatch } from '../registry/registry.js';
+import type { GameVerdict, Registry, RegistryWatch } from '../registry/registry.js';
 import type { SessionHost } from './client-session.js';
 import { ControlServer } from './control-server.js';
 import { DataPath } from './data-path.js';
@@ -169,7 +169,7 @@ export class Agent implements SessionHost, UnreadRoutes {
 
   // ---------------------------------------------------------------- SessionHost
 
-  verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<boolean> {
+  verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<GameVerdict> {
     return this.registry.verifyGame(gameId, nonce, proof);
   }
 

@@ -16,7 +16,7 @@ import type { FramedConnection } from '../protocol/connection.js';
 import { newNonce } from '../protocol/auth.js';
 import { gameOf } from '../protocol/names.js';
 import { OfflineReason, type ConflictStrategy } from '../protocol/registry-messages.js';
-import type { RegistryWatch } from '../registry/registry.js';
+import type { GameVerdict, RegistryWatch } from '../registry/registry.js';
 import type { PeerCred } from '../native/index.js';
 import type { LocalInstance } from './local-instance.js';
 
@@ -29,7 +29,7 @@ export interface SessionHost {
   /** May it serve an app of this user; may this user see every game's status? */
   serves(peer: PeerCred): boolean;
   isAdmin(peer: PeerCred): boolean;
-  verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<boolean>;
+  verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<GameVerdict>;
   openClientBell(clientId: number, peer: PeerCred): string;
   closeClientBell(clientId: number): void;
   createInstance(clientId: number, gameId: string, service: string, userData: string, conflict: ConflictStrategy): Promise<LocalInstance>;
@@ -137,17 +137,24 @@ export class ClientSession {
       proof = authRequest(body).proof;
     } catch (err) {
       // A proof of the wrong shape is refused here, like a wrong one: the registry never sees it.
-      return err instanceof AuthError ? this.authFailed() : this.refuse(err as Error);
+      return err instanceof AuthError ? this.authFailed('wrong_key') : this.refuse(err as Error);
     }
-    if (!(await this.host.verifyGame(this.gameId, nonce, proof))) return this.authFailed();
+    const verdict = await this.host.verifyGame(this.gameId, nonce, proof);
+    if (verdict !== 'ok') return this.authFailed(verdict);
     this.authed = true;
     this.conn.authenticated(); // the control socket's pre-auth bounds no longer apply
     return { agentId: this.host.agentId, epoch: this.host.epoch, clientBell: this.host.openClientBell(this.clientId, this.peer), agentBell: this.host.agentBellFor(this.peer) };
   }
 
-  private authFailed(): never {
-    this.host.log(`client ${this.clientId}: authentication failed for game '${this.gameId}'`);
-    return this.refuse(new AuthError(`wrong key for game '${this.gameId}'`));
+  private authFailed(verdict: Exclude<GameVerdict, 'ok'>): never {
+    const game = this.gameId!;
+    this.host.log(`client ${this.clientId}: authentication failed for game '${game}' (${verdict})`);
+    const why = {
+      wrong_key: `wrong key for game '${game}'`,
+      unknown_game: `unknown game '${game}': no game of that id is registered (check gameId; games come from the name server's games file or \`rxmesh games set\` on etcd)`,
+      wrong_key_or_unknown_game: `wrong key for game '${game}', or no such game (the name server does not say which)`,
+    }[verdict];
+    return this.refuse(new AuthError(why));
   }
 
   private checkGame(name: string): void {

@@ -48,10 +48,11 @@ export class GameAuth {
     this.keys = new Map(Object.entries(validateGames(games)));
   }
 
-  verify(game: string, nonce: Uint8Array, proof: Uint8Array): boolean {
+  /** Check a proof; `known` says whether the game exists (its id is no secret: every service name of it shows it). */
+  verify(game: string, nonce: Uint8Array, proof: Uint8Array): { ok: boolean; known: boolean } {
     const key = this.keys.get(game);
     const ok = verifyProof(key ?? this.decoy, nonce, proof);
-    return ok && key !== undefined;
+    return { ok: ok && key !== undefined, known: key !== undefined };
   }
 
   get ids(): string[] {

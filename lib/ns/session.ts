@@ -223,9 +223,9 @@ export class NsSession implements LeaseLink {
     if (!this.ctx.gameGuesses.allowed(bucket)) {
       throw new LimitError(`too many wrong keys for game '${game}' from agent '${lease.agentId}'; retry in ${this.ctx.gameGuesses.waitSeconds(bucket)} s`);
     }
-    const ok = this.ctx.auth.verify(game, nonce, proof);
-    if (!ok) this.ctx.gameGuesses.take(bucket);
-    return { ok };
+    const verdict = this.ctx.auth.verify(game, nonce, proof);
+    if (!verdict.ok) this.ctx.gameGuesses.take(bucket);
+    return verdict;
   }
 
   private watch({ gameId, pattern }: NsWatchRequest): NsWatchAnswer {

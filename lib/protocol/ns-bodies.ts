@@ -175,6 +175,8 @@ export interface NsWatchAnswer {
 
 export interface VerifyGameAnswer {
   ok: boolean;
+  /** Is a game of that id registered? (absent from name servers before this field: unknown) */
+  known?: boolean;
 }
 
 export interface NsOnlineEvent {
@@ -218,7 +220,9 @@ export function nsWatchAnswer(value: unknown): NsWatchAnswer {
 }
 
 export function verifyGameAnswer(value: unknown): VerifyGameAnswer {
-  return { ok: boolean(object(value, 'the VERIFY_GAME answer'), 'ok') };
+  const b = object(value, 'the VERIFY_GAME answer');
+  const ok = boolean(b, 'ok');
+  return b['known'] === undefined ? { ok } : { ok, known: boolean(b, 'known') };
 }
 
 export function nsOnlineEvent(value: unknown): NsOnlineEvent {

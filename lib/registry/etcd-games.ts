@@ -9,6 +9,7 @@ import { InvalidNameError } from '../protocol/errors.js';
 import { connect, type EtcdCallOptions, type EtcdCalls } from './etcd-calls.js';
 import { decodeJson, gamePath, type GameValue } from './etcd-keys.js';
 import type { EtcdSecurity } from './etcd-security.js';
+import type { GameVerdict } from './registry.js';
 
 const GAME_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -40,11 +41,11 @@ export async function storeGames(hosts: string[], o: EtcdCallOptions, security: 
 /** Unknown games are checked against this, so a miss costs the same as a wrong key. */
 const decoy = randomBytes(32);
 
-export async function verifyGame(calls: EtcdCalls, gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<boolean> {
-  if (typeof gameId !== 'string' || !GAME_ID.test(gameId)) return false;
+export async function verifyGame(calls: EtcdCalls, gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<GameVerdict> {
+  if (typeof gameId !== 'string' || !GAME_ID.test(gameId)) return 'unknown_game';
   const res = await calls.retrying(() => calls.client.kv.range({ key: Buffer.from(gamePath(gameId)) }));
   const stored = res.kvs[0] ? decodeJson<GameValue>(res.kvs[0].value) : undefined;
   const verifier = typeof stored?.verifier === 'string' && /^[0-9a-f]{64}$/.test(stored.verifier) ? Buffer.from(stored.verifier, 'hex') : undefined;
   const ok = verifyProofWithVerifier(verifier ?? decoy, nonce, proof);
-  return ok && verifier !== undefined;
+  return verifier === undefined ? 'unknown_game' : ok ? 'ok' : 'wrong_key';
 }

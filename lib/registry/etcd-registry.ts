@@ -39,7 +39,7 @@ import { checkSecurity, type EtcdSecurity } from './etcd-security.js';
 import { InstanceWatch } from './etcd-watch.js';
 import { EtcdWrites, type Held } from './etcd-writes.js';
 import type {
-  AgentIdentity, ConflictStrategy, InstanceRecord, Registry, RegistryEvents, RegistryWatch, WatchEvent,
+  AgentIdentity, ConflictStrategy, GameVerdict, InstanceRecord, Registry, RegistryEvents, RegistryWatch, WatchEvent,
 } from './registry.js';
 
 export { isEtcdUrl, parseEtcdUrl } from './etcd-keys.js';
@@ -201,7 +201,7 @@ export class EtcdRegistry implements Registry {
     }
   }
 
-  async verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<boolean> {
+  async verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<GameVerdict> {
     this.ensureOpen();
     return verifyGame(this.calls!, gameId, nonce, proof);
   }

@@ -48,7 +48,7 @@ import { keyOf, NsMessage, OfflineReason } from '../protocol/registry-messages.j
 import { connectNs, nsHello, nsRequest } from './ns-connect.js';
 import { WatchMirror } from './watch-mirror.js';
 import type {
-  AgentIdentity, ConflictStrategy, InstanceKey, InstanceRecord, Registry, RegistryEvents, RegistryWatch, WatchEvent,
+  AgentIdentity, ConflictStrategy, GameVerdict, InstanceKey, InstanceRecord, Registry, RegistryEvents, RegistryWatch, WatchEvent,
 } from './registry.js';
 
 export const DEFAULT_NS_REGISTRY_PORT = 9092;
@@ -229,8 +229,10 @@ export class NsRegistry implements Registry {
     }
   }
 
-  async verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<boolean> {
-    return (await this.call(NsMessage.VERIFY_GAME, { gameId, nonce, proof })).ok;
+  async verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<GameVerdict> {
+    const { ok, known } = await this.call(NsMessage.VERIFY_GAME, { gameId, nonce, proof });
+    if (ok) return 'ok';
+    return known === undefined ? 'wrong_key_or_unknown_game' : known ? 'wrong_key' : 'unknown_game';
   }
 
   async close(): Promise<void> {

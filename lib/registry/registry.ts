@@ -5,6 +5,9 @@
  */
 import type { ConflictStrategy, InstanceKey, InstanceRecord, OfflineReason } from '../protocol/registry-messages.js';
 
+/** A game proof's check: right, wrong key, or a game nobody registered (unknown when the registry cannot say). */
+export type GameVerdict = 'ok' | 'wrong_key' | 'unknown_game' | 'wrong_key_or_unknown_game';
+
 export type { ConflictStrategy, InstanceKey, InstanceRecord, OfflineReason };
 
 export type WatchEvent =
@@ -41,7 +44,7 @@ export interface Registry {
   /** Watch a game's services matching a pattern: a snapshot, then changes, with no event missed. */
   watch(gameId: string, pattern: string, listener: (event: WatchEvent) => void): Promise<RegistryWatch>;
   /** Check a game auth proof: HMAC-SHA256(game key, nonce). */
-  verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<boolean>;
+  verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<GameVerdict>;
   /** Release the lease (our instances go offline) and disconnect. */
   close(): Promise<void>;
 }

@@ -139,18 +139,21 @@ const failureCode = (f: Frame | undefined): string | undefined =>
 const Auth = suite('bad input - game auth');
 Auth.before(async () => void (await shared()));
 
-Auth('bad input - wrong game key is refused with AuthError', async () => {
+Auth('bad input - wrong game key is refused with AuthError saying so', async () => {
   const err = await connect({ gameId: GAME, password: 'not-the-key', agent: up!.socket }).then(() => null, (e: Error) => e);
   assert.instance(err, AuthError);
   assert.is((err as AuthError).code, 'AUTH');
+  assert.match((err as Error).message, `wrong key for game '${GAME}'`);
   assert.not.ok((err as AuthError).retryable);
   await assertMeshWorks();
 });
 
-Auth('bad input - unknown game id is refused with AuthError', async () => {
+Auth('bad input - unknown game id is refused with AuthError saying the game is unknown, not that the key is wrong', async () => {
   const err = await connect({ gameId: 'nosuchgame', password: 'any', agent: up!.socket }).then(() => null, (e: Error) => e);
   assert.instance(err, AuthError);
   assert.is((err as AuthError).code, 'AUTH');
+  assert.match((err as Error).message, "unknown game 'nosuchgame': no game of that id is registered");
+  assert.not.match((err as Error).message, 'wrong key');
 });
 
 Auth('bad input - the key of another game is refused with AuthError', async () => {

@@ -227,7 +227,7 @@ proto('ns - app errors answer FAILURE and keep the connection', async () => {
   await rejects(a.conn.request(NsMessage.REGISTER, { instance: rec('a', 'g.bad name.1.0', 'u'), conflict: 'reject' }), InvalidNameError, 'bad name');
   await rejects(a.conn.request(NsMessage.STARTUP, { key: { gameId: 'g', service: 'g.s.1.0', userData: 'nobody' } }), NotFoundError, 'startup unknown');
   await a.conn.request(NsMessage.DEREGISTER, { key: { gameId: 'g', service: 'g.s.1.0', userData: 'nobody' }, reason: 'closed' });
-  assert.equal(await a.conn.request(NsMessage.VERIFY_GAME, { gameId: 'nope', nonce: randomBytes(32), proof: randomBytes(32) }), { ok: false });
+  assert.equal(await a.conn.request(NsMessage.VERIFY_GAME, { gameId: 'nope', nonce: randomBytes(32), proof: randomBytes(32) }), { ok: false, known: false });
   assert.not.ok(a.conn.closed);
 });
 

@@ -57,10 +57,13 @@ function refusal(t: Tapped, v: Variant): ErrorClass {
   return ProtocolError;
 }
 
-/** Versions, a record's epoch and meta (records from before them) and, in HELLO, the lease to resume and the TTL asked for. */
+/** Versions, a record's epoch and meta (records from before them), in HELLO the lease to resume and the TTL
+ * asked for, and VERIFY_GAME's `known` (name servers before it did not say). */
 function optional(t: Tapped): ReadonlySet<string> {
   const always = ['v', 'vmin', 'caps', 'epoch', 'meta'];
-  return new Set(t.kind === 'request' && t.type === M.HELLO ? [...always, 'leaseId', 'ttlMs'] : always);
+  if (t.kind === 'request' && t.type === M.HELLO) return new Set([...always, 'leaseId', 'ttlMs']);
+  if (t.kind === 'answer' && t.type === M.VERIFY_GAME) return new Set([...always, 'known']);
+  return new Set(always);
 }
 
 const DECODERS: Decoders<Tapped> = { of: decoderIn(BY_KIND), refusal, optional };

@@ -208,13 +208,13 @@ export function registryContract(name: string, makeBackend: () => Promise<Regist
     await a.up('cg.theta.1.0', 'fine'); // the client still works
   });
 
-  test('registry - verifyGame accepts the right key only', async () => {
+  test('registry - verifyGame accepts the right key only, and says whether a refused game exists', async () => {
     const a = await client('a');
     const nonce = randomBytes(32);
-    assert.is(await a.registry.verifyGame('cg', nonce, gameProof(CONTRACT_GAMES.cg, nonce)), true);
-    assert.is(await a.registry.verifyGame('cg', nonce, gameProof('wrong', nonce)), false);
-    assert.is(await a.registry.verifyGame('cg', nonce, gameProof(CONTRACT_GAMES.cg2, nonce)), false);
-    assert.is(await a.registry.verifyGame('nosuchgame', nonce, gameProof(CONTRACT_GAMES.cg, nonce)), false);
+    assert.is(await a.registry.verifyGame('cg', nonce, gameProof(CONTRACT_GAMES.cg, nonce)), 'ok');
+    assert.is(await a.registry.verifyGame('cg', nonce, gameProof('wrong', nonce)), 'wrong_key');
+    assert.is(await a.registry.verifyGame('cg', nonce, gameProof(CONTRACT_GAMES.cg2, nonce)), 'wrong_key');
+    assert.is(await a.registry.verifyGame('nosuchgame', nonce, gameProof(CONTRACT_GAMES.cg, nonce)), 'unknown_game');
   });
 
   test('registry - a closed watch gets no more events', async () => {

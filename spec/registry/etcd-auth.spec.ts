@@ -85,8 +85,8 @@ async function endToEnd(holder: EtcdRegistry, watcher: EtcdRegistry, userData: s
   const on = await log.next((e) => e.kind === 'online', 'the instance online at the watcher');
   assert.is(on.instance.agentId, `holder-${userData}`);
   const nonce = randomBytes(16);
-  assert.is(await watcher.verifyGame('ag', nonce, gameProof(GAME.ag, nonce)), true);
-  assert.is(await watcher.verifyGame('ag', nonce, gameProof('not-the-key', nonce)), false);
+  assert.is(await watcher.verifyGame('ag', nonce, gameProof(GAME.ag, nonce)), 'ok');
+  assert.is(await watcher.verifyGame('ag', nonce, gameProof('not-the-key', nonce)), 'wrong_key');
   await holder.close();
   const off = await log.next((e) => e.kind === 'offline', 'the instance offline at the watcher');
   assert.is(off.kind === 'offline' && off.reason, 'closed');

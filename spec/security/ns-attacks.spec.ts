@@ -142,7 +142,7 @@ Attacks('ns attack - VERIFY_GAME is no oracle: refused unauthenticated; an agent
     assert.is((await guess('h', GAMES.h)).ok, true, 'another game is not affected');
     const honest = await rawAgent(s.ns.ns.port, 'honest-agent', '');
     const n = randomBytes(32);
-    assert.equal(await honest.conn.request(NsMessage.VERIFY_GAME, { gameId: 'g', nonce: n, proof: gameProof(GAMES.g, n) }), { ok: true }, 'another agent is not affected');
+    assert.equal(await honest.conn.request(NsMessage.VERIFY_GAME, { gameId: 'g', nonce: n, proof: gameProof(GAMES.g, n) }), { ok: true, known: true }, 'another agent is not affected');
     assert.ok(s.ns.logs.some((l) => l.includes("too many wrong keys for game 'g'")), 'the limit is logged');
     // then it earns about 5 a second back
     await sleep(1100 - (performance.now() - limitedAt));
