@@ -8,6 +8,13 @@ export interface InstanceOptions {
   conflict?: 'reject' | 'replace';
   /** Patterns to watch (online$/offline$, and routing for `send`). */
   watch?: string[];
+  /**
+   * `online$` reports instances as they come online after a watch started; with
+   * `replayOnline: true` it also reports, when each watch of this instance
+   * starts, the instances already online then (its snapshot), each once.
+   * Default false: the snapshot is what `members$` replays.
+   */
+  replayOnline?: boolean;
   /** Hand out ring views in messages$ (valid only during `next`). */
   zeroCopy?: boolean;
 }

@@ -2,7 +2,8 @@
  * Instance: a service name plus user data, registered, started up and then
  * routable. Its streams:
  *   startup$       emits its own ref once online, then completes (errors with a MeshError)
- *   online$        watched instances coming online (hot)
+ *   online$        watched instances coming online after the watch started (hot; with
+ *                  `replayOnline` also those already online when it started)
  *   offline$       watched instances going offline, with a reason (hot)
  *   messages$      messages to this instance (hot; held in the ring while nobody subscribes)
  *   undeliverable$ messages it sent that could not be delivered, with a reason (hot)
@@ -110,7 +111,7 @@ export class Instance implements ReplyPort {
         this.inbox?.forget(ref.node, ref.localId);
         this.offlineSubject.next({ instance: ref, reason });
       },
-    });
+    }, options.replayOnline === true);
     void this.start();
   }
 

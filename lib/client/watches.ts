@@ -33,8 +33,10 @@ export class Watches {
   private readonly watchIds: number[] = [];
   /** Patterns of the instance's own watches (not operator leases, which end). */
   private readonly ownPatterns: string[] = [];
+  private rewatching = false;
 
-  constructor(private readonly host: WatchHost, private readonly events: WatchEvents) {}
+  /** @param replayOnline report a new watch's snapshot (instances already online) as online events too */
+  constructor(private readonly host: WatchHost, private readonly events: WatchEvents, private readonly replayOnline = false) {}
 
   /** Watches held on the agent (the instance's own plus those operators hold). */
   get count(): number {
@@ -55,7 +57,9 @@ export class Watches {
       this.watchIds.push(watchId);
       this.ownPatterns.push(pattern);
     }
+    const fresh = this.replayOnline && !this.rewatching ? instances.filter((r) => !this.membership.isOnline(r)) : [];
     this.membership.addPattern(pattern, instances);
+    for (const r of fresh) this.events.online(r);
     return watchId;
   }
 
@@ -116,10 +120,15 @@ export class Watches {
     const key = (r: InstanceRef): string => `${r.id}@${r.agentId}:${r.localId}`;
     const before = new Map(this.membership.all().map((r) => [key(r), r]));
     this.membership.reset();
-    const patterns = this.ownPatterns.splice(0);
-    for (const p of patterns) await this.watch(p);
-    for (const [service, lease] of this.leases) lease.watchId = this.watch(service, false);
-    await Promise.all([...this.leases.values()].map((l) => l.watchId));
+    this.rewatching = true; // what changed is reported below, once
+    try {
+      const patterns = this.ownPatterns.splice(0);
+      for (const p of patterns) await this.watch(p);
+      for (const [service, lease] of this.leases) lease.watchId = this.watch(service, false);
+      await Promise.all([...this.leases.values()].map((l) => l.watchId));
+    } finally {
+      this.rewatching = false;
+    }
     const after = new Map(this.membership.all().map((r) => [key(r), r]));
     for (const [k, r] of before) if (!after.has(k)) this.events.offline(r, 'agent_lost');
     for (const [k, r] of after) if (!before.has(k)) this.events.online(r);

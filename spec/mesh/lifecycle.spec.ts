@@ -78,6 +78,31 @@ Lifecycle('lifecycle - a watcher sees B online, then offline with reason closed'
   await other.close();
 });
 
+Lifecycle('lifecycle - online$ reports what comes online after the watch started; replayOnline adds the snapshot, once each', async () => {
+  const other = await up.connect();
+  const early = ['E1', 'E2'].map((ud) => other.instance('g.arena.1.0', { userData: ud }));
+  for (const e of early) await next(e.startup$);
+  const seen = { plain: [] as string[], replay: [] as string[] };
+  // two patterns covering the same service: the snapshot still counts each instance once
+  const plain = mesh.instance(SVC, { userData: 'plain', watch: ['g.arena.*.*'] });
+  const replay = mesh.instance(SVC, { userData: 'replay', watch: ['g.arena.*.*', 'g.arena.1.*'], replayOnline: true });
+  plain.online$.subscribe((r) => seen.plain.push(r.userData));
+  replay.online$.subscribe((r) => seen.replay.push(r.userData));
+  await next(plain.startup$);
+  await next(replay.startup$);
+  const both = Promise.all([next(plain.online$, (r) => r.userData === 'L'), next(replay.online$, (r) => r.userData === 'L')]);
+  const late = other.instance('g.arena.1.0', { userData: 'L' });
+  await next(late.startup$);
+  await both;
+  assert.equal(seen.plain, ['L'], 'changes only');
+  assert.equal(seen.replay.slice(0, 2).sort(), ['E1', 'E2'], 'the snapshot first');
+  assert.equal(seen.replay.filter((u) => u !== 'L').length, 2, 'each of the snapshot once');
+  assert.ok(seen.replay.includes('L'), 'then changes');
+  await plain.close();
+  await replay.close();
+  await other.close();
+});
+
 Lifecycle('lifecycle - B SIGKILLed: offline (crashed) at once and its rings are gone', async () => {
   const a = mesh.instance(SVC, { userData: 'A2', watch: ['g.victim.1.0'] });
   await next(a.startup$);
