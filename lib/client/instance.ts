@@ -58,7 +58,7 @@ export interface InstanceHost extends WatchHost {
 
 type State = 'starting' | 'online' | 'suspended' | 'closing' | 'closed';
 
-export class Instance implements ReplyPort {
+export class Instance implements ReplyPort, AsyncDisposable {
   readonly userData: string;
   private readonly startupSubject = new ReplaySubject<InstanceRef>(1);
   private readonly onlineSubject = new Subject<InstanceRef>();
@@ -251,6 +251,11 @@ export class Instance implements ReplyPort {
     }
     this.closing ??= this.shutdown();
     return this.closing;
+  }
+
+  /** `await using inst = mesh.instance(...)`: closed at the end of the scope, as close() does. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   private async shutdown(): Promise<void> {

@@ -43,7 +43,7 @@ function noAgent(path: string, err: NodeJS.ErrnoException): string {
     `or \`rxmesh agent --registry ...\`, or point the app at a running one with the \`agent\` option or RXMESH_AGENT`;
 }
 
-export class Mesh implements InstanceHost {
+export class Mesh implements InstanceHost, AsyncDisposable {
   private readonly instances = new Map<number, Instance>();
   /** Every instance not closed, whatever its connection state (localIds change on reconnect). */
   private readonly live = new Set<Instance>();
@@ -301,5 +301,10 @@ export class Mesh implements InstanceHost {
     this.agentBell?.close();
     this.lostSubject.complete();
     this.reconnectedSubject.complete();
+  }
+
+  /** `await using mesh = await connect(...)`: closed (every instance, then the connection) at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

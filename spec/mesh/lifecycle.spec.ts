@@ -7,7 +7,7 @@ import { ConflictError, type Mesh } from '../../lib/index.js';
 import { startUp, type MeshProcess } from '../helpers/mesh.js';
 import { startFixture } from '../helpers/process.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next } from './wait.js';
+import { next, until } from './wait.js';
 
 const SVC = 'g.lobby.1.0';
 let up: MeshProcess;
@@ -101,6 +101,25 @@ Lifecycle('lifecycle - online$ reports what comes online after the watch started
   await plain.close();
   await replay.close();
   await other.close();
+});
+
+Lifecycle('lifecycle - await using: an instance and a mesh leaving their scope are closed (watchers see closed)', async () => {
+  const watcher = mesh.instance(SVC, { userData: 'disposal-watcher', watch: ['g.scoped.*.*'] });
+  await next(watcher.startup$);
+  const closed: string[] = [];
+  watcher.offline$.subscribe((o) => closed.push(`${o.instance.userData}:${o.reason}`));
+  {
+    await using scoped = await up.connect();
+    {
+      await using inst = scoped.instance('g.scoped.1.0', { userData: 'inner' });
+      await next(inst.startup$);
+    }
+    await until(() => closed.includes('inner:closed'), undefined, 'the instance closed at the end of its scope');
+    const outer = scoped.instance('g.scoped.1.0', { userData: 'outer' });
+    await next(outer.startup$);
+  }
+  await until(() => closed.includes('outer:closed'), undefined, 'the mesh closed its instances at the end of its scope');
+  await watcher.close();
 });
 
 Lifecycle('lifecycle - B SIGKILLed: offline (crashed) at once and its rings are gone', async () => {
