@@ -110,7 +110,7 @@ export class Mesh implements InstanceHost {
       this.agentBell = Doorbell.open(welcome.agentBell);
       this.clientBell.listen(() => this.schedule());
       this.connected = true;
-      this.log.info(`rxmesh: connected to agent '${this.agentId}' at ${this.socketPath} as game '${this.options.gameId}'`, { agentId: this.agentId, socket: this.socketPath });
+      this.log.debug(`rxmesh: connected to agent '${this.agentId}' at ${this.socketPath} as game '${this.options.gameId}'`, { agentId: this.agentId, socket: this.socketPath });
     } catch (err) {
       conn.close();
       throw err;

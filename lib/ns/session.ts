@@ -27,7 +27,7 @@ import type { Socket } from 'node:net';
 import { AdmissionError, type Ticket } from '../protocol/admission.js';
 import { FramedConnection, isProtocolViolation } from '../protocol/connection.js';
 import { object, versions, type Empty } from '../protocol/body-checks.js';
-import { AuthError, LimitError, MeshError, ProtocolError, VersionError } from '../protocol/errors.js';
+import { AuthError, ClosedError, LimitError, MeshError, ProtocolError, VersionError } from '../protocol/errors.js';
 import { agentKey, helloProof, nsNonce, sameProof, welcomeProof } from '../protocol/ns-auth.js';
 import {
   challengeRequest, deregisterRequest, heartbeatRequest, nsHelloRequest, nsUnwatchRequest, nsWatchRequest, registerRequest,
@@ -269,7 +269,7 @@ export class NsSession implements LeaseLink {
       line = `ns: ${this.peer}${who}: connection reset by the peer`;
     } else if (reason) {
       const kind = isProtocolViolation(reason) ? 'protocol violation' : 'error';
-      faulty = true;
+      faulty = !(reason instanceof ClosedError); // our own shutdown is no fault
       line = `ns: ${this.peer}${who}: connection closed (${kind}): ${reason.message}`;
     } else {
       line = `ns: ${this.peer}${who}: connection closed by the peer`;

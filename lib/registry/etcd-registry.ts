@@ -31,7 +31,7 @@ import type { Etcd3, Lease } from 'etcd3';
 import { ClosedError, ConflictError, CrossGameError, NotFoundError, RegistryAuthError, RegistryUnavailableError } from '../protocol/errors.js';
 import { gameOf, instanceId, validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import { keyOf, OfflineReason, type InstanceKey } from '../protocol/registry-messages.js';
-import { connect, type EtcdCalls, jitter, LeaseGoneError, sleep, type EtcdCallOptions } from './etcd-calls.js';
+import { connect, DEFAULT_CALL_OPTIONS, type EtcdCalls, jitter, LeaseGoneError, sleep, type EtcdCallOptions } from './etcd-calls.js';
 import { PrefixFollower } from './etcd-follow.js';
 import { checkGameId, storeGames, verifyGame } from './etcd-games.js';
 import { decodeJson, etcdUrlOf, holderOf, kickPrefix, parseEtcdUrl, sameHolder, type KickValue } from './etcd-keys.js';
@@ -80,10 +80,10 @@ export class EtcdRegistry implements Registry {
   constructor(url: string | string[], options: EtcdRegistryOptions = {}) {
     this.hosts = typeof url === 'string' ? parseEtcdUrl(url) : url;
     this.options = {
-      callTimeoutMs: options.callTimeoutMs ?? 2000,
-      requestTimeoutMs: options.requestTimeoutMs ?? 5000,
-      maxBackoffMs: options.maxBackoffMs ?? 1000,
-      pageSize: options.pageSize ?? 2000,
+      callTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_OPTIONS.callTimeoutMs,
+      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_CALL_OPTIONS.requestTimeoutMs,
+      maxBackoffMs: options.maxBackoffMs ?? DEFAULT_CALL_OPTIONS.maxBackoffMs,
+      pageSize: options.pageSize ?? DEFAULT_CALL_OPTIONS.pageSize,
     };
     this.security = checkSecurity(this.hosts, { auth: options.auth, tls: options.tls });
     this.ttlSeconds = Math.max(1, Math.ceil((options.leaseTtlMs ?? 3000) / 1000));
