@@ -5,7 +5,8 @@
  * serving, stopping) are info and absent; at the default level they are
  * there. Pretty lines are `<ISO time> <LEVEL> [<component>] <msg>`. An app's
  * connect() takes a Logger (here a pino child through objectFirst, and a
- * console-shaped collector) and reports the lost agent as a warning.
+ * console-shaped collector; a bare pino child fits too, fields dropped) and
+ * reports the lost agent as a warning.
  */
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -100,8 +101,16 @@ Logs('logs - connect({ log }) takes a pino child (objectFirst keeps the fields) 
   const collect = (level: string) => (msg: string, fields?: LogFields): void => void seen.push({ level, msg, ...(fields ? { fields } : {}) });
   const consoleShaped: Logger = { error: collect('error'), warn: collect('warn'), info: collect('info'), debug: collect('debug') };
   const viaObject = await connect({ gameId: GAME, password: 'g-key', agent: up.socket, reconnect: false, log: consoleShaped });
+  // a pino child as it is fits the type too: it keeps the message and drops the fields (pino reads them as format arguments)
+  const plain: string[] = [];
+  const plainSink = new Writable({ write: (chunk: Buffer, _enc, done) => { plain.push(chunk.toString()); done(); } });
+  const viaPlainPino = await connect({ gameId: GAME, password: 'g-key', agent: up.socket, reconnect: false, log: pino(plainSink).child({ app: 'plain' }) });
   await up.kill();
-  await until(() => seen.some((s) => s.level === 'warn') && lines.some((l) => l.includes('"level":40')), 5000, 'both to log the lost agent');
+  await until(() => seen.some((s) => s.level === 'warn') && lines.some((l) => l.includes('"level":40')) && plain.length > 0, 5000, 'all three to log the lost agent');
+  const bare = JSON.parse(plain[0]!) as Record;
+  assert.is(bare.level, WARN);
+  assert.match(bare.msg, /lost the agent connection/);
+  assert.is(bare['socket'], undefined);
   const lost = seen.find((s) => s.level === 'warn')!;
   assert.match(lost.msg, /lost the agent connection/);
   assert.is(lost.fields?.['socket'], up.socket);
@@ -110,8 +119,7 @@ Logs('logs - connect({ log }) takes a pino child (objectFirst keeps the fields) 
   assert.is(rec['socket'], up.socket, 'objectFirst kept the fields');
   assert.is(rec['app'], 'spec', 'the child binding is kept');
   assert.ok(lines.some((l) => l.includes('"level":20') && l.includes('connected to agent')), 'debug: connected');
-  await viaPino.close();
-  await viaObject.close();
+  await Promise.all([viaPino.close(), viaObject.close(), viaPlainPino.close()]);
 });
 
 Logs.run();
