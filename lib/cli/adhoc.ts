@@ -65,11 +65,11 @@ export function parseValue(s: string): unknown {
   }
 }
 
-/** A received value for printing: bytes as UTF-8 text (base64 in JSON), strings as they are. */
-function shown(v: unknown, json: boolean): unknown {
-  if (v instanceof Uint8Array) return json ? { base64: Buffer.from(v).toString('base64') } : Buffer.from(v).toString('utf8');
-  return v;
-}
+/** A received value in a JSON line: bytes as {base64}. */
+const jsonOf = (v: unknown): unknown => (v instanceof Uint8Array ? { base64: Buffer.from(v).toString('base64') } : v);
+
+/** A received value as a line of text: a string as it is, bytes as UTF-8, anything else as JSON. */
+const textOf = (v: unknown): string => (typeof v === 'string' ? v : v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : JSON.stringify(v));
 
 function print(p: Parsed, json: Record<string, unknown>, text: string): void {
   process.stdout.write(`${p.bool('json') ? JSON.stringify(json) : text}\n`);
@@ -84,7 +84,7 @@ export async function runRequest(p: Parsed, log: CliLog): Promise<void> {
     const dest = to.userData === undefined ? to.service : await instanceRef(inst, to.service, to.userData);
     const reply = await inst.request(dest, value, { timeoutMs: p.int('timeout')! });
     const v = reply.value();
-    print(p, { from: reply.from.id, value: shown(v, true) }, typeof v === 'string' || v instanceof Uint8Array ? String(shown(v, false)) : JSON.stringify(v));
+    print(p, { from: reply.from.id, value: jsonOf(v) }, textOf(v));
   } finally {
     await mesh.close();
   }
