@@ -5,8 +5,7 @@
  */
 import { isEtcdUrl } from '../registry/etcd-keys.js';
 import { listEtcdInstances } from '../registry/etcd-list.js';
-import type { Parsed } from './options.js';
-import { UsageError } from './options.js';
+import { UsageError, type Parsed } from './options.js';
 import { etcdSecurity } from './servers.js';
 
 interface Row {

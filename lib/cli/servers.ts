@@ -8,8 +8,6 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Agent } from '../agent/agent.js';
 import { LIMIT_FLAGS, type LimitOptions } from '../agent/limits.js';
-import type { CliLog } from './cli-logger.js';
-import type { Parsed } from './options.js';
 import { DEFAULT_MAX_RECORD, type RingOptions } from '../native/index.js';
 import { NameServer, loadGames, type GameKeys } from '../ns/index.js';
 import type { AdmissionOptions } from '../protocol/admission.js';
@@ -18,6 +16,8 @@ import { loadTls, type TlsFiles, type TlsMaterial } from '../protocol/tls.js';
 import { EtcdRegistry, etcdSecurityFromFiles, isEtcdUrl, type EtcdSecurity } from '../registry/etcd-registry.js';
 import { NsRegistry } from '../registry/ns-registry.js';
 import type { Registry } from '../registry/registry.js';
+import type { CliLog } from './cli-logger.js';
+import type { Parsed } from './options.js';
 
 export interface ServerOptions {
   host: string;
