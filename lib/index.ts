@@ -24,6 +24,7 @@ export {
 } from './protocol/errors.js';
 export type { UndeliverableReason } from './protocol/envelope.js';
 export type { OfflineReason, ConflictStrategy } from './protocol/registry-messages.js';
+export { objectFirst, type Logger, type LogFields, type LogLevel, type LogOption, type ObjectFirstLogger } from './protocol/logger.js';
 export { validateService, validatePattern, validateUserData, matches, instanceId } from './protocol/names.js';
 export { Agent, defaultShmDir, type AgentOptions } from './agent/agent.js';
 export type { Registry, RegistryWatch, WatchEvent } from './registry/registry.js';

@@ -14,6 +14,7 @@ import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { Doorbell, RingError, type PeerCred, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
 import type { AdmissionOptions } from '../protocol/admission.js';
+import { stderrLogger, toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { ControlMessage } from '../protocol/control-messages.js';
 import type { FaultEvent, InstanceInfo, KickedEvent, OfflineEvent, OnlineEvent } from '../protocol/control-bodies.js';
 import { ConflictError } from '../protocol/errors.js';
@@ -45,7 +46,8 @@ export interface AgentOptions {
   /** Peer-link address advertised in the registry ('' until links exist). */
   address?: string;
   ring?: RingOptions;
-  log?: (msg: string) => void;
+  /** Where the agent's lines go, each with a level (a plain function gets every line). Default stderr, all but debug. */
+  log?: LogOption;
   /** Peer links to other agents (listen address, mesh secret, timings). */
   links?: LinkOptions;
   /** How long a destination may take nothing before the messages waiting for it bounce QUEUE_FULL. Default 5000. */
@@ -75,7 +77,7 @@ export class Agent implements SessionHost, UnreadRoutes {
   readonly socketPath: string;
   readonly agentBellPath: string;
   epoch = 0;
-  readonly log: (msg: string) => void;
+  readonly log: Logger;
   private readonly registry: Registry;
   private readonly instances = new Map<number, LocalInstance>();
   private readonly byKey = new Map<string, LocalInstance>();
@@ -109,7 +111,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.socketPath = join(this.shmDir, 'agent.sock');
     this.agentBellPath = join(this.shmDir, 'agent.bell');
     this.users = new UserDirs(this.shmDir);
-    this.log = options.log ?? ((msg) => process.stderr.write(`[rxmesh agent] ${msg}\n`));
+    this.log = toLogger(options.log, stderrLogger('[rxmesh agent] '));
     const capacity = options.ring?.capacity ?? DEFAULT_CAPACITY;
     this.limits = { fullMs: options.fullMs ?? 5000, maxWaitBytes: capacity, maxPartialBytes: options.maxPartialBytes ?? 256 * 1024 * 1024 };
     this.ledgerFile = options.testHooks ? join(this.shmDir, 'taken.ledger') : undefined;
@@ -319,7 +321,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     inst.state = 'leaving';
     this.path.round(() => inst.sink.leave());
     if (!deregister) return;
-    this.registry.deregister(inst.record, reason).catch((err: Error) => this.log(`deregister ${inst.info.id}: ${err.message}`));
+    this.registry.deregister(inst.record, reason).catch((err: Error) => this.log.warn(`deregister ${inst.info.id}: ${err.message}`, { instance: inst.info.id }));
   }
 
   private async whenDrained(inst: LocalInstance, ms: number): Promise<void> {
@@ -340,7 +342,7 @@ export class Agent implements SessionHost, UnreadRoutes {
       } catch (err) {
         if (!(err instanceof RingError)) throw err;
       }
-      if (inst.source.unsettled > 0 || inst.tx.available()) this.log(`instance ${inst.info.id}: gone with messages still unsettled`);
+      if (inst.source.unsettled > 0 || inst.tx.available()) this.log.warn(`instance ${inst.info.id}: gone with messages still unsettled`, { instance: inst.info.id });
       inst.source.close(); // ends an unfinished message at its destination (ABORT)
       const ledgerFile = this.ledgerFile;
       try {
@@ -348,7 +350,7 @@ export class Agent implements SessionHost, UnreadRoutes {
         inst.sink.close((type, body) => unread.add(type, body), ledgerFile ? (type, body) => ledger(ledgerFile, type, body) : undefined);
       } catch (err) {
         if (!(err instanceof RingError)) throw err;
-        this.log(`instance ${inst.info.id}: its rx ring is unreadable: ${err.message}`);
+        this.log.error(`instance ${inst.info.id}: its rx ring is unreadable: ${err.message}`, { instance: inst.info.id });
       }
     });
     this.path.remove(inst.source);
@@ -382,7 +384,7 @@ export class Agent implements SessionHost, UnreadRoutes {
   private fault(localId: number, err: Error): void {
     const inst = this.instances.get(localId);
     if (!inst || inst.state === 'gone') return;
-    this.log(`instance ${inst.info.id}: ${err.message}; dropping it`);
+    this.log.error(`instance ${inst.info.id}: ${err.message}; dropping it`, { instance: inst.info.id });
     const session = this.control.session(inst.clientId);
     session?.forget(inst.localId);
     session?.notify(ControlMessage.FAULT, { localId: inst.localId, code: 'RING', message: err.message } satisfies FaultEvent);
@@ -456,7 +458,7 @@ export class Agent implements SessionHost, UnreadRoutes {
       inst.destroy();
     }
     this.instances.clear();
-    await this.registry.close().catch((err: Error) => this.log(`registry close: ${err.message}`));
+    await this.registry.close().catch((err: Error) => this.log.warn(`registry close: ${err.message}`));
     this.bell.close();
     for (const b of this.clientBells.values()) b.close();
     this.clientBells.clear();

@@ -13,6 +13,7 @@ import {
   type CreateRequest, type Created, type Empty, type HelloAnswer, type InstanceInfo, type WatchAnswer, type Welcome,
 } from '../protocol/control-bodies.js';
 import type { FramedConnection } from '../protocol/connection.js';
+import type { Logger } from '../protocol/logger.js';
 import { newNonce } from '../protocol/auth.js';
 import { gameOf } from '../protocol/names.js';
 import { OfflineReason, type ConflictStrategy } from '../protocol/registry-messages.js';
@@ -44,7 +45,7 @@ export interface SessionHost {
   watch(clientId: number, gameId: string, pattern: string, onEvent: (type: number, body: unknown) => void, watchId: number): Promise<{ watch: RegistryWatch; instances: InstanceInfo[] }>;
   resolve(node: number, localId: number): InstanceInfo | undefined;
   status(): unknown;
-  log(msg: string): void;
+  readonly log: Logger;
 }
 
 export class ClientSession {
@@ -148,7 +149,7 @@ export class ClientSession {
 
   private authFailed(verdict: Exclude<GameVerdict, 'ok'>): never {
     const game = this.gameId!;
-    this.host.log(`client ${this.clientId}: authentication failed for game '${game}' (${verdict})`);
+    this.host.log.warn(`client ${this.clientId}: authentication failed for game '${game}' (${verdict})`, { client: this.clientId, gameId: game, verdict });
     const why = {
       wrong_key: `wrong key for game '${game}'`,
       unknown_game: `unknown game '${game}': no game of that id is registered (check gameId; games come from the name server's games file or \`rxmesh games set\` on etcd)`,

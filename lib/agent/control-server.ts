@@ -26,7 +26,7 @@ export class ControlServer {
 
   constructor(readonly socketPath: string, private readonly host: SessionHost, admission: Partial<AdmissionOptions> = {}) {
     this.server = createServer((socket) => this.accept(socket));
-    this.admission = new Admission('control socket', { ...admission, idleTimeoutMs: 0 }, (msg) => host.log(msg));
+    this.admission = new Admission('control socket', { ...admission, idleTimeoutMs: 0 }, host.log);
   }
 
   /** @param mode of the socket file: 0600 for the agent's own user, 0666 when it serves several */
@@ -54,7 +54,7 @@ export class ControlServer {
     const conn = new FramedConnection(socket, {
       onMessage: (type, body) => session!.onMessage(type, body),
       onClose: (reason) => {
-        if (reason && isProtocolViolation(reason) && !(reason instanceof AdmissionError)) this.host.log(`client ${clientId}: closed: ${reason.message}`);
+        if (reason && isProtocolViolation(reason) && !(reason instanceof AdmissionError)) this.host.log.warn(`client ${clientId}: closed: ${reason.message}`, { client: clientId });
         this.sessions.delete(clientId);
         void session!.teardown();
       },

@@ -23,6 +23,7 @@
  */
 import { RecordBatch, RingError, type Doorbell } from '../native/index.js';
 import type { BounceReason } from '../protocol/envelope.js';
+import type { Logger } from '../protocol/logger.js';
 import type { LocalSink } from './local-sink.js';
 import type { SinkHost } from './sink-host.js';
 import type { RecordSink, Ticket } from './record-sink.js';
@@ -64,7 +65,7 @@ export class DataPath implements SinkHost, SourceHost {
     private readonly router: Router,
     bell: Doorbell,
     private readonly fault: FaultHandler,
-    private readonly log: (msg: string) => void,
+    private readonly log: Logger,
   ) {
     bell.listen(() => this.schedule());
   }
@@ -119,7 +120,7 @@ export class DataPath implements SinkHost, SourceHost {
     try {
       fn();
     } catch (err) {
-      if (!(err instanceof RingError)) this.log(`instance ${localId}: ${(err as Error).stack ?? String(err)}`);
+      if (!(err instanceof RingError)) this.log.error(`instance ${localId}: ${(err as Error).stack ?? String(err)}`, { localId });
       this.fault(localId, err as Error);
     }
   }
@@ -172,7 +173,7 @@ export class DataPath implements SinkHost, SourceHost {
     const now = performance.now();
     if (now - this.lastMalformedLog < 1000) return;
     this.lastMalformedLog = now;
-    this.log(`instance ${src.localId} wrote ${why}: dropped (${this.malformedCount} so far)`);
+    this.log.warn(`instance ${src.localId} wrote ${why}: dropped (${this.malformedCount} so far)`, { localId: src.localId, malformed: this.malformedCount });
   }
 
   // ---------------------------------------------------------------- the loop

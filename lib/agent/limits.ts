@@ -17,6 +17,7 @@
 import { Frag, fragOf, kindOf } from '../native/index.js';
 import { BounceReason, envFlags, Flag, RecordKind } from '../protocol/envelope.js';
 import { LimitError } from '../protocol/errors.js';
+import { silentLogger, type Logger } from '../protocol/logger.js';
 import type { LocalSink } from './local-sink.js';
 import { NO_ORIGIN, Offer, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from './record-sink.js';
 
@@ -81,7 +82,7 @@ export class Limits {
   private lastLog = -Infinity;
   private unlogged = 0;
 
-  constructor(options: Partial<LimitOptions> = {}, private readonly log: (msg: string) => void = () => {}) {
+  constructor(options: Partial<LimitOptions> = {}, private readonly log: Logger = silentLogger) {
     const set = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<LimitOptions>;
     this.options = { ...DEFAULT_LIMITS, ...set };
     for (const [key, v] of Object.entries(this.options)) {
@@ -93,7 +94,7 @@ export class Limits {
   refuse(message: string): LimitError {
     const now = performance.now();
     if (now - this.lastLog >= 1000) {
-      this.log(`limit: ${message}${this.unlogged ? ` (and ${this.unlogged} more refusals)` : ''}`);
+      this.log.warn(`limit: ${message}${this.unlogged ? ` (and ${this.unlogged} more refusals)` : ''}`);
       this.lastLog = now;
       this.unlogged = 0;
     } else {

@@ -1,7 +1,8 @@
 /**
  * The long-running commands: `rxmesh ns`, `rxmesh agent`, `rxmesh up`. Each
  * prints one JSON line `{"ready": {...}}` on stdout once it serves, and stops
- * cleanly on SIGINT/SIGTERM.
+ * cleanly on SIGINT/SIGTERM. Their options: serverOptions() from the parsed
+ * command line (commands.ts lists them); their log: cli-logger.ts.
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -10,10 +11,13 @@ import { LIMIT_FLAGS, type LimitOptions } from '../agent/limits.js';
 import { DEFAULT_MAX_RECORD, type RingOptions } from '../native/index.js';
 import { NameServer, loadGames, type GameKeys } from '../ns/index.js';
 import type { AdmissionOptions } from '../protocol/admission.js';
+import type { Logger } from '../protocol/logger.js';
 import { loadTls, type TlsFiles, type TlsMaterial } from '../protocol/tls.js';
 import { EtcdRegistry, etcdSecurityFromFiles, isEtcdUrl, type EtcdSecurity } from '../registry/etcd-registry.js';
 import { NsRegistry } from '../registry/ns-registry.js';
 import type { Registry } from '../registry/registry.js';
+import type { CliLog } from './cli-logger.js';
+import type { Parsed } from './options.js';
 
 export interface ServerOptions {
   host: string;
@@ -49,6 +53,8 @@ export interface ServerOptions {
   admission?: Partial<AdmissionOptions>;
   /** Stop when stdin closes (used by specs and supervisors so no server outlives its parent). */
   exitWithParent: boolean;
+  /** --log-level and --log-format. */
+  log: CliLog;
 }
 
 /** The game `rxmesh up` serves when no --games file is given. */
@@ -66,14 +72,14 @@ export interface Credentials {
 }
 
 /** What `o` gives for etcd at `url` (nothing unless it is an etcd URL). */
-export function etcdSecurity(o: ServerOptions, url: string): EtcdSecurity {
+export function etcdSecurity(o: Pick<ServerOptions, 'tls' | 'etcdUser' | 'etcdPasswordFile'>, url: string): EtcdSecurity {
   if (!isEtcdUrl(url)) return {};
   const tls = url.startsWith('etcds://') ? { caFile: o.tls?.ca, certFile: o.tls?.cert, keyFile: o.tls?.key } : {};
   return etcdSecurityFromFiles({ ...tls, user: o.etcdUser, passwordFile: o.etcdPasswordFile });
 }
 
 /** The registry backend a URL names; `leaseTtlMs` is the agent's lease TTL on etcd (the name server sets its own). */
-export function registryFor(url: string, c: Credentials, leaseTtlMs?: number, log?: (msg: string) => void): Registry {
+export function registryFor(url: string, c: Credentials, leaseTtlMs?: number, log?: Logger): Registry {
   if (url.startsWith('ns://')) {
     if (!c.secret) throw new Error(`${url}: the name server needs this agent to prove the mesh secret ${SECRET_FROM}`);
     return new NsRegistry(url, { secret: c.secret, tls: c.tls, ...(log ? { log } : {}) });
@@ -87,7 +93,7 @@ export async function runGamesSet(o: ServerOptions, gameId: string | undefined, 
   const registry = o.registry;
   if (!gameId) throw new Error('usage: rxmesh games set <gameId> --registry etcd://... [--key KEY] (or the key on stdin)');
   if (!isEtcdUrl(registry)) throw new Error(`games set needs an etcd registry (--registry etcd://... or etcds://...); the name server reads --games`);
-  if (key !== undefined) process.stderr.write('rxmesh games set: --key shows the game key to every user of this host (ps); pipe it on stdin instead\n');
+  if (key !== undefined) o.log.of('rxmesh').warn('rxmesh games set: --key shows the game key to every user of this host (ps); pipe it on stdin instead');
   const secret = key ?? (await readStdin()).replace(/\r?\n$/, '');
   if (!secret) throw new Error('no game key given (--key, or on stdin)');
   await new EtcdRegistry(registry, etcdSecurity(o, registry)).setGame(gameId, secret);
@@ -109,53 +115,79 @@ const ADMISSION_FLAGS: Record<string, keyof AdmissionOptions> = {
   'max-buffered-bytes': 'maxBufferedBytes',
 };
 
-/** The connection-bound flags given on the command line (checked when a server starts: Admission names a bad one). */
-export function admissionFlags(values: Record<string, unknown>): Partial<AdmissionOptions> {
-  const out: Partial<AdmissionOptions> = {};
-  for (const [flag, key] of Object.entries(ADMISSION_FLAGS)) {
-    if (values[flag] !== undefined) out[key] = Number(values[flag]);
-  }
-  return out;
+/** A server's options from its parsed command line (unset ones keep the library's defaults). */
+export function serverOptions(p: Parsed, log: CliLog): ServerOptions {
+  const admission: Partial<AdmissionOptions> = {};
+  for (const [flag, key] of Object.entries(ADMISSION_FLAGS)) if (p.has(flag)) admission[key] = p.int(flag)!;
+  const limits: Partial<LimitOptions> = {};
+  for (const [key, flag] of Object.entries(LIMIT_FLAGS) as [keyof LimitOptions, string][]) if (p.has(flag.slice(2))) limits[key] = p.int(flag.slice(2))!;
+  return {
+    host: p.str('host') ?? '127.0.0.1',
+    port: p.int('port') ?? 0,
+    httpPort: p.int('http-port') ?? 0,
+    httpHost: p.str('http-host') ?? '127.0.0.1',
+    games: p.str('games'),
+    leaseTtlMs: p.int('lease-ttl') ?? 3000,
+    registry: p.str('registry') ?? '',
+    shmDir: p.str('shm-dir'),
+    agentId: p.str('id'),
+    listen: p.str('listen'),
+    advertise: p.str('advertise'),
+    fullMs: p.int('full-ms'),
+    maxPartialBytes: p.int('max-partial-bytes'),
+    ringBytes: p.int('ring-bytes'),
+    limits,
+    maxMaps: p.int('max-maps'),
+    meshSecretFile: p.str('mesh-secret-file'),
+    tls: { ca: p.str('tls-ca'), cert: p.str('tls-cert'), key: p.str('tls-key') },
+    etcdUser: p.str('etcd-user'),
+    etcdPasswordFile: p.str('etcd-password-file'),
+    admission,
+    exitWithParent: p.bool('exit-with-parent'),
+    log,
+  };
 }
 
-/** The per-app and per-game limit flags given on the command line (the agent checks them when it starts). */
-export function limitFlags(values: Record<string, unknown>): Partial<LimitOptions> {
-  const out: Partial<LimitOptions> = {};
-  for (const [key, flag] of Object.entries(LIMIT_FLAGS) as [keyof LimitOptions, string][]) {
-    const v = values[flag.slice(2)];
-    if (v !== undefined) out[key] = Number(v);
-  }
-  return out;
-}
-
-function untilSignal(stop: () => Promise<void>, exitWithParent: boolean): Promise<void> {
+function untilSignal(stop: () => Promise<void>, o: ServerOptions): Promise<void> {
+  const { exitWithParent } = o;
+  const log = o.log.of('rxmesh');
   return new Promise((resolve) => {
     let stopping = false;
-    const onSignal = () => {
+    const onSignal = (why: string) => {
       if (stopping) return;
       stopping = true;
+      log.info(`stopping (${why})`);
       const done = (): void => {
+        log.info('stopped');
         if (exitWithParent) process.stdin.destroy();
         resolve();
       };
       stop().then(done, (err: Error) => {
-        process.stderr.write(`rxmesh: shutdown: ${err.message}\n`);
+        log.error(`shutdown: ${err.message}`);
         done();
       });
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', () => onSignal('SIGINT'));
+    process.once('SIGTERM', () => onSignal('SIGTERM'));
     if (exitWithParent) {
-      process.stdin.once('end', onSignal);
-      process.stdin.once('error', onSignal);
+      process.stdin.once('end', () => onSignal('stdin closed'));
+      process.stdin.once('error', () => onSignal('stdin closed'));
       process.stdin.resume();
     }
   });
 }
 
-const ready = (info: Record<string, unknown>): void => {
+/** The `{"ready": ...}` line on stdout, and an info record of what serves. */
+function ready(o: ServerOptions, ns: NameServer | undefined, agent: Agent | undefined): void {
+  const info = {
+    ...(ns ? { ns: { port: ns.port, httpPort: ns.httpPort } } : {}),
+    ...(agent ? { agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress } } : {}),
+  };
   process.stdout.write(`${JSON.stringify({ ready: info })}\n`);
-};
+  const log = o.log.of('rxmesh');
+  if (ns) log.info(`name server on ${o.host}:${ns.port} (HTTP view on ${o.httpHost}:${ns.httpPort})`, info.ns);
+  if (agent) log.info(`agent '${agent.agentId}' (incarnation ${agent.epoch}) serving ${agent.socketPath}${agent.listeningAddress ? `, peer links on ${agent.listeningAddress}` : ''}`, info.agent);
+}
 
 /** The mesh secret (from --mesh-secret-file or RXMESH_MESH_SECRET) and the TLS files, read. */
 export async function credentials(o: ServerOptions): Promise<Credentials> {
@@ -168,6 +200,7 @@ async function startNs(o: ServerOptions, c: Credentials, fallback: GameKeys | un
   if (!c.secret) throw new Error(`the name server needs the mesh secret agents prove ${SECRET_FROM}`);
   const games = o.games ? await loadGames(o.games) : fallback;
   return NameServer.start({
+    log: o.log.of('ns'),
     host: o.host, port: o.port, httpPort: o.httpPort, httpHost: o.httpHost, leaseTtlMs: o.leaseTtlMs, ...(games ? { games } : {}), admission: o.admission ?? {},
     secret: c.secret, tls: c.tls,
   });
@@ -176,10 +209,9 @@ async function startNs(o: ServerOptions, c: Credentials, fallback: GameKeys | un
 async function startAgent(o: ServerOptions, c: Credentials, registry: string): Promise<Agent> {
   const secret = c.secret;
   if (o.listen && !secret) throw new Error(`--listen needs the mesh secret ${SECRET_FROM}`);
-  const log = (msg: string): void => void process.stderr.write(`[rxmesh agent] ${msg}\n`);
   const agent = await Agent.start({
-    registry: registryFor(registry, c, o.leaseTtlMs, log), // its lines say `registry: ` themselves
-    log,
+    registry: registryFor(registry, c, o.leaseTtlMs, o.log.of('registry')),
+    log: o.log.of('agent'),
     ...(o.shmDir ? { shmDir: o.shmDir } : {}),
     ...(o.agentId ? { agentId: o.agentId } : {}),
     ...(secret ? { links: { secret, tls: c.tls, ...(o.listen ? { listen: o.listen } : {}), ...(o.advertise ? { advertise: o.advertise } : {}), admission: o.admission ?? {} } } : {}),
@@ -196,22 +228,21 @@ async function startAgent(o: ServerOptions, c: Credentials, registry: string): P
   return agent;
 }
 
-/** --ring-bytes: the data area; the largest record is a quarter of it, at most the default. */
+/** --ring-bytes (a power of two, at least 1024: checked when parsed): the data area; the largest record is a quarter of it, at most the default. */
 function ringOptions(bytes: number): RingOptions {
-  if (!Number.isInteger(bytes) || bytes < 1024 || (bytes & (bytes - 1)) !== 0) throw new Error(`--ring-bytes ${bytes}: must be a power of two, at least 1024`);
   return { capacity: bytes, maxRecord: Math.min(DEFAULT_MAX_RECORD, bytes / 4) };
 }
 
 export async function runNs(o: ServerOptions): Promise<void> {
   const ns = await startNs(o, await credentials(o), undefined);
-  ready({ ns: { port: ns.port, httpPort: ns.httpPort } });
-  await untilSignal(() => ns.close(), o.exitWithParent);
+  ready(o, ns, undefined);
+  await untilSignal(() => ns.close(), o);
 }
 
 export async function runAgent(o: ServerOptions): Promise<void> {
   const agent = await startAgent(o, await credentials(o), o.registry);
-  ready({ agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress } });
-  await untilSignal(() => agent.close(), o.exitWithParent);
+  ready(o, undefined, agent);
+  await untilSignal(() => agent.close(), o);
 }
 
 export async function runUp(o: ServerOptions): Promise<void> {
@@ -227,13 +258,13 @@ export async function runUp(o: ServerOptions): Promise<void> {
     await ns.close();
     throw err;
   }
-  ready({ ns: { port: ns.port, httpPort: ns.httpPort }, agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress } });
+  ready(o, ns, agent);
   if (!o.games) {
-    process.stderr.write(`rxmesh up: demo game 'demo' (key 'demo-key'); connect with\n` +
-      `  connect({ gameId: 'demo', password: 'demo-key', agent: '${agent.socketPath}' })\n`);
+    o.log.of('rxmesh').info(`rxmesh up: demo game 'demo' (key 'demo-key'); connect with ` +
+      `connect({ gameId: 'demo', password: 'demo-key', agent: '${agent.socketPath}' })`, { gameId: 'demo', socket: agent.socketPath });
   }
   await untilSignal(async () => {
     await agent.close();
     await ns.close();
-  }, o.exitWithParent);
+  }, o);
 }

@@ -14,6 +14,7 @@ import {
   type AppRequest, type ControlRequests, type InstanceInfo, type OfflineEvent, type OnlineEvent, type WatchAnswer,
 } from '../protocol/control-bodies.js';
 import { AgentLostError, ClosedError, MeshError } from '../protocol/errors.js';
+import { toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { agreeVersion, CONTROL_PROTOCOL, versionFields } from '../protocol/versions.js';
 import { Instance, type InstanceHost, type InstanceOptions } from './instance.js';
 import type { InstanceRef } from './message.js';
@@ -28,6 +29,9 @@ export interface ConnectOptions {
   timeoutMs?: number;
   /** Reconnect and re-register every instance when the agent comes back (default true). */
   reconnect?: boolean;
+  /** Where the connection's lifecycle is reported (agent lost, reconnected), each line with a level: `console`, a pino
+   * logger (`objectFirst(pino)` keeps the fields) or your own. Default silent. Nothing is logged per message. */
+  log?: LogOption;
 }
 
 const RECONNECT_MIN_MS = 100;
@@ -69,11 +73,14 @@ export class Mesh implements InstanceHost, AsyncDisposable {
   private conn!: FramedConnection;
   private scheduled = false;
   private closed = false;
+  private readonly log: Logger;
 
   private constructor(
     readonly options: ConnectOptions,
     private readonly socketPath: string,
-  ) {}
+  ) {
+    this.log = toLogger(options.log);
+  }
 
   /** Connect and authenticate; rejects with AuthError on a wrong key. */
   static async connect(options: ConnectOptions, socketPath: string): Promise<Mesh> {
@@ -110,6 +117,7 @@ export class Mesh implements InstanceHost, AsyncDisposable {
       this.agentBell = Doorbell.open(welcome.agentBell);
       this.clientBell.listen(() => this.schedule());
       this.connected = true;
+      this.log.debug(`rxmesh: connected to agent '${this.agentId}' at ${this.socketPath} as game '${this.options.gameId}'`, { agentId: this.agentId, socket: this.socketPath });
     } catch (err) {
       conn.close();
       throw err;
@@ -243,6 +251,7 @@ export class Mesh implements InstanceHost, AsyncDisposable {
     if (this.closed || !this.connected) return;
     this.connected = false;
     const err = new AgentLostError(`lost the agent connection${reason ? `: ${reason.message}` : ''}`);
+    this.log.warn(`rxmesh: ${err.message}${this.options.reconnect === false ? '' : '; reconnecting'}`, { socket: this.socketPath });
     this.clientBell?.close();
     this.agentBell?.close();
     this.watchHandlers.clear();
@@ -273,18 +282,23 @@ export class Mesh implements InstanceHost, AsyncDisposable {
       if (this.closed) return;
       try {
         await this.open();
-      } catch {
+      } catch (err) {
+        this.log.debug(`rxmesh: reconnect to ${this.socketPath} failed: ${(err as Error).message}`, { socket: this.socketPath });
         continue;
       }
       for (const inst of [...this.live]) {
         try {
           await inst.resume();
         } catch (err) {
+          this.log.warn(`rxmesh: ${inst.service}/${inst.userData} could not be registered again: ${(err as Error).message}`, { instance: `${inst.service}/${inst.userData}` });
           inst.fail(err instanceof MeshError ? err : new AgentLostError((err as Error).message));
           this.live.delete(inst);
         }
       }
-      if (this.connected) this.reconnectedSubject.next();
+      if (this.connected) {
+        this.log.info(`rxmesh: reconnected; ${this.live.size} instance(s) registered again`);
+        this.reconnectedSubject.next();
+      }
       return;
     }
   }

@@ -18,6 +18,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import { AdmissionError, type Admission, type Ticket } from '../protocol/admission.js';
 import type { MeshError } from '../protocol/errors.js';
+import type { Logger } from '../protocol/logger.js';
 import { validateService } from '../protocol/names.js';
 import type { InstanceRecord } from '../protocol/registry-messages.js';
 import type { ServiceSummary } from './registry-store.js';
@@ -39,7 +40,7 @@ export interface NsView {
   connections(): unknown;
 }
 
-export function createHttpView(view: NsView, log: (msg: string) => void, admission?: Admission): Server {
+export function createHttpView(view: NsView, log: Logger, admission?: Admission): Server {
   const tickets = new WeakMap<Socket, Ticket>();
   const server = createServer((req, res) => {
     const ticket = tickets.get(req.socket);
@@ -48,7 +49,7 @@ export function createHttpView(view: NsView, log: (msg: string) => void, admissi
     try {
       route(view, req, res);
     } catch (err) {
-      log(`ns http: ${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`);
+      log.error(`ns http: ${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`);
       reply(res, 500, { error: 'internal error' });
     }
   });
@@ -62,7 +63,7 @@ export function createHttpView(view: NsView, log: (msg: string) => void, admissi
   }
   server.on('clientError', (err, socket) => {
     if (err instanceof AdmissionError) return; // its Admission logged it, rate-limited
-    log(`ns http: bad request: ${err.message}`);
+    log.warn(`ns http: bad request: ${err.message}`);
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
   });

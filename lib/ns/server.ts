@@ -22,6 +22,7 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Admission, DEFAULT_ADMISSION, type AdmissionOptions, type AdmissionStats } from '../protocol/admission.js';
 import { FAILED_AUTH_LIMIT, RateLimiter } from '../protocol/rate-limit.js';
+import { stderrLogger, toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { ThrottledLog } from '../protocol/throttled-log.js';
 import { createTlsServer, type TlsMaterial } from '../protocol/tls.js';
 import { ClosedError } from '../protocol/errors.js';
@@ -65,8 +66,8 @@ export interface NameServerOptions {
   leaseTtlMs?: number;
   /** Largest request frame accepted. Default 1 MiB. */
   maxFrame?: number;
-  /** Where connection closes, protocol violations and lease expiries are reported. Default stderr. */
-  log?: (msg: string) => void;
+  /** Where connection closes, protocol violations and lease expiries are reported, each with a level (a plain function gets every line). Default stderr, all but debug. */
+  log?: LogOption;
   /** Bounds on connections of both ports (admission.ts); `idleTimeoutMs` defaults to NS_IDLE_TIMEOUT_MS. */
   admission?: Partial<AdmissionOptions>;
 }
@@ -90,7 +91,7 @@ export class NameServer {
   private readonly refusals: ThrottledLog;
   private closing: Promise<void> | undefined;
 
-  private constructor(private readonly opts: Required<Omit<NameServerOptions, 'games' | 'httpPort' | 'tls'>> & { games: GameKeys; httpPort: number | null; tls: TlsMaterial | undefined }) {
+  private constructor(private readonly opts: Required<Omit<NameServerOptions, 'games' | 'httpPort' | 'tls' | 'log'>> & { games: GameKeys; httpPort: number | null; tls: TlsMaterial | undefined; log: Logger }) {
     const log = opts.log;
     this.refusals = new ThrottledLog(log);
     // never below the default TTL: an agent heartbeats every TTL/3
@@ -106,10 +107,10 @@ export class NameServer {
       auth,
       secret: opts.secret,
       refusals: this.refusals,
-      authFailures: new RateLimiter(FAILED_AUTH_LIMIT, (host) => log(`ns: ${host}: too many failed agent authentications; refusing it for a while`)),
+      authFailures: new RateLimiter(FAILED_AUTH_LIMIT, (host) => log.warn(`ns: ${host}: too many failed agent authentications; refusing it for a while`, { peer: host })),
       gameGuesses: new RateLimiter(GAME_GUESSES, (key) => {
         const [agent, game] = key.split('\0');
-        log(`ns: agent '${agent}': too many wrong keys for game '${game}'; its game checks are refused for a while`);
+        log.warn(`ns: agent '${agent}': too many wrong keys for game '${game}'; its game checks are refused for a while`, { agentId: agent, gameId: game });
       }),
       startedAt: this.startedAt,
       log,
@@ -127,7 +128,7 @@ export class NameServer {
       ? createTlsServer(opts.tls, bounds.authTimeoutMs ?? DEFAULT_ADMISSION.authTimeoutMs, accept,
         (err, from) => this.refusals.say('refused TLS handshakes', `ns: ${from}: TLS handshake failed: ${err.message}`))
       : createServer(accept);
-    this.tcp.on('error', (err) => log(`ns: server error: ${err.message}`));
+    this.tcp.on('error', (err) => log.error(`ns: server error: ${err.message}`));
     this.http = opts.httpPort === null ? undefined : createHttpView({
       services: () => this.store.services(),
       instances: (service) => this.store.instances(service),
@@ -151,7 +152,7 @@ export class NameServer {
       games: options.games ?? {},
       leaseTtlMs: options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS,
       maxFrame: options.maxFrame ?? NS_MAX_REQUEST_FRAME,
-      log: options.log ?? ((msg) => process.stderr.write(`${msg}\n`)),
+      log: toLogger(options.log, stderrLogger('')),
       admission: options.admission ?? {},
     });
     try {
@@ -216,7 +217,7 @@ export class NameServer {
 
   private expire(lease: Lease): void {
     const n = this.store.dropLease(lease.id, OfflineReason.AGENT_LOST);
-    this.opts.log(`ns: lease of agent '${lease.agentId}' expired; ${n} instance(s) went offline`);
+    this.opts.log.warn(`ns: lease of agent '${lease.agentId}' expired; ${n} instance(s) went offline`, { agentId: lease.agentId, instances: n });
     // A connected agent that let its lease lapse (a stalled event loop) is
     // cut off: it reconnects, gets a new lease and registers again.
     lease.link?.close(new ClosedError('lease expired'));

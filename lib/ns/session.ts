@@ -27,7 +27,7 @@ import type { Socket } from 'node:net';
 import { AdmissionError, type Ticket } from '../protocol/admission.js';
 import { FramedConnection, isProtocolViolation } from '../protocol/connection.js';
 import { object, versions, type Empty } from '../protocol/body-checks.js';
-import { AuthError, LimitError, MeshError, ProtocolError, VersionError } from '../protocol/errors.js';
+import { AuthError, ClosedError, LimitError, MeshError, ProtocolError, VersionError } from '../protocol/errors.js';
 import { agentKey, helloProof, nsNonce, sameProof, welcomeProof } from '../protocol/ns-auth.js';
 import {
   challengeRequest, deregisterRequest, heartbeatRequest, nsHelloRequest, nsUnwatchRequest, nsWatchRequest, registerRequest,
@@ -35,6 +35,7 @@ import {
   type NsOnlineEvent, type NsWatchAnswer, type NsWatchRequest, type VerifyGameAnswer, type VerifyGameRequest,
 } from '../protocol/ns-bodies.js';
 import type { RateLimiter } from '../protocol/rate-limit.js';
+import type { Logger } from '../protocol/logger.js';
 import type { ThrottledLog } from '../protocol/throttled-log.js';
 import { agreeVersion, commonCaps, NS_PROTOCOL } from '../protocol/versions.js';
 import { NsMessage } from '../protocol/registry-messages.js';
@@ -59,7 +60,7 @@ export interface SessionContext {
   refusals: ThrottledLog;
   /** performance.now() when the server started (HELLO reports the uptime). */
   startedAt: number;
-  log(msg: string): void;
+  log: Logger;
   /** Called once the connection has closed. */
   closed(session: NsSession): void;
 }
@@ -110,7 +111,7 @@ export class NsSession implements LeaseLink {
         this.condemned = true;
         setImmediate(() => this.conn.close(err));
       } else if (!(err instanceof MeshError)) {
-        this.ctx.log(`ns: ${this.peer}: internal error on message type ${type}: ${(err as Error)?.stack ?? String(err)}`);
+        this.ctx.log.error(`ns: ${this.peer}: internal error on message type ${type}: ${(err as Error)?.stack ?? String(err)}`, { peer: this.peer });
       }
       throw err;
     }
@@ -190,7 +191,7 @@ export class NsSession implements LeaseLink {
     const { lease, resumed } = this.ctx.leases.hello(agentId, address, leaseId, ttlMs);
     this.bind(lease);
     this.conn.authenticated();
-    this.ctx.log(`ns: ${this.peer}: agent '${agentId}' ${resumed ? 'resumed its lease' : 'took a new lease'} (ttl ${lease.ttlMs} ms)`);
+    this.ctx.log.info(`ns: ${this.peer}: agent '${agentId}' ${resumed ? 'resumed its lease' : 'took a new lease'} (ttl ${lease.ttlMs} ms)`, { peer: this.peer, agentId, resumed });
     // Kicks that happened while the agent was away go out right after the answer.
     const held = lease.pending.splice(0);
     if (held.length) setImmediate(() => held.forEach((e) => this.send(e.type, e.body)));
@@ -214,7 +215,7 @@ export class NsSession implements LeaseLink {
   /** A wrong proof: the peer address spends a token of its bucket, and the connection is closed (onMessage). */
   private authFailed(claimed: string): never {
     this.ctx.authFailures.take(this.host);
-    this.ctx.refusals.say('failed agent authentications', `ns: ${this.peer}: agent authentication failed (claims to be '${claimed.slice(0, 64)}')`);
+    this.ctx.refusals.say('failed agent authentications', `ns: ${this.peer}: agent authentication failed (claims to be '${claimed.slice(0, 64)}')`, { peer: this.peer });
     throw new AuthError('agent authentication failed: wrong mesh secret');
   }
 
@@ -261,19 +262,21 @@ export class NsSession implements LeaseLink {
     const who = this.lease ? ` (agent '${this.lease.agentId}')` : '';
     const code = (reason as NodeJS.ErrnoException | undefined)?.code;
     let line: string | undefined;
+    let faulty = false;
     if (reason instanceof AdmissionError) {
       // closed by a connection bound: its Admission logged it (rate-limited)
     } else if (reason && (code === 'EPIPE' || code === 'ECONNRESET')) {
       line = `ns: ${this.peer}${who}: connection reset by the peer`;
     } else if (reason) {
       const kind = isProtocolViolation(reason) ? 'protocol violation' : 'error';
+      faulty = !(reason instanceof ClosedError); // our own shutdown is no fault
       line = `ns: ${this.peer}${who}: connection closed (${kind}): ${reason.message}`;
     } else {
       line = `ns: ${this.peer}${who}: connection closed by the peer`;
     }
     // An agent's closes are worth a line each; a stranger's are throttled, per reason
-    if (line && this.lease) this.ctx.log(line);
-    else if (line) this.ctx.refusals.sayFor('unauthenticated closes', reason?.message ?? 'by the peer', line);
+    if (line && this.lease) this.ctx.log[faulty ? 'warn' : 'info'](line, { peer: this.peer, agentId: this.lease.agentId });
+    else if (line) this.ctx.refusals.sayFor('unauthenticated closes', reason?.message ?? 'by the peer', line, { peer: this.peer });
     this.ctx.closed(this);
   }
 }

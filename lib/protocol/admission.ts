@@ -25,6 +25,7 @@
 import type { Socket } from 'node:net';
 import { ProtocolError } from './errors.js';
 import type { FrameGate } from './frame.js';
+import type { Logger } from './logger.js';
 
 export interface AdmissionOptions {
   /** A connection not authenticated this long after it was accepted is closed. */
@@ -99,7 +100,7 @@ export class Admission {
   private unlogged: Partial<Record<Trip, number>> = {};
   private logTimer: NodeJS.Timeout | undefined;
 
-  constructor(readonly name: string, options: Partial<AdmissionOptions>, private readonly log: (msg: string) => void) {
+  constructor(readonly name: string, options: Partial<AdmissionOptions>, private readonly log: Logger) {
     this.limits = { ...DEFAULT_ADMISSION, ...definedOnly(options) };
     for (const [k, v] of Object.entries(this.limits)) {
       const min = k === 'idleTimeoutMs' ? 0 : 1;
@@ -227,19 +228,20 @@ export class Admission {
       this.unlogged[trip] = (this.unlogged[trip] ?? 0) + 1;
       return;
     }
-    this.log(`${this.name}: closed ${peer}: ${detail} (further closes are summed up every ${LOG_EVERY_MS / 1000} s)`);
+    this.log.warn(`${this.name}: closed ${peer}: ${detail} (further closes are summed up every ${LOG_EVERY_MS / 1000} s)`, { port: this.name, peer, bound: trip });
     this.armLog();
   }
 
   private armLog(): void {
     this.logTimer = setTimeout(() => {
-      const parts = Object.entries(this.unlogged).map(([trip, n]) => `${n} ${trip}`);
+      const closed = this.unlogged;
+      const parts = Object.entries(closed).map(([trip, n]) => `${n} ${trip}`);
       this.unlogged = {};
       if (parts.length === 0) {
         this.logTimer = undefined;
         return;
       }
-      this.log(`${this.name}: in the last ${LOG_EVERY_MS / 1000} s also closed: ${parts.join(', ')} (${this.describe()})`);
+      this.log.warn(`${this.name}: in the last ${LOG_EVERY_MS / 1000} s also closed: ${parts.join(', ')} (${this.describe()})`, { port: this.name, closed });
       this.armLog();
     }, LOG_EVERY_MS);
     this.logTimer.unref();

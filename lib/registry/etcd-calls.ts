@@ -27,6 +27,8 @@ export interface EtcdCallOptions {
   pageSize: number;
 }
 
+export const DEFAULT_CALL_OPTIONS: Readonly<EtcdCallOptions> = { callTimeoutMs: 2000, requestTimeoutMs: 5000, maxBackoffMs: 1000, pageSize: 2000 };
+
 /** The lease we write with is gone: the caller must get a new one first. */
 export class LeaseGoneError extends Error {}
 

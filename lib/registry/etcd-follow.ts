@@ -16,6 +16,7 @@
  */
 import type { IEvent, IKeyValue, Watcher } from 'etcd3';
 import { jitter, sleep, type EtcdCalls } from './etcd-calls.js';
+import type { Logger } from '../protocol/logger.js';
 
 /** A watch cancelled by etcd auth (see EtcdCalls.renewWatchAuth). */
 const AUTH_CANCEL = /invalid auth token|permission denied|user name is empty|Unauthenticated/i;
@@ -38,7 +39,7 @@ export class PrefixFollower {
     private readonly calls: EtcdCalls,
     private readonly prefix: string,
     private readonly sink: FollowerSink,
-    private readonly log: (msg: string) => void,
+    private readonly log: Logger,
   ) {}
 
   /** List and start watching; resolves with the listed keys. Fails (RegistryUnavailableError) if etcd cannot be listed in time. */
@@ -72,12 +73,12 @@ export class PrefixFollower {
     w.on('connected', () => {
       if (!disconnected || this.watcher !== w) return;
       disconnected = false;
-      this.log(`registry: watch on ${this.prefix} reconnected; listing again`);
+      this.log.info(`registry: watch on ${this.prefix} reconnected; listing again`);
       this.repair(false);
     });
     w.on('error', (err: Error) => {
       if (this.watcher !== w) return;
-      this.log(`registry: watch on ${this.prefix} cancelled (${err.message}); listing again`);
+      this.log.warn(`registry: watch on ${this.prefix} cancelled (${err.message}); listing again`);
       if (AUTH_CANCEL.test(err.message)) this.calls.renewWatchAuth();
       this.watcher = undefined;
       this.repair(true);
@@ -135,7 +136,7 @@ export class PrefixFollower {
         return;
       } catch (err) {
         if (this.closed) return;
-        this.log(`registry: listing ${this.prefix} failed (${(err as Error).message}); retrying`);
+        this.log.warn(`registry: listing ${this.prefix} failed (${(err as Error).message}); retrying`);
         await sleep(jitter(delay));
       }
     }

@@ -31,7 +31,7 @@ import type { Etcd3, Lease } from 'etcd3';
 import { ClosedError, ConflictError, CrossGameError, NotFoundError, RegistryAuthError, RegistryUnavailableError } from '../protocol/errors.js';
 import { gameOf, instanceId, validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import { keyOf, OfflineReason, type InstanceKey } from '../protocol/registry-messages.js';
-import { connect, type EtcdCalls, jitter, LeaseGoneError, sleep, type EtcdCallOptions } from './etcd-calls.js';
+import { connect, DEFAULT_CALL_OPTIONS, type EtcdCalls, jitter, LeaseGoneError, sleep, type EtcdCallOptions } from './etcd-calls.js';
 import { PrefixFollower } from './etcd-follow.js';
 import { checkGameId, storeGames, verifyGame } from './etcd-games.js';
 import { decodeJson, etcdUrlOf, holderOf, kickPrefix, parseEtcdUrl, sameHolder, type KickValue } from './etcd-keys.js';
@@ -41,6 +41,7 @@ import { EtcdWrites, type Held } from './etcd-writes.js';
 import type {
   AgentIdentity, ConflictStrategy, GameVerdict, InstanceRecord, Registry, RegistryEvents, RegistryWatch, WatchEvent,
 } from './registry.js';
+import { toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 
 export { isEtcdUrl, parseEtcdUrl } from './etcd-keys.js';
 export { etcdSecurityFromFiles, PASSWORD_ENV, type EtcdAuth, type EtcdSecurity, type EtcdSecurityFiles, type EtcdTls } from './etcd-security.js';
@@ -49,7 +50,8 @@ export { etcdSecurityFromFiles, PASSWORD_ENV, type EtcdAuth, type EtcdSecurity, 
 export interface EtcdRegistryOptions extends Partial<EtcdCallOptions>, EtcdSecurity {
   /** Lease TTL; etcd counts whole seconds, so it is rounded up. Default 3000 ms. */
   leaseTtlMs?: number;
-  log?: (msg: string) => void;
+  /** Where lease recoveries and watch repairs are reported, each with a level (a plain function gets every line). Default silent. */
+  log?: LogOption;
 }
 
 type State = 'idle' | 'open' | 'closed';
@@ -59,7 +61,7 @@ export class EtcdRegistry implements Registry {
   private readonly options: EtcdCallOptions;
   private readonly security: EtcdSecurity;
   private readonly ttlSeconds: number;
-  private readonly log: (msg: string) => void;
+  private readonly log: Logger;
   private state: State = 'idle';
   private client: Etcd3 | undefined;
   private calls: EtcdCalls | undefined;
@@ -78,15 +80,15 @@ export class EtcdRegistry implements Registry {
   constructor(url: string | string[], options: EtcdRegistryOptions = {}) {
     this.hosts = typeof url === 'string' ? parseEtcdUrl(url) : url;
     this.options = {
-      callTimeoutMs: options.callTimeoutMs ?? 2000,
-      requestTimeoutMs: options.requestTimeoutMs ?? 5000,
-      maxBackoffMs: options.maxBackoffMs ?? 1000,
-      pageSize: options.pageSize ?? 2000,
+      callTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_OPTIONS.callTimeoutMs,
+      requestTimeoutMs: options.requestTimeoutMs ?? DEFAULT_CALL_OPTIONS.requestTimeoutMs,
+      maxBackoffMs: options.maxBackoffMs ?? DEFAULT_CALL_OPTIONS.maxBackoffMs,
+      pageSize: options.pageSize ?? DEFAULT_CALL_OPTIONS.pageSize,
     };
     this.security = checkSecurity(this.hosts, { auth: options.auth, tls: options.tls });
     this.ttlSeconds = Math.max(1, Math.ceil((options.leaseTtlMs ?? 3000) / 1000));
-    this.log = options.log ?? (() => {});
-    if (options.auth && !this.url.startsWith('etcds:')) this.log(`registry: the etcd password of '${options.auth.username}' travels unencrypted (${this.url}); use etcds://`);
+    this.log = toLogger(options.log);
+    if (options.auth && !this.url.startsWith('etcds:')) this.log.warn(`registry: the etcd password of '${options.auth.username}' travels unencrypted (${this.url}); use etcds://`);
   }
 
   get url(): string {
@@ -249,7 +251,7 @@ export class EtcdRegistry implements Registry {
     const old = this.leaseId;
     this.lease = undefined;
     this.leaseId = undefined;
-    this.log(`registry: lease ${old} lost (${why}); granting a new one and registering ${this.held.size} instances again`);
+    this.log.warn(`registry: lease ${old} lost (${why}); granting a new one and registering ${this.held.size} instances again`);
     this.recovering = this.recover(old).finally(() => {
       this.recovering = undefined;
     });
@@ -263,7 +265,7 @@ export class EtcdRegistry implements Registry {
         break;
       } catch (err) {
         if (this.state !== 'open') return;
-        this.log(`registry: lease grant failed (${(err as Error).message}); retrying`);
+        this.log.warn(`registry: lease grant failed (${(err as Error).message}); retrying`);
         await sleep(jitter(delay));
       }
     }
@@ -279,19 +281,19 @@ export class EtcdRegistry implements Registry {
             return;
           }
           this.held.delete(k);
-          this.log(`registry: ${instanceId(h.record.service, h.record.userData)} was taken while our lease was lost`);
+          this.log.warn(`registry: ${instanceId(h.record.service, h.record.userData)} was taken while our lease was lost`);
           this.emitKicked(h.record, out.holder);
           return;
         } catch (err) {
           if (err instanceof LeaseGoneError) return; // lost again: the next recovery covers it
-          this.log(`registry: could not register ${instanceId(h.record.service, h.record.userData)} again (${(err as Error).message}); retrying`);
+          this.log.warn(`registry: could not register ${instanceId(h.record.service, h.record.userData)} again (${(err as Error).message}); retrying`);
           await sleep(jitter(delay));
         }
       }
     }));
     if (oldLease) void this.client!.leaseClient.leaseRevoke({ ID: oldLease }).catch(() => {});
     this.flushUnsent();
-    if (this.leaseId === lease) this.log(`registry: recovered on lease ${lease}`);
+    if (this.leaseId === lease) this.log.info(`registry: recovered on lease ${lease}`);
   }
 
   /** Run a write with the current lease, waiting for a recovery, and once more after finding the lease gone. */
@@ -336,7 +338,7 @@ export class EtcdRegistry implements Registry {
     try {
       this.events.kicked(instance, by);
     } catch (err) {
-      this.log(`registry: kicked listener threw: ${(err as Error)?.stack ?? String(err)}`);
+      this.log.error(`registry: kicked listener threw: ${(err as Error)?.stack ?? String(err)}`);
     }
   }
 

@@ -21,12 +21,13 @@ import { PrefixFollower } from './etcd-follow.js';
 import { decodeInstance, keyOfPath, patternPrefix, sameHolder } from './etcd-keys.js';
 import type { WatchEvent } from './registry.js';
 import { WatchMirror } from './watch-mirror.js';
+import type { Logger } from '../protocol/logger.js';
 
 export class InstanceWatch {
   private readonly mirror: WatchMirror;
   private readonly follower: PrefixFollower;
 
-  constructor(calls: EtcdCalls, gameId: string, private readonly pattern: string, listener: (e: WatchEvent) => void, private readonly log: (msg: string) => void) {
+  constructor(calls: EtcdCalls, gameId: string, private readonly pattern: string, listener: (e: WatchEvent) => void, private readonly log: Logger) {
     this.mirror = new WatchMirror(gameId, pattern, listener, log);
     this.follower = new PrefixFollower(calls, patternPrefix(gameId, pattern), {
       onEvent: (ev) => this.apply(ev),
@@ -70,7 +71,7 @@ export class InstanceWatch {
     }
     const d = decodeInstance(path, ev.kv.value);
     if (!d) {
-      this.log(`registry: ignored a malformed value at ${path}`);
+      this.log.warn(`registry: ignored a malformed value at ${path}`);
       return;
     }
     if (d.offline) {

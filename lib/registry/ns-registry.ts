@@ -50,6 +50,7 @@ import { WatchMirror } from './watch-mirror.js';
 import type {
   AgentIdentity, ConflictStrategy, GameVerdict, InstanceKey, InstanceRecord, Registry, RegistryEvents, RegistryWatch, WatchEvent,
 } from './registry.js';
+import { toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 
 export const DEFAULT_NS_REGISTRY_PORT = 9092;
 
@@ -89,7 +90,8 @@ export interface NsRegistryOptions {
   recoveryMs?: number;
   /** Largest frame accepted from the name server (watch snapshots). Default 16 MiB. */
   maxFrame?: number;
-  log?: (msg: string) => void;
+  /** Where reconnects and refusals are reported, each with a level (a plain function gets every line). Default silent. */
+  log?: LogOption;
 }
 
 interface Held {
@@ -115,7 +117,7 @@ export class NsRegistry implements Registry {
   private readonly requestTimeoutMs: number;
   private readonly minBackoff: number;
   private readonly maxBackoff: number;
-  private readonly log: (msg: string) => void;
+  private readonly log: Logger;
   private state: State = 'idle';
   private agent: AgentIdentity = { agentId: '', address: '' };
   private events: RegistryEvents = { kicked: () => {} };
@@ -135,7 +137,7 @@ export class NsRegistry implements Registry {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5000;
     this.minBackoff = options.reconnectMinMs ?? 100;
     this.maxBackoff = options.reconnectMaxMs ?? 2000;
-    this.log = options.log ?? (() => {});
+    this.log = toLogger(options.log);
   }
 
   get url(): string {
@@ -334,7 +336,7 @@ export class NsRegistry implements Registry {
       await this.recover(link, resumed, resumed ? 0 : Math.max(0, recovery - uptime));
       if (this.isClosed() || link.conn.closed) throw new ClosedError('connection closed during recovery');
       this.state = 'ready';
-      if (reconnect) this.log(`registry: reconnected to ${this.url} (lease ${resumed ? 'resumed' : 'renewed; instances registered again'})`);
+      if (reconnect) this.log.info(`registry: reconnected to ${this.url} (lease ${resumed ? 'resumed' : 'renewed; instances registered again'})`);
       for (const wake of [...this.waiters]) wake();
     } catch (err) {
       this.drop(link, err as Error);
@@ -359,12 +361,12 @@ export class NsRegistry implements Registry {
           if (link.conn.closed || err instanceof TimeoutError) throw err;
           const id = `${h.record.service}/${h.record.userData}`;
           if (!(err instanceof ConflictError)) {
-            this.log(`registry: could not register ${id} again: ${(err as Error).message}`);
+            this.log.error(`registry: could not register ${id} again: ${(err as Error).message}`);
             return;
           }
           if (this.held.get(k) !== h) return;
           this.held.delete(k);
-          this.log(`registry: ${id} was taken while we were away: ${err.message}`);
+          this.log.warn(`registry: ${id} was taken while we were away: ${err.message}`);
           this.emitKicked(h.record, await this.findHolder(link, h.record));
         }
       }));
@@ -431,7 +433,7 @@ export class NsRegistry implements Registry {
         return this.watched(link, watchId, { kind: 'offline', instance, reason });
       }
       default:
-        this.log(`registry: ignored an event of unknown type ${type} from ${this.url}`);
+        this.log.warn(`registry: ignored an event of unknown type ${type} from ${this.url}`);
         return undefined;
     }
   }
@@ -463,7 +465,7 @@ export class NsRegistry implements Registry {
     try {
       this.events.kicked(instance, by);
     } catch (err) {
-      this.log(`registry: kicked listener threw: ${(err as Error)?.stack ?? String(err)}`);
+      this.log.error(`registry: kicked listener threw: ${(err as Error)?.stack ?? String(err)}`);
     }
   }
 
@@ -481,7 +483,7 @@ export class NsRegistry implements Registry {
     this.link = undefined;
     if (this.state !== 'ready') return; // connecting: the loop that dialled handles it
     this.state = 'connecting';
-    this.log(`registry: lost the name server at ${this.url}${reason ? `: ${reason.message}` : ''}; reconnecting`);
+    this.log.warn(`registry: lost the name server at ${this.url}${reason ? `: ${reason.message}` : ''}; reconnecting`);
     void this.reconnect();
   }
 
@@ -500,7 +502,7 @@ export class NsRegistry implements Registry {
         await this.connectOnce();
         return;
       } catch (err) {
-        if (this.state === 'connecting') this.log(`registry: reconnect to ${this.url} failed: ${(err as Error).message}`);
+        if (this.state === 'connecting') this.log.warn(`registry: reconnect to ${this.url} failed: ${(err as Error).message}`);
       }
     }
   }

@@ -16,6 +16,7 @@
  */
 import { keyOf, OfflineReason, type InstanceRecord } from '../protocol/registry-messages.js';
 import type { WatchEvent } from './registry.js';
+import type { Logger } from '../protocol/logger.js';
 
 /** Same instance, same holder: a re-registration after a restart, not a change. */
 export const sameInstance = (a: InstanceRecord, b: InstanceRecord): boolean =>
@@ -35,7 +36,7 @@ export class WatchMirror {
     readonly gameId: string,
     readonly pattern: string,
     private readonly listener: (event: WatchEvent) => void,
-    private readonly log: (msg: string) => void,
+    private readonly log: Logger,
   ) {}
 
   online(rec: InstanceRecord): void {
@@ -100,7 +101,7 @@ export class WatchMirror {
     try {
       this.listener(event);
     } catch (err) {
-      this.log(`registry: watch listener for ${this.pattern} threw: ${(err as Error)?.stack ?? String(err)}`);
+      this.log.error(`registry: watch listener for ${this.pattern} threw: ${(err as Error)?.stack ?? String(err)}`);
     }
   }
 }

@@ -19,6 +19,7 @@ import {
 } from '../../protocol/envelope.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import { encodeAck } from '../../protocol/link-frames.js';
+import type { Logger } from '../../protocol/logger.js';
 import { NO_ORIGIN, Offer, type Origin, type RecordSink, type Ticket } from '../record-sink.js';
 
 export interface InboundHost {
@@ -35,7 +36,7 @@ export interface InboundHost {
   sendBack(peerNode: number, type: number, record: Uint8Array, ticket: Ticket): void;
   /** Something changed for the next ACK outside a frame's processing: send it soon. */
   ackSoon(session: InboundSession): void;
-  log(msg: string): void;
+  readonly log: Logger;
 }
 
 export interface InboundStats {
@@ -153,7 +154,7 @@ export class InboundSession {
     const own = this.host.ownSink(envLocal(record));
     if (!own) return; // its sender is gone: nobody to tell
     const r = own.offer(type, record, this.node, envNode(record), this.origin);
-    if (r > 0) this.host.log(`bounce from ${this.peer} for instance ${envLocal(record)} refused (${r}), frame ${seq}`);
+    if (r > 0) this.host.log.warn(`bounce from ${this.peer} for instance ${envLocal(record)} refused (${r}), frame ${seq}`, { peer: this.peer });
   }
 
   /** Tell the peer, on our own link to it, that frame `seq` was not delivered. */

@@ -27,6 +27,7 @@ export interface PeerIdentity {
   readonly node: number;
 }
 
+import type { Logger } from '../../protocol/logger.js';
 import type { TlsMaterial } from '../../protocol/tls.js';
 
 /** What a link needs from its agent (and nothing more). */
@@ -38,7 +39,7 @@ export interface PeerLinkHost {
   readonly tls: TlsMaterial | undefined;
   /** Where this agent listens ('' if it does not): sent in HELLO. */
   readonly address: string;
-  log(msg: string): void;
+  readonly log: Logger;
   /** The game of a local instance (announced to the peer before its first record). */
   gameOf(local: number): string | null;
   /** Run `fn` as a round of the data path (settled tickets release at its end). */

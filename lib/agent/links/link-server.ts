@@ -26,6 +26,7 @@ import { linkHello, linkSource, type LinkChallenge, type LinkWelcome } from '../
 import { checkLinkProof, decodeRecordBody, encodeBareFrame, helloState, LinkFrame, linkProof, welcomeState } from '../../protocol/link-frames.js';
 import { linkKeys, type HandshakeFacts } from '../../protocol/link-seal.js';
 import { FAILED_AUTH_LIMIT, RateLimiter } from '../../protocol/rate-limit.js';
+import type { Logger } from '../../protocol/logger.js';
 import { ThrottledLog } from '../../protocol/throttled-log.js';
 import { createTlsServer, type TlsMaterial } from '../../protocol/tls.js';
 import { agreeVersion, commonCaps, LINK_PROTOCOL, versionFields } from '../../protocol/versions.js';
@@ -40,7 +41,7 @@ export interface LinkServerHost {
   readonly tls: TlsMaterial | undefined;
   /** The address peers are told to dial (the handshake must have been made for it). */
   advertised(): string;
-  log(msg: string): void;
+  readonly log: Logger;
   /** The session of peer `agentId` incarnation `epoch` (made on first contact). */
   session(agentId: string, epoch: number): InboundSession;
   /** Where the authenticated peer says it listens (a route back for bounces and replies). */
@@ -80,15 +81,15 @@ export class LinkServer {
       ...t.admission,
       authTimeoutMs: this.handshakeMs,
       idleTimeoutMs: t.deadMs * 2,
-    }, (msg) => host.log(msg));
-    this.refusals = new ThrottledLog((msg) => host.log(msg));
-    this.failures = new RateLimiter(FAILED_AUTH_LIMIT, (addr) => host.log(`link port: too many failed handshakes from ${addr}; refusing it for a while`));
+    }, host.log);
+    this.refusals = new ThrottledLog(host.log);
+    this.failures = new RateLimiter(FAILED_AUTH_LIMIT, (addr) => host.log.warn(`link port: too many failed handshakes from ${addr}; refusing it for a while`, { peer: addr }));
   }
 
   listen(host: string, port: number): Promise<string> {
     const tls = this.host.tls;
     this.server = tls
-      ? createTlsServer(tls, this.handshakeMs, (s) => this.accept(s), (err, from) => this.refusals.say('refused TLS handshakes', `link from ${from}: TLS handshake failed: ${err.message}`))
+      ? createTlsServer(tls, this.handshakeMs, (s) => this.accept(s), (err, from) => this.refusals.say('refused TLS handshakes', `link from ${from}: TLS handshake failed: ${err.message}`, { peer: from }))
       : createServer((s) => this.accept(s));
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
@@ -118,8 +119,8 @@ export class LinkServer {
     const close = (reason: Error): void => {
       if (socket.destroyed) return;
       const line = `link from ${conn.session?.peer ?? remote}: closed: ${reason.message}`;
-      if (conn.session) this.host.log(line);
-      else this.refusals.sayFor('refused link handshakes', reason.message, line); // a stranger's: throttled
+      if (conn.session) this.host.log.warn(line, { peer: conn.session.peer });
+      else this.refusals.sayFor('refused link handshakes', reason.message, line, { peer: remote }); // a stranger's: throttled
       socket.destroy();
     };
 

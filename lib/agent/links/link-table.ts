@@ -11,6 +11,7 @@ import type { AdmissionOptions } from '../../protocol/admission.js';
 import type { TlsMaterial } from '../../protocol/tls.js';
 import type { InstanceRecord } from '../../protocol/registry-messages.js';
 import { BounceReason } from '../../protocol/envelope.js';
+import type { Logger } from '../../protocol/logger.js';
 import type { NodeTable } from '../node-table.js';
 import type { RecordSink, Ticket } from '../record-sink.js';
 import type { RemoteRoutes } from '../router.js';
@@ -35,7 +36,7 @@ export interface LinkTableHost {
   readonly agentId: string;
   readonly epoch: number;
   readonly nodes: NodeTable;
-  log(msg: string): void;
+  readonly log: Logger;
   round(fn: () => void): void;
   /** A local instance's game, for announcing it to peers. */
   gameOf(localId: number): string | null;
@@ -81,7 +82,7 @@ export class LinkTable implements RemoteRoutes, InboundHost {
       secret: this.secret,
       tls: this.options.tls,
       advertised: () => this.advertised,
-      log: (m) => this.host.log(m),
+      log: this.host.log,
       session: (agentId, epoch) => this.session(agentId, epoch),
       learnAddress: (agentId, epoch, address) => {
         const node = this.host.nodes.nodeOf(agentId, epoch);
@@ -139,7 +140,7 @@ export class LinkTable implements RemoteRoutes, InboundHost {
       // kept, and a link is only up once the peer proved itself there.
       const known = this.addresses.get(node);
       if (known === undefined) this.addresses.set(node, r.address);
-      else if (known !== r.address) this.host.log(`record of ${r.agentId} (incarnation ${r.epoch}) names ${r.address}, but it is at ${known}: ignored`);
+      else if (known !== r.address) this.host.log.warn(`record of ${r.agentId} (incarnation ${r.epoch}) names ${r.address}, but it is at ${known}: ignored`, { peer: r.agentId });
     }
     this.games.set(key(node, r.localId), r.gameId);
   }
@@ -165,10 +166,10 @@ export class LinkTable implements RemoteRoutes, InboundHost {
       secret: this.secret,
       tls: this.options.tls,
       address: this.advertised,
-      log: (m) => this.host.log(m),
+      log: this.host.log,
       gameOf: (local) => this.host.gameOf(local),
       round: (fn) => this.host.round(fn),
-      retired: (l) => this.host.log(`peer ${l.peer.agentId} incarnation ${l.peer.epoch} is gone`),
+      retired: (l) => this.host.log.info(`peer ${l.peer.agentId} incarnation ${l.peer.epoch} is gone`, { peer: l.peer.agentId }),
     }, this.timings);
     this.links.set(node, link);
     return link;
@@ -196,7 +197,7 @@ export class LinkTable implements RemoteRoutes, InboundHost {
     const link = this.linkFor(peerNode);
     if (!link) {
       this.lostBounces++;
-      this.host.log(`no route back to node ${peerNode} (${this.host.nodes.agentOf(peerNode)?.agentId ?? '?'}): a bounce is lost`);
+      this.host.log.warn(`no route back to node ${peerNode} (${this.host.nodes.agentOf(peerNode)?.agentId ?? '?'}): a bounce is lost`);
       ticket.refuse(BounceReason.OFFLINE, type, record, peerNode, 0);
       return;
     }
@@ -207,8 +208,8 @@ export class LinkTable implements RemoteRoutes, InboundHost {
     this.server?.ackSoon(session);
   }
 
-  log(msg: string): void {
-    this.host.log(msg);
+  get log(): Logger {
+    return this.host.log;
   }
 
   round(fn: () => void): void {

@@ -289,7 +289,7 @@ export class PeerLink implements RecordSink {
     }
     if (this.state === 'up' && this.socket) {
       if (this.queue.length === 0 && t - this.lastUse > this.t.idleMs) {
-        this.host.log(`link to ${this.peer.agentId}: idle, closing`);
+        this.host.log.debug(`link to ${this.peer.agentId}: idle, closing`, { peer: this.peer.agentId });
         const s = this.socket;
         this.socket = undefined;
         this.state = 'idle';
@@ -321,7 +321,7 @@ export class PeerLink implements RecordSink {
     this.handshaking = false;
     socket.destroy();
     if (this.closed || this.state === 'retired') return;
-    if (reason) this.host.log(`link to ${this.peer.agentId} (${this.address}): ${reason.message}`);
+    if (reason) this.host.log.warn(`link to ${this.peer.agentId} (${this.address}): ${reason.message}`, { peer: this.peer.agentId, address: this.address });
     if (!this.downSince) this.downSince = now();
     if (this.state !== 'failed') this.state = 'down';
     this.scheduleRedial();
@@ -347,7 +347,7 @@ export class PeerLink implements RecordSink {
 
   /** The peer restarted: this incarnation's link is over. */
   private retire(actualEpoch: number): void {
-    this.host.log(`link to ${this.peer.agentId}: it restarted (incarnation ${actualEpoch}, expected ${this.peer.epoch})`);
+    this.host.log.info(`link to ${this.peer.agentId}: it restarted (incarnation ${actualEpoch}, expected ${this.peer.epoch})`, { peer: this.peer.agentId });
     this.state = 'retired';
     this.closed = true;
     if (this.retry) clearTimeout(this.retry);
@@ -361,7 +361,7 @@ export class PeerLink implements RecordSink {
 
   private failAll(unsent: BounceReason, why: string): void {
     const n = this.queue.length;
-    if (n) this.host.log(`link to ${this.peer.agentId}: ${why}, settling ${n} records`);
+    if (n) this.host.log.warn(`link to ${this.peer.agentId}: ${why}, settling ${n} records`, { peer: this.peer.agentId, records: n });
     this.host.round(() => this.settlement.failAll(unsent));
     this.released();
   }
