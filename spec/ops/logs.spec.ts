@@ -88,7 +88,7 @@ Logs('logs - pretty (the default): one readable line per record, `<ISO time> <LE
   await refusedApp(up);
   const lines = up.fixture.stderr.split('\n').slice(0, -1); // complete lines only: the process is still running
   for (const l of lines) assert.match(l, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (TRACE|DEBUG|INFO |WARN |ERROR|FATAL) \[[a-z]+\] \S/);
-  assert.ok(lines.some((l) => / WARN  \[agent\] client \d+: authentication failed for game 'g'$/.test(l)), up.fixture.stderr);
+  assert.ok(lines.some((l) => / WARN  \[agent\] client \d+: authentication failed for game 'g' \(wrong_key\)$/.test(l)), up.fixture.stderr);
 });
 
 Logs('logs - connect({ log }) takes a pino child (objectFirst keeps the fields) or a console-shaped logger; a lost agent is a warning', async () => {
