@@ -20,7 +20,7 @@ export {
   ErrorCode, errorMessage, MeshError, AuthError, ConflictError, InvalidNameError, CrossGameError, NoRouteError,
   NotWatchedError, QueueFullError, TimeoutError, AgentLostError, RegistryUnavailableError, RegistryAuthError, ProtocolError,
   FrameTooLargeError, NotFoundError, ClosedError, KickedError, RemoteError, RingFailureError, BadArgumentError, InternalError,
-  LimitError, InDoubtError, VersionError,
+  LimitError, InDoubtError, VersionError, NotInstalledError,
 } from './protocol/errors.js';
 export type { UndeliverableReason } from './protocol/envelope.js';
 export type { OfflineReason, ConflictStrategy } from './protocol/registry-messages.js';

@@ -11,7 +11,9 @@ import { DEFAULT_MAX_RECORD, type RingOptions } from '../native/index.js';
 import { NameServer, loadGames, type GameKeys } from '../ns/index.js';
 import type { AdmissionOptions } from '../protocol/admission.js';
 import { loadTls, type TlsFiles, type TlsMaterial } from '../protocol/tls.js';
-import { EtcdRegistry, etcdSecurityFromFiles, isEtcdUrl, type EtcdSecurity } from '../registry/etcd-registry.js';
+import { isEtcdUrl } from '../registry/etcd-keys.js';
+import { loadEtcdBackend } from '../registry/etcd-load.js';
+import { etcdSecurityFromFiles, type EtcdSecurity } from '../registry/etcd-security.js';
 import { NsRegistry } from '../registry/ns-registry.js';
 import type { Registry } from '../registry/registry.js';
 
@@ -72,13 +74,19 @@ export function etcdSecurity(o: ServerOptions, url: string): EtcdSecurity {
   return etcdSecurityFromFiles({ ...tls, user: o.etcdUser, passwordFile: o.etcdPasswordFile });
 }
 
-/** The registry backend a URL names; `leaseTtlMs` is the agent's lease TTL on etcd (the name server sets its own). */
-export function registryFor(url: string, c: Credentials, leaseTtlMs?: number, log?: (msg: string) => void): Registry {
+/**
+ * The registry backend a URL names; `leaseTtlMs` is the agent's lease TTL on etcd (the name server sets its own).
+ * The etcd backend is loaded only here, when asked for (NotInstalledError without etcd3: etcd-load.ts).
+ */
+export async function registryFor(url: string, c: Credentials, leaseTtlMs?: number, log?: (msg: string) => void): Promise<Registry> {
   if (url.startsWith('ns://')) {
     if (!c.secret) throw new Error(`${url}: the name server needs this agent to prove the mesh secret ${SECRET_FROM}`);
     return new NsRegistry(url, { secret: c.secret, tls: c.tls, ...(log ? { log } : {}) });
   }
-  if (isEtcdUrl(url)) return new EtcdRegistry(url, { ...c.etcd, ...(leaseTtlMs ? { leaseTtlMs } : {}), ...(log ? { log } : {}) });
+  if (isEtcdUrl(url)) {
+    const { EtcdRegistry } = await loadEtcdBackend();
+    return new EtcdRegistry(url, { ...c.etcd, ...(leaseTtlMs ? { leaseTtlMs } : {}), ...(log ? { log } : {}) });
+  }
   throw new Error(`unsupported registry '${url}' (expected ns://host:port, etcd://host:port,host:port,... or etcds://...)`);
 }
 
@@ -87,6 +95,7 @@ export async function runGamesSet(o: ServerOptions, gameId: string | undefined, 
   const registry = o.registry;
   if (!gameId) throw new Error('usage: rxmesh games set <gameId> --registry etcd://... [--key KEY] (or the key on stdin)');
   if (!isEtcdUrl(registry)) throw new Error(`games set needs an etcd registry (--registry etcd://... or etcds://...); the name server reads --games`);
+  const { EtcdRegistry } = await loadEtcdBackend(); // before the key is read: without etcd3 there is nothing to store it in
   if (key !== undefined) process.stderr.write('rxmesh games set: --key shows the game key to every user of this host (ps); pipe it on stdin instead\n');
   const secret = key ?? (await readStdin()).replace(/\r?\n$/, '');
   if (!secret) throw new Error('no game key given (--key, or on stdin)');
@@ -128,7 +137,12 @@ export function limitFlags(values: Record<string, unknown>): Partial<LimitOption
   return out;
 }
 
-function untilSignal(stop: () => Promise<void>, exitWithParent: boolean): Promise<void> {
+/**
+ * Say `{"ready": info}` on stdout, then serve until SIGINT/SIGTERM (or stdin's end) and `stop`. The line comes
+ * only once the handlers are in place: whoever stops a server as soon as it says ready (a supervisor, a spec)
+ * would otherwise, now and then, kill it by the signal's default action, with nothing cleaned up.
+ */
+function serveUntilSignal(info: Record<string, unknown>, stop: () => Promise<void>, exitWithParent: boolean): Promise<void> {
   return new Promise((resolve) => {
     let stopping = false;
     const onSignal = () => {
@@ -150,12 +164,9 @@ function untilSignal(stop: () => Promise<void>, exitWithParent: boolean): Promis
       process.stdin.once('error', onSignal);
       process.stdin.resume();
     }
+    process.stdout.write(`${JSON.stringify({ ready: info })}\n`);
   });
 }
-
-const ready = (info: Record<string, unknown>): void => {
-  process.stdout.write(`${JSON.stringify({ ready: info })}\n`);
-};
 
 /** The mesh secret (from --mesh-secret-file or RXMESH_MESH_SECRET) and the TLS files, read. */
 export async function credentials(o: ServerOptions): Promise<Credentials> {
@@ -178,7 +189,7 @@ async function startAgent(o: ServerOptions, c: Credentials, registry: string): P
   if (o.listen && !secret) throw new Error(`--listen needs the mesh secret ${SECRET_FROM}`);
   const log = (msg: string): void => void process.stderr.write(`[rxmesh agent] ${msg}\n`);
   const agent = await Agent.start({
-    registry: registryFor(registry, c, o.leaseTtlMs, log), // its lines say `registry: ` themselves
+    registry: await registryFor(registry, c, o.leaseTtlMs, log), // its lines say `registry: ` themselves
     log,
     ...(o.shmDir ? { shmDir: o.shmDir } : {}),
     ...(o.agentId ? { agentId: o.agentId } : {}),
@@ -204,14 +215,13 @@ function ringOptions(bytes: number): RingOptions {
 
 export async function runNs(o: ServerOptions): Promise<void> {
   const ns = await startNs(o, await credentials(o), undefined);
-  ready({ ns: { port: ns.port, httpPort: ns.httpPort } });
-  await untilSignal(() => ns.close(), o.exitWithParent);
+  await serveUntilSignal({ ns: { port: ns.port, httpPort: ns.httpPort } }, () => ns.close(), o.exitWithParent);
 }
 
 export async function runAgent(o: ServerOptions): Promise<void> {
   const agent = await startAgent(o, await credentials(o), o.registry);
-  ready({ agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress } });
-  await untilSignal(() => agent.close(), o.exitWithParent);
+  const info = { agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress } };
+  await serveUntilSignal(info, () => agent.close(), o.exitWithParent);
 }
 
 export async function runUp(o: ServerOptions): Promise<void> {
@@ -227,12 +237,12 @@ export async function runUp(o: ServerOptions): Promise<void> {
     await ns.close();
     throw err;
   }
-  ready({ ns: { port: ns.port, httpPort: ns.httpPort }, agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress } });
   if (!o.games) {
     process.stderr.write(`rxmesh up: demo game 'demo' (key 'demo-key'); connect with\n` +
       `  connect({ gameId: 'demo', password: 'demo-key', agent: '${agent.socketPath}' })\n`);
   }
-  await untilSignal(async () => {
+  const info = { ns: { port: ns.port, httpPort: ns.httpPort }, agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress } };
+  await serveUntilSignal(info, async () => {
     await agent.close();
     await ns.close();
   }, o.exitWithParent);
