@@ -1,5 +1,6 @@
 /** rxmesh public API, listed by name. */
-export { connect, defaultAgentSocket } from './client/connect.js';
+export { connect } from './client/connect.js';
+export { defaultAgentSocket, defaultShmDir } from './protocol/shm-home.js';
 export { Mesh, type ConnectOptions } from './client/mesh.js';
 export { Instance, type InstanceOptions, type SendOptions, type RequestOptions, type StrategyName, type OfflineInfo, type InstanceStats } from './client/instance.js';
 export { Message, type InstanceRef, type Undeliverable } from './client/message.js';
@@ -20,12 +21,12 @@ export {
   ErrorCode, errorMessage, MeshError, AuthError, ConflictError, InvalidNameError, CrossGameError, NoRouteError,
   NotWatchedError, QueueFullError, TimeoutError, AgentLostError, RegistryUnavailableError, RegistryAuthError, ProtocolError,
   FrameTooLargeError, NotFoundError, ClosedError, KickedError, RemoteError, RingFailureError, BadArgumentError, InternalError,
-  LimitError, InDoubtError, VersionError,
+  LimitError, InDoubtError, VersionError, NotInstalledError,
 } from './protocol/errors.js';
 export type { UndeliverableReason } from './protocol/envelope.js';
 export type { OfflineReason, ConflictStrategy } from './protocol/registry-messages.js';
 export { objectFirst, type Logger, type LogFields, type LogLevel, type LogOption, type ObjectFirstLogger } from './protocol/logger.js';
 export { validateService, validatePattern, validateUserData, matches, instanceId } from './protocol/names.js';
-export { Agent, defaultShmDir, type AgentOptions } from './agent/agent.js';
+export { Agent, type AgentOptions } from './agent/agent.js';
 export type { Registry, RegistryWatch, WatchEvent } from './registry/registry.js';
 export { Ring, RecordBatch, Doorbell, Reassembler, RingError, NativeLoadError } from './native/index.js';

@@ -10,7 +10,7 @@
  *   <shmDir>/epoch        the last incarnation's number (incarnation.ts)
  */
 import { rmdirSync } from 'node:fs';
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Doorbell, RingError, type PeerCred, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
 import type { AdmissionOptions } from '../protocol/admission.js';
@@ -20,6 +20,7 @@ import type { FaultEvent, InstanceInfo, KickedEvent, OfflineEvent, OnlineEvent }
 import { ConflictError } from '../protocol/errors.js';
 import { instanceId } from '../protocol/names.js';
 import { keyOf, OfflineReason, type ConflictStrategy, type InstanceRecord } from '../protocol/registry-messages.js';
+import { defaultShmDir } from '../protocol/shm-home.js';
 import type { GameVerdict, Registry, RegistryWatch } from '../registry/registry.js';
 import type { SessionHost } from './client-session.js';
 import { ControlServer } from './control-server.js';
@@ -40,7 +41,7 @@ import { agentStatus, type AgentStatus } from './status.js';
 
 export interface AgentOptions {
   registry: Registry;
-  /** Default /dev/shm/rxmesh-<user>/ */
+  /** Default /dev/shm/rxmesh-<user>/ (rxmesh-uid<N> for a uid without a passwd entry: protocol/shm-home.ts) */
   shmDir?: string;
   agentId?: string;
   /** Peer-link address advertised in the registry ('' until links exist). */
@@ -63,8 +64,6 @@ export interface AgentOptions {
   /** Bounds on control-socket connections before they authenticate (admission.ts; peer links: `links.admission`). */
   admission?: Partial<AdmissionOptions>;
 }
-
-export const defaultShmDir = (): string => `/dev/shm/rxmesh-${userInfo().username}`;
 
 /** Mappings an instance costs the agent: one per ring. */
 const MAPS_PER_INSTANCE = 2;

@@ -4,7 +4,7 @@
  * etcd://..., with etcd's auth and TLS flags as `rxmesh agent` takes them).
  */
 import { isEtcdUrl } from '../registry/etcd-keys.js';
-import { listEtcdInstances } from '../registry/etcd-list.js';
+import { loadEtcdLister } from '../registry/etcd-load.js';
 import { UsageError, type Parsed } from './options.js';
 import { etcdSecurity } from './servers.js';
 
@@ -22,7 +22,7 @@ export async function runLs(p: Parsed): Promise<void> {
     throw new UsageError(`--registry '${registry}': ls reads etcd (etcd://... or etcds://...); for the name server use --http URL`);
   }
   if (registry === undefined && p.has('game')) throw new UsageError('--game filters etcd listings; the name server view lists every game');
-  const rows = registry === undefined ? await fromNameServer(p.str('http')!) : await listEtcdInstances(registry, etcdSecurity({
+  const rows = registry === undefined ? await fromNameServer(p.str('http')!) : await (await loadEtcdLister()).listEtcdInstances(registry, etcdSecurity({
     tls: { ca: p.str('tls-ca'), cert: p.str('tls-cert'), key: p.str('tls-key') }, etcdUser: p.str('etcd-user'), etcdPasswordFile: p.str('etcd-password-file'),
   }, registry), p.str('game'));
   if (p.bool('json')) {

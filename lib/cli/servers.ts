@@ -13,7 +13,9 @@ import { NameServer, loadGames, type GameKeys } from '../ns/index.js';
 import type { AdmissionOptions } from '../protocol/admission.js';
 import type { Logger } from '../protocol/logger.js';
 import { loadTls, type TlsFiles, type TlsMaterial } from '../protocol/tls.js';
-import { EtcdRegistry, etcdSecurityFromFiles, isEtcdUrl, type EtcdSecurity } from '../registry/etcd-registry.js';
+import { isEtcdUrl } from '../registry/etcd-keys.js';
+import { loadEtcdBackend } from '../registry/etcd-load.js';
+import { etcdSecurityFromFiles, type EtcdSecurity } from '../registry/etcd-security.js';
 import { NsRegistry } from '../registry/ns-registry.js';
 import type { Registry } from '../registry/registry.js';
 import type { CliLog } from './cli-logger.js';
@@ -78,13 +80,19 @@ export function etcdSecurity(o: Pick<ServerOptions, 'tls' | 'etcdUser' | 'etcdPa
   return etcdSecurityFromFiles({ ...tls, user: o.etcdUser, passwordFile: o.etcdPasswordFile });
 }
 
-/** The registry backend a URL names; `leaseTtlMs` is the agent's lease TTL on etcd (the name server sets its own). */
-export function registryFor(url: string, c: Credentials, leaseTtlMs?: number, log?: Logger): Registry {
+/**
+ * The registry backend a URL names; `leaseTtlMs` is the agent's lease TTL on etcd (the name server sets its own).
+ * The etcd backend is loaded only here, when asked for (NotInstalledError without etcd3: etcd-load.ts).
+ */
+export async function registryFor(url: string, c: Credentials, leaseTtlMs?: number, log?: Logger): Promise<Registry> {
   if (url.startsWith('ns://')) {
     if (!c.secret) throw new Error(`${url}: the name server needs this agent to prove the mesh secret ${SECRET_FROM}`);
     return new NsRegistry(url, { secret: c.secret, tls: c.tls, ...(log ? { log } : {}) });
   }
-  if (isEtcdUrl(url)) return new EtcdRegistry(url, { ...c.etcd, ...(leaseTtlMs ? { leaseTtlMs } : {}), ...(log ? { log } : {}) });
+  if (isEtcdUrl(url)) {
+    const { EtcdRegistry } = await loadEtcdBackend();
+    return new EtcdRegistry(url, { ...c.etcd, ...(leaseTtlMs ? { leaseTtlMs } : {}), ...(log ? { log } : {}) });
+  }
   throw new Error(`unsupported registry '${url}' (expected ns://host:port, etcd://host:port,host:port,... or etcds://...)`);
 }
 
@@ -93,6 +101,7 @@ export async function runGamesSet(o: ServerOptions, gameId: string | undefined, 
   const registry = o.registry;
   if (!gameId) throw new Error('usage: rxmesh games set <gameId> --registry etcd://... [--key KEY] (or the key on stdin)');
   if (!isEtcdUrl(registry)) throw new Error(`games set needs an etcd registry (--registry etcd://... or etcds://...); the name server reads --games`);
+  const { EtcdRegistry } = await loadEtcdBackend(); // before the key is read: without etcd3 there is nothing to store it in
   if (key !== undefined) o.log.of('rxmesh').warn('rxmesh games set: --key shows the game key to every user of this host (ps); pipe it on stdin instead');
   const secret = key ?? (await readStdin()).replace(/\r?\n$/, '');
   if (!secret) throw new Error('no game key given (--key, or on stdin)');
@@ -148,7 +157,12 @@ export function serverOptions(p: Parsed, log: CliLog): ServerOptions {
   };
 }
 
-function untilSignal(stop: () => Promise<void>, o: ServerOptions): Promise<void> {
+/**
+ * Serve until SIGINT/SIGTERM (or stdin's end) and `stop`; `announce` (the ready line) runs only once the handlers
+ * are in place: whoever stops a server as soon as it says ready (a supervisor, a spec) would otherwise, now and
+ * then, kill it by the signal's default action, with nothing cleaned up.
+ */
+function untilSignal(stop: () => Promise<void>, o: ServerOptions, announce: () => void): Promise<void> {
   const { exitWithParent } = o;
   const log = o.log.of('rxmesh');
   return new Promise((resolve) => {
@@ -174,6 +188,7 @@ function untilSignal(stop: () => Promise<void>, o: ServerOptions): Promise<void>
       process.stdin.once('error', () => onSignal('stdin closed'));
       process.stdin.resume();
     }
+    announce();
   });
 }
 
@@ -210,7 +225,7 @@ async function startAgent(o: ServerOptions, c: Credentials, registry: string): P
   const secret = c.secret;
   if (o.listen && !secret) throw new Error(`--listen needs the mesh secret ${SECRET_FROM}`);
   const agent = await Agent.start({
-    registry: registryFor(registry, c, o.leaseTtlMs, o.log.of('registry')),
+    registry: await registryFor(registry, c, o.leaseTtlMs, o.log.of('registry')),
     log: o.log.of('agent'),
     ...(o.shmDir ? { shmDir: o.shmDir } : {}),
     ...(o.agentId ? { agentId: o.agentId } : {}),
@@ -235,14 +250,12 @@ function ringOptions(bytes: number): RingOptions {
 
 export async function runNs(o: ServerOptions): Promise<void> {
   const ns = await startNs(o, await credentials(o), undefined);
-  ready(o, ns, undefined);
-  await untilSignal(() => ns.close(), o);
+  await untilSignal(() => ns.close(), o, () => ready(o, ns, undefined));
 }
 
 export async function runAgent(o: ServerOptions): Promise<void> {
   const agent = await startAgent(o, await credentials(o), o.registry);
-  ready(o, undefined, agent);
-  await untilSignal(() => agent.close(), o);
+  await untilSignal(() => agent.close(), o, () => ready(o, undefined, agent));
 }
 
 export async function runUp(o: ServerOptions): Promise<void> {
@@ -258,13 +271,14 @@ export async function runUp(o: ServerOptions): Promise<void> {
     await ns.close();
     throw err;
   }
-  ready(o, ns, agent);
-  if (!o.games) {
-    o.log.of('rxmesh').info(`rxmesh up: demo game 'demo' (key 'demo-key'); connect with ` +
-      `connect({ gameId: 'demo', password: 'demo-key', agent: '${agent.socketPath}' })`, { gameId: 'demo', socket: agent.socketPath });
-  }
   await untilSignal(async () => {
     await agent.close();
     await ns.close();
-  }, o);
+  }, o, () => {
+    ready(o, ns, agent);
+    if (!o.games) {
+      o.log.of('rxmesh').info(`rxmesh up: demo game 'demo' (key 'demo-key'); connect with ` +
+        `connect({ gameId: 'demo', password: 'demo-key', agent: '${agent.socketPath}' })`, { gameId: 'demo', socket: agent.socketPath });
+    }
+  });
 }

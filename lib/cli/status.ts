@@ -1,10 +1,10 @@
 /** `rxmesh status`: a running agent's counters over its control socket: rings, router, and each peer link. */
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
-import { defaultShmDir } from '../agent/agent.js';
 import type { Agent } from '../agent/agent.js';
 import { FramedConnection } from '../protocol/connection.js';
 import { ControlMessage } from '../protocol/control-messages.js';
+import { defaultShmDir } from '../protocol/shm-home.js';
 
 type Status = ReturnType<Agent['status']>;
 

@@ -1,9 +1,6 @@
 /** connect(): the entry point of an app. */
-import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { defaultAgentSocket } from '../protocol/shm-home.js';
 import { Mesh, type ConnectOptions } from './mesh.js';
-
-export const defaultAgentSocket = (): string => join(`/dev/shm/rxmesh-${userInfo().username}`, 'agent.sock');
 
 /**
  * Connect to the local agent and authenticate with the game key.

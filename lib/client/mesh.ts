@@ -23,7 +23,7 @@ export interface ConnectOptions {
   gameId: string;
   /** The game key. */
   password: string;
-  /** The agent's control socket. Default /dev/shm/rxmesh-<user>/agent.sock */
+  /** The agent's control socket. Default RXMESH_AGENT, else /dev/shm/rxmesh-<user>/agent.sock (rxmesh-uid<N> for a uid without a passwd entry) */
   agent?: string;
   /** Control request timeout (ms). */
   timeoutMs?: number;

@@ -27,6 +27,7 @@ export const ErrorCode = {
   IN_DOUBT: 'IN_DOUBT',
   LIMIT: 'LIMIT',
   VERSION: 'VERSION',
+  NOT_INSTALLED: 'NOT_INSTALLED',
   INTERNAL: 'INTERNAL',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -54,6 +55,7 @@ const MESSAGES: Record<ErrorCode, string> = {
   IN_DOUBT: 'an agent died holding the message unacknowledged: it may or may not have been delivered',
   LIMIT: 'an agent limit was reached (instances, watches or bytes buffered per app or game, or memory mappings)',
   VERSION: 'the two sides speak no protocol version in common: upgrade the older one',
+  NOT_INSTALLED: 'an optional package this feature needs is not installed (e.g. etcd3 for an etcd registry)',
   INTERNAL: 'internal error',
 };
 
@@ -128,6 +130,7 @@ export class BadArgumentError extends make(ErrorCode.BAD_ARGUMENT, 'BadArgumentE
 export class InDoubtError extends make(ErrorCode.IN_DOUBT, 'InDoubtError') {}
 export class LimitError extends make(ErrorCode.LIMIT, 'LimitError') {}
 export class VersionError extends make(ErrorCode.VERSION, 'VersionError') {}
+export class NotInstalledError extends make(ErrorCode.NOT_INSTALLED, 'NotInstalledError') {}
 export class InternalError extends make(ErrorCode.INTERNAL, 'InternalError') {}
 
 const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {
@@ -153,5 +156,6 @@ const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {
   IN_DOUBT: InDoubtError,
   LIMIT: LimitError,
   VERSION: VersionError,
+  NOT_INSTALLED: NotInstalledError,
   INTERNAL: InternalError,
 };

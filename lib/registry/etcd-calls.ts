@@ -14,7 +14,8 @@ import { Etcd3, EtcdLeaseInvalidError, isRecoverableError, type IKeyValue, type 
 import type { ICompare } from 'etcd3';
 import { ClosedError, MeshError, RegistryUnavailableError } from '../protocol/errors.js';
 import { etcdUrlOf, prefixEnd } from './etcd-keys.js';
-import { clientSecurity, refusal, type EtcdSecurity } from './etcd-security.js';
+import { refusal } from './etcd-refusal.js';
+import { clientSecurity, type EtcdSecurity } from './etcd-security.js';
 
 export interface EtcdCallOptions {
   /** Deadline of one unary call. Default 2000 ms. */
