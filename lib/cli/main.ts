@@ -12,7 +12,7 @@
  * stop cleanly on SIGINT/SIGTERM (instances offline, rings and sockets removed).
  */
 import { parseArgs } from 'node:util';
-import { admissionFlags, limitFlags, runAgent, runGamesSet, runNs, runUp } from './servers.js';
+import { admissionFlags, limitFlags, metricsFlags, runAgent, runGamesSet, runNs, runUp } from './servers.js';
 import { runLs } from './ls.js';
 import { runStatus } from './status.js';
 
@@ -44,6 +44,10 @@ commands:
                                      --max-conns N (open connections; default 1024) --max-pending N (unauthenticated; default 64)
                                      --preauth-frame-bytes N (default 4096) --max-buffered-bytes N (partial frames; default 64 MiB)
                                      --idle-ms MS (ns only: an agent connection silent this long is closed; default 60000)
+  ns, agent, up: --metrics-port N   serve /metrics (Prometheus), /healthz and /readyz on port N (up: the agent's;
+                                     the name server serves them on its HTTP port anyway)
+                                     --metrics-host 127.0.0.1 (unauthenticated: keep it local unless scraped from elsewhere)
+                                     --metrics-instance-labels N (agent: ring metrics per instance for N instances at most)
   ls      list services/instances    --http http://127.0.0.1:8082
   games set <gameId>                 store a game key's verifier in etcd: --registry etcd://... (the key on stdin;
                                      --key KEY works but shows it in ps) --etcd-user U --etcd-password-file F
@@ -90,6 +94,9 @@ const { values, positionals } = parseArgs({
     json: { type: 'boolean', default: false },
     key: { type: 'string' },
     http: { type: 'string', default: 'http://127.0.0.1:8082' },
+    'metrics-port': { type: 'string' },
+    'metrics-host': { type: 'string' },
+    'metrics-instance-labels': { type: 'string' },
     'exit-with-parent': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -130,11 +137,11 @@ try {
   if (values.help || !command) {
     process.stdout.write(USAGE);
   } else if (command === 'ns') {
-    await runNs(opts);
+    await runNs({ ...opts, metrics: metricsFlags(values) });
   } else if (command === 'agent') {
-    await runAgent(opts);
+    await runAgent({ ...opts, metrics: metricsFlags(values) });
   } else if (command === 'up') {
-    await runUp(opts);
+    await runUp({ ...opts, metrics: metricsFlags(values) });
   } else if (command === 'status') {
     await runStatus(values['shm-dir'], values.json!);
   } else if (command === 'ls') {

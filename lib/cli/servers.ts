@@ -47,6 +47,8 @@ export interface ServerOptions {
   etcdPasswordFile?: string | undefined;
   /** Bounds on every listening port (--auth-ms, --max-conns, ...); unset ones keep their defaults. */
   admission?: Partial<AdmissionOptions>;
+  /** --metrics-port, --metrics-host, --metrics-instance-labels (metricsFlags). */
+  metrics?: MetricsFlags;
   /** Stop when stdin closes (used by specs and supervisors so no server outlives its parent). */
   exitWithParent: boolean;
 }
@@ -118,6 +120,28 @@ export function admissionFlags(values: Record<string, unknown>): Partial<Admissi
   return out;
 }
 
+/** Where /metrics, /healthz and /readyz are served (`rxmesh up`: the agent's; the name server's are on its HTTP port). */
+export interface MetricsFlags {
+  port?: number;
+  host?: string;
+  instanceLabels?: number;
+}
+
+/** --metrics-port N, --metrics-host H, --metrics-instance-labels N (whole numbers, checked here to name the flag). */
+export function metricsFlags(values: Record<string, unknown>): MetricsFlags {
+  const whole = (flag: string, max: number): number | undefined => {
+    const v = values[flag];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (typeof v !== 'string' || !/^\d+$/.test(v) || n > max) throw new Error(`--${flag} ${String(v)}: must be a whole number from 0 to ${max}`);
+    return n;
+  };
+  const port = whole('metrics-port', 65535);
+  const instanceLabels = whole('metrics-instance-labels', 1_000_000);
+  const host = values['metrics-host'];
+  return { ...(port !== undefined ? { port } : {}), ...(typeof host === 'string' ? { host } : {}), ...(instanceLabels !== undefined ? { instanceLabels } : {}) };
+}
+
 /** The per-app and per-game limit flags given on the command line (the agent checks them when it starts). */
 export function limitFlags(values: Record<string, unknown>): Partial<LimitOptions> {
   const out: Partial<LimitOptions> = {};
@@ -153,6 +177,9 @@ function untilSignal(stop: () => Promise<void>, exitWithParent: boolean): Promis
   });
 }
 
+/** The metrics port for the ready line, when there is one. */
+const metricsOf = (server: { metricsPort: number }): { metricsPort?: number } => (server.metricsPort ? { metricsPort: server.metricsPort } : {});
+
 const ready = (info: Record<string, unknown>): void => {
   process.stdout.write(`${JSON.stringify({ ready: info })}\n`);
 };
@@ -164,12 +191,12 @@ export async function credentials(o: ServerOptions): Promise<Credentials> {
   return { secret: secret || undefined, tls: await loadTls(o.tls ?? {}), etcd: etcdSecurity(o, o.registry) };
 }
 
-async function startNs(o: ServerOptions, c: Credentials, fallback: GameKeys | undefined): Promise<NameServer> {
+async function startNs(o: ServerOptions, c: Credentials, fallback: GameKeys | undefined, metrics?: MetricsFlags): Promise<NameServer> {
   if (!c.secret) throw new Error(`the name server needs the mesh secret agents prove ${SECRET_FROM}`);
   const games = o.games ? await loadGames(o.games) : fallback;
   return NameServer.start({
     host: o.host, port: o.port, httpPort: o.httpPort, httpHost: o.httpHost, leaseTtlMs: o.leaseTtlMs, ...(games ? { games } : {}), admission: o.admission ?? {},
-    secret: c.secret, tls: c.tls,
+    secret: c.secret, tls: c.tls, metricsPort: metrics?.port, metricsHost: metrics?.host,
   });
 }
 
@@ -190,6 +217,7 @@ async function startAgent(o: ServerOptions, c: Credentials, registry: string): P
     ...(o.ringBytes !== undefined ? { ring: ringOptions(o.ringBytes) } : {}),
     ...(o.limits ? { limits: o.limits } : {}),
     ...(o.maxMaps !== undefined ? { maxMaps: o.maxMaps } : {}),
+    metricsPort: o.metrics?.port, metricsHost: o.metrics?.host, metricsInstanceLabels: o.metrics?.instanceLabels,
   });
   // Test hook for the link specs: SIGUSR2 cuts every peer link for 1 s.
   if (process.env['RXMESH_TEST_HOOKS'] === '1') process.on('SIGUSR2', () => agent.cutLinks(1000));
@@ -203,14 +231,14 @@ function ringOptions(bytes: number): RingOptions {
 }
 
 export async function runNs(o: ServerOptions): Promise<void> {
-  const ns = await startNs(o, await credentials(o), undefined);
-  ready({ ns: { port: ns.port, httpPort: ns.httpPort } });
+  const ns = await startNs(o, await credentials(o), undefined, o.metrics);
+  ready({ ns: { port: ns.port, httpPort: ns.httpPort, ...metricsOf(ns) } });
   await untilSignal(() => ns.close(), o.exitWithParent);
 }
 
 export async function runAgent(o: ServerOptions): Promise<void> {
   const agent = await startAgent(o, await credentials(o), o.registry);
-  ready({ agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress } });
+  ready({ agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress, ...metricsOf(agent) } });
   await untilSignal(() => agent.close(), o.exitWithParent);
 }
 
@@ -227,7 +255,7 @@ export async function runUp(o: ServerOptions): Promise<void> {
     await ns.close();
     throw err;
   }
-  ready({ ns: { port: ns.port, httpPort: ns.httpPort }, agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress } });
+  ready({ ns: { port: ns.port, httpPort: ns.httpPort }, agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress, ...metricsOf(agent) } });
   if (!o.games) {
     process.stderr.write(`rxmesh up: demo game 'demo' (key 'demo-key'); connect with\n` +
       `  connect({ gameId: 'demo', password: 'demo-key', agent: '${agent.socketPath}' })\n`);
