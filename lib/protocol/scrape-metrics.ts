@@ -28,7 +28,7 @@ let processRegistry: Registry | undefined;
 export function withProcess(registry: Registry): Registry {
   if (!processRegistry) {
     processRegistry = new Registry();
-    collectDefaultMetrics({ register: processRegistry });
+    collectDefaultMetrics({ register: processRegistry, eventLoopMonitoringPrecision: 100 });
     for (const name of MISNAMED_DEFAULTS) processRegistry.removeSingleMetric(name);
   }
   return Registry.merge([processRegistry, registry]);
