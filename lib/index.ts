@@ -25,5 +25,6 @@ export type { UndeliverableReason } from './protocol/envelope.js';
 export type { OfflineReason, ConflictStrategy } from './protocol/registry-messages.js';
 export { validateService, validatePattern, validateUserData, matches, instanceId } from './protocol/names.js';
 export { Agent, defaultShmDir, type AgentOptions } from './agent/agent.js';
-export type { Registry, RegistryWatch, WatchEvent } from './registry/registry.js';
+export type { Registry, RegistryHealth, RegistryWatch, WatchEvent } from './registry/registry.js';
+export type { ReadinessChecks } from './protocol/ops-http.js';
 export { Ring, RecordBatch, Doorbell, Reassembler, RingError, NativeLoadError } from './native/index.js';
