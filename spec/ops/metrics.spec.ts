@@ -3,12 +3,16 @@
  * processes: the text passes `promtool check metrics`, and the counters move
  * with the traffic an app makes (routed, delivered, bounced by reason, links).
  */
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Instance, InstanceRef, Mesh } from '../../lib/index.js';
 import { startAgent, startNs, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { find, promtool, scrape, scrapeUntil, value } from '../helpers/scrape.js';
-import { cleanupShm } from '../helpers/shm.js';
+import { repoRoot } from '../helpers/process.js';
+import { cleanupShm, tempShmDir } from '../helpers/shm.js';
 import { next, until } from '../mesh/wait.js';
 
 /** promtool finds nothing to say about `text` (exit 0, no problem lines). */
@@ -170,6 +174,24 @@ Links('metrics - two agents on loopback: link state, records each way and RTT pe
   assertClean(nsText, 'the name server\'s metrics port');
   await mesh1.close();
   await mesh2.close();
+});
+
+Links('metrics - the example Grafana dashboard queries only metrics the servers export, in PromQL promtool accepts', async () => {
+  const exported = new Set<string>();
+  for (const text of [await scrape(agent1.ready.agent!.metricsPort!), await scrape(ns.ready.ns!.httpPort)]) {
+    for (const [, name] of text.matchAll(/^# TYPE (\S+) /gm)) exported.add(name!);
+  }
+  const dashboard = JSON.parse(readFileSync(join(repoRoot, 'deploy/grafana/rxmesh.json'), 'utf8')) as { panels: { targets?: { expr: string }[] }[] };
+  const exprs = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+  assert.ok(exprs.length > 20, `${exprs.length} queries`);
+  const used = new Set(exprs.flatMap((e) => [...e.matchAll(/\b(?:rxmesh|process|nodejs)_[a-z0-9_]+/g)].map((m) => m[0])));
+  assert.equal([...used].filter((n) => !exported.has(n)), [], 'every metric the dashboard queries is exported');
+  // promtool checks PromQL in rule files: each query as a recording rule, Grafana's variables filled in
+  const rules = join(tempShmDir(), 'dashboard-rules.yml');
+  writeFileSync(rules, `groups:\n  - name: dashboard\n    rules:\n${exprs.map((e, i) =>
+    `      - record: dashboard:query${i}\n        expr: ${JSON.stringify(e.replaceAll('$__rate_interval', '5m').replace(/\$\w+/g, '.*'))}\n`).join('')}`);
+  const check = spawnSync(process.env['PROMTOOL'] ?? 'promtool', ['check', 'rules', rules], { encoding: 'utf8' });
+  assert.is(check.status, 0, `promtool check rules: ${check.stdout}${check.stderr}`);
 });
 
 Up.run();
