@@ -5,8 +5,8 @@
  */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { freePort } from '../helpers/etcd.js';
-import { MESH_SECRET, startNs, type MeshProcess } from '../helpers/mesh.js';
+import { etcdSpecsEnabled, freePort, startEtcd, type EtcdCluster } from '../helpers/etcd.js';
+import { MESH_SECRET, startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
 import { startFixture, type Fixture } from '../helpers/process.js';
 import { get, scrape, value } from '../helpers/scrape.js';
 import { cleanupShm, tempShmDir } from '../helpers/shm.js';
@@ -31,6 +31,7 @@ function agent(nsPort: number, metricsPort: number): Fixture {
 }
 
 const started: Array<Fixture | MeshProcess> = [];
+let etcd: EtcdCluster | undefined;
 const Ready = suite('ops readiness');
 Ready.after(async () => {
   for (const p of started) {
@@ -38,6 +39,7 @@ Ready.after(async () => {
     f.child.kill('SIGCONT');
     await f.kill();
   }
+  await etcd?.close();
   cleanupShm();
 });
 
@@ -107,5 +109,23 @@ Ready('readyz - a name server without game keys is alive but not ready (it can a
   assert.equal(JSON.parse(res.body), { ready: false, failing: ['games'], checks: { listening: true, games: false } });
   assert.is((await get(http, '/healthz')).status, 200);
 });
+
+if (etcdSpecsEnabled('readiness.spec.ts')) {
+  Ready('readyz - on etcd: ready while etcd answers its lease keep-alives, not ready once etcd is killed, ready after it restarts', async () => {
+    etcd = await startEtcd(1);
+    const port = await freePort();
+    const a = await startAgent(etcd.url, { id: 'ready-etcd', args: ['--metrics-port', String(port)] });
+    started.push(a);
+    assert.equal(JSON.parse((await untilStatus(port, '/readyz', 200, 'on etcd')).body).checks, { registry: true, lease: true, control: true });
+    const member = etcd.members[0]!;
+    await etcd.kill(member);
+    const down = await untilStatus(port, '/readyz', 503, 'etcd was killed');
+    assert.ok((JSON.parse(down.body) as { failing: string[] }).failing.includes('registry'), down.body);
+    assert.is((await get(port, '/healthz')).status, 200, 'alive without etcd');
+    await etcd.restart(member);
+    await untilStatus(port, '/readyz', 200, 'etcd restarted');
+    assert.is(value(await scrape(port), 'rxmesh_agent_registry_connected'), 1);
+  });
+}
 
 Ready.run();
