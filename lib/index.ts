@@ -28,5 +28,6 @@ export type { OfflineReason, ConflictStrategy } from './protocol/registry-messag
 export { objectFirst, type Logger, type LogFields, type LogLevel, type LogOption, type ObjectFirstLogger } from './protocol/logger.js';
 export { validateService, validatePattern, validateUserData, matches, instanceId } from './protocol/names.js';
 export { Agent, type AgentOptions } from './agent/agent.js';
-export type { Registry, RegistryWatch, WatchEvent } from './registry/registry.js';
+export type { Registry, RegistryHealth, RegistryWatch, WatchEvent } from './registry/registry.js';
+export type { ReadinessChecks } from './protocol/ops-http.js';
 export { Ring, RecordBatch, Doorbell, Reassembler, RingError, NativeLoadError } from './native/index.js';

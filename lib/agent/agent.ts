@@ -8,17 +8,23 @@
  *   <shmDir>/c<N>.bell    doorbell of app connection N
  *   <shmDir>/i<N>.tx|.rx  rings of instance N
  *   <shmDir>/epoch        the last incarnation's number (incarnation.ts)
+ *
+ * With `metricsPort` it serves /metrics (metrics.ts), /healthz and /readyz
+ * (readiness()) from before it reaches its registry, so a probe sees why it
+ * is not ready yet.
  */
 import { rmdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Doorbell, RingError, type PeerCred, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
+import type { Registry as MetricsRegistry } from 'prom-client';
 import type { AdmissionOptions } from '../protocol/admission.js';
 import { stderrLogger, toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { ControlMessage } from '../protocol/control-messages.js';
 import type { FaultEvent, InstanceInfo, KickedEvent, OfflineEvent, OnlineEvent } from '../protocol/control-bodies.js';
 import { ConflictError } from '../protocol/errors.js';
 import { instanceId } from '../protocol/names.js';
+import { OpsServer, type ReadinessChecks } from '../protocol/ops-http.js';
 import { keyOf, OfflineReason, type ConflictStrategy, type InstanceRecord } from '../protocol/registry-messages.js';
 import { defaultShmDir } from '../protocol/shm-home.js';
 import type { GameVerdict, Registry, RegistryWatch } from '../registry/registry.js';
@@ -29,6 +35,7 @@ import { nextEpoch } from './incarnation.js';
 import { LinkTable, type LinkOptions } from './links/link-table.js';
 import { LoadReporter } from './load-reporter.js';
 import { MapHeadroom } from './map-headroom.js';
+import { agentMetrics } from './metrics.js';
 import { Limits, type LimitOptions } from './limits.js';
 import { LocalInstance } from './local-instance.js';
 import type { SinkLimits } from './sink-host.js';
@@ -37,7 +44,7 @@ import { Router } from './router.js';
 import { prepareShmDir } from './shm-dir.js';
 import { UserDirs } from './user-dirs.js';
 import { ledger, UnreadBouncer, type UnreadRoutes } from './unread.js';
-import { agentStatus, type AgentStatus } from './status.js';
+import { agentStatus, RetiredTotals, type AgentStatus } from './status.js';
 
 export interface AgentOptions {
   registry: Registry;
@@ -63,6 +70,12 @@ export interface AgentOptions {
   maxMaps?: number;
   /** Bounds on control-socket connections before they authenticate (admission.ts; peer links: `links.admission`). */
   admission?: Partial<AdmissionOptions>;
+  /** Serve /metrics, /healthz and /readyz on this port (0: an ephemeral one); none when unset. */
+  metricsPort?: number | undefined;
+  /** Interface of the metrics port. Default 127.0.0.1: it is unauthenticated. */
+  metricsHost?: string | undefined;
+  /** Label ring metrics per instance for at most this many instances. Default 0: aggregates only. */
+  metricsInstanceLabels?: number | undefined;
 }
 
 /** Mappings an instance costs the agent: one per ring. */
@@ -102,6 +115,11 @@ export class Agent implements SessionHost, UnreadRoutes {
   private nextLocalId = 1;
   private closing = false;
   private readonly ledgerFile: string | undefined;
+  /** This agent's Prometheus metrics (its own registry), read at scrape time. */
+  readonly metrics: MetricsRegistry;
+  private ops: OpsServer | undefined;
+  /** Counters of the instances that are gone (totals never go down). */
+  private readonly retired = new RetiredTotals();
 
   private constructor(private readonly options: AgentOptions) {
     this.registry = options.registry;
@@ -116,6 +134,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.ledgerFile = options.testHooks ? join(this.shmDir, 'taken.ledger') : undefined;
     this.quota = new Limits(options.limits, this.log);
     this.maps = new MapHeadroom(options.maxMaps);
+    this.metrics = agentMetrics(this, { instanceLabels: options.metricsInstanceLabels });
   }
 
   static async start(options: AgentOptions): Promise<Agent> {
@@ -145,6 +164,9 @@ export class Agent implements SessionHost, UnreadRoutes {
       agent.address ||= await links.listen();
     }
     try {
+      if (options.metricsPort !== undefined) {
+        agent.ops = await OpsServer.start('agent metrics', agent, { port: options.metricsPort, host: options.metricsHost, admission: options.admission, log: agent.log });
+      }
       await agent.registry.open(
         { agentId: agent.agentId, address: agent.address },
         { kicked: (instance, by) => agent.kickedElsewhere(instance, by) },
@@ -161,6 +183,7 @@ export class Agent implements SessionHost, UnreadRoutes {
   /** start() failed after the data path and the links were made (e.g. the registry refused us): undo them, so the process can exit. */
   private async abandon(): Promise<void> {
     this.closing = true;
+    await this.ops?.close();
     await this.links?.close();
     this.path.stop();
     this.loads.stop();
@@ -355,6 +378,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.path.remove(inst.source);
     this.path.forget(inst.sink);
     this.instances.delete(inst.localId);
+    this.retired.add(inst);
     this.wentAway(inst.info);
     if (this.byKey.get(keyOf(inst.record)) === inst) this.byKey.delete(keyOf(inst.record));
     inst.destroy();
@@ -435,9 +459,23 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.links?.cut(ms);
   }
 
-  /** Counters for `rxmesh status`. */
+  /** Counters for `rxmesh status` and the metrics. */
   status(): AgentStatus {
-    return agentStatus(this.agentId, this.epoch, this.instances.values(), this.links?.status(), this.path.malformedCount);
+    return agentStatus({
+      agentId: this.agentId, epoch: this.epoch, links: this.links?.status(), malformed: this.path.malformedCount, retired: this.retired,
+      registry: this.registry.health(), control: { sessions: this.control?.sessionCount ?? 0, admission: this.control?.admissionStats() },
+    }, this.instances.values());
+  }
+
+  /** What /readyz checks: the registry answers, our lease is held, the control socket listens. */
+  readiness(): ReadinessChecks {
+    const r = this.registry.health();
+    return { registry: r.connected, lease: r.leaseHeld, control: !this.closing && (this.control?.listening ?? false) };
+  }
+
+  /** The metrics port (0 without one). */
+  get metricsPort(): number {
+    return this.ops?.port ?? 0;
   }
 
   /** Stop: settle what the links hold (briefly), then let every app go; apps keep reading their rings. */
@@ -466,6 +504,7 @@ export class Agent implements SessionHost, UnreadRoutes {
       this.users.remove(uid);
     }
     this.userBells.clear();
+    await this.ops?.close();
     try {
       rmdirSync(this.shmDir);
     } catch { /* not empty: the epoch file, or someone else's files */ }

@@ -100,7 +100,8 @@ export class ClientSession {
     empty(body);
     if (admin) return this.host.status();
     const all = this.host.status() as { instances: { id: string }[]; links?: unknown };
-    return { ...all, links: undefined, instances: all.instances.filter((i) => gameOf(i.id) === this.gameId) };
+    // agent-wide counters (links, totals, connections) would tell of other games
+    return { ...all, links: undefined, totals: undefined, control: undefined, instances: all.instances.filter((i) => gameOf(i.id) === this.gameId) };
   }
 
   private hello(body: unknown): HelloAnswer {

@@ -63,6 +63,16 @@ export class ControlServer {
     this.sessions.set(clientId, session);
   }
 
+  /** Listening, and not stopping. */
+  get listening(): boolean {
+    return this.server.listening && !this.closing;
+  }
+
+  /** App connections open now. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
   /** Connection counts and what the bounds closed. */
   admissionStats(): AdmissionStats {
     return this.admission.stats();

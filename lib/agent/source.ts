@@ -37,6 +37,8 @@ export interface SourceHost {
 }
 
 const WHOLE_DATA = recordType(RecordKind.DATA, Frag.COMPLETE);
+/** Slots of `bouncedBy`: one per BounceReason code (0 unused). */
+const BOUNCE_REASONS = Math.max(...Object.values(BounceReason)) + 1;
 
 export interface SourceStats {
   read: number;
@@ -75,6 +77,8 @@ interface OpenMessage {
 export class Source implements Origin, Waiter {
   readonly pausable = true;
   readonly stats: SourceStats = { read: 0, bounced: 0, dropped: 0 };
+  /** `stats.bounced` by reason: [BounceReason] -> count (a bounce is rare: counted where it is written, never per message sent). */
+  readonly bouncedBy: number[] = new Array<number>(BOUNCE_REASONS).fill(0);
   private paused = false;
   private closed = false;
   private pending: SourceTicket[] = [];
@@ -180,6 +184,7 @@ export class Source implements Origin, Waiter {
 
   private writeBounce(reason: BounceReason, type: number, body: Uint8Array, node: number, local: number, origin: Origin): number {
     this.stats.bounced++;
+    this.bouncedBy[reason]! += 1;
     const btype = recordType(RecordKind.BOUNCE, fragOf(type));
     return this.own.offer(btype, bounceBody(body, reason, node, local, this.host.epoch), node, local, origin);
   }

@@ -76,6 +76,12 @@ const BOUNDS: OptionTable = {
   'max-buffered-bytes': count('bytes of partial frames per port at most', { min: 1, shownDefault: String(DEFAULT_ADMISSION.maxBufferedBytes) }),
 };
 
+const METRICS: OptionTable = {
+  'metrics-port': port('serve /metrics (Prometheus), /healthz and /readyz here (0: any free port; up: the agent\'s, the name server serves them on its HTTP port anyway)'),
+  'metrics-host': text('HOST', 'interface of the metrics port (unauthenticated: keep it local unless scraped from elsewhere)', { default: '127.0.0.1' }),
+  'metrics-instance-labels': count('agent: ring metrics per instance for this many instances at most (the rest summed)', { min: 0, shownDefault: '0' }),
+};
+
 const NS_IDLE: OptionTable = {
   'idle-ms': ms('an agent connection silent this long is closed (0: never)', { min: 0, shownDefault: '60000, or the lease TTL if longer' }),
 };
@@ -105,7 +111,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     usage: 'ns [options]',
     summary: 'run the name server',
     about: 'Serves agents on --port and a read-only JSON view on --http-port (/healthz, /v1/services, /v1/instances, /v1/agents, /v1/connections).\nPrints {"ready": ...} on stdout once it serves; stops cleanly on SIGINT/SIGTERM.',
-    options: { ...NAME_SERVER, ...SECRET, ...TLS, ...BOUNDS, ...NS_IDLE, ...LOGGING, ...SERVING },
+    options: { ...NAME_SERVER, ...SECRET, ...TLS, ...BOUNDS, ...NS_IDLE, ...METRICS, ...LOGGING, ...SERVING },
     positionals: NONE,
     run: (p, log) => runNs(serverOptions(p, log)),
   },
@@ -115,7 +121,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     about: 'Prints {"ready": ...} on stdout once it serves; stops cleanly on SIGINT/SIGTERM (instances offline, rings and socket removed).',
     options: {
       registry: text('URL', 'ns://host:port, etcd://h1:2379,h2:2379,... or etcds://... (TLS)', { default: 'ns://127.0.0.1:9092' }),
-      ...AGENT, ...LEASE, ...SECRET, ...TLS, ...ETCD_AUTH, ...BOUNDS, ...LOGGING, ...SERVING,
+      ...AGENT, ...LEASE, ...SECRET, ...TLS, ...ETCD_AUTH, ...BOUNDS, ...METRICS, ...LOGGING, ...SERVING,
     },
     positionals: NONE,
     run: (p, log) => runAgent(serverOptions(p, log)),
@@ -124,7 +130,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     usage: 'up [options]',
     summary: 'a name server and an agent in one process (one machine)',
     about: 'Without --games it serves the demo game \'demo\' (key \'demo-key\'); without a mesh secret it makes one up (only its own agent can join).',
-    options: { ...NAME_SERVER, ...AGENT, ...SECRET, ...TLS, ...BOUNDS, ...NS_IDLE, ...LOGGING, ...SERVING },
+    options: { ...NAME_SERVER, ...AGENT, ...SECRET, ...TLS, ...BOUNDS, ...NS_IDLE, ...METRICS, ...LOGGING, ...SERVING },
     positionals: NONE,
     run: (p, log) => runUp(serverOptions(p, log)),
   },

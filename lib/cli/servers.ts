@@ -57,7 +57,19 @@ export interface ServerOptions {
   exitWithParent: boolean;
   /** --log-level and --log-format. */
   log: CliLog;
+  /** --metrics-port, --metrics-host, --metrics-instance-labels. */
+  metrics?: MetricsFlags;
 }
+
+/** Where /metrics, /healthz and /readyz are served (`rxmesh up`: the agent's; the name server's are on its HTTP port). */
+export interface MetricsFlags {
+  port?: number | undefined;
+  host?: string | undefined;
+  instanceLabels?: number | undefined;
+}
+
+/** The metrics port for the ready line, when there is one. */
+const metricsOf = (server: { metricsPort: number }): { metricsPort?: number } => (server.metricsPort ? { metricsPort: server.metricsPort } : {});
 
 /** The game `rxmesh up` serves when no --games file is given. */
 export const DEMO_GAMES: GameKeys = { demo: 'demo-key' };
@@ -154,6 +166,7 @@ export function serverOptions(p: Parsed, log: CliLog): ServerOptions {
     admission,
     exitWithParent: p.bool('exit-with-parent'),
     log,
+    metrics: { port: p.int('metrics-port'), host: p.str('metrics-host'), instanceLabels: p.int('metrics-instance-labels') },
   };
 }
 
@@ -195,8 +208,8 @@ function untilSignal(stop: () => Promise<void>, o: ServerOptions, announce: () =
 /** The `{"ready": ...}` line on stdout, and an info record of what serves. */
 function ready(o: ServerOptions, ns: NameServer | undefined, agent: Agent | undefined): void {
   const info = {
-    ...(ns ? { ns: { port: ns.port, httpPort: ns.httpPort } } : {}),
-    ...(agent ? { agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress } } : {}),
+    ...(ns ? { ns: { port: ns.port, httpPort: ns.httpPort, ...metricsOf(ns) } } : {}),
+    ...(agent ? { agent: { socket: agent.socketPath, agentId: agent.agentId, epoch: agent.epoch, link: agent.linkAddress, listening: agent.listeningAddress, ...metricsOf(agent) } } : {}),
   };
   process.stdout.write(`${JSON.stringify({ ready: info })}\n`);
   const log = o.log.of('rxmesh');
@@ -211,13 +224,13 @@ export async function credentials(o: ServerOptions): Promise<Credentials> {
   return { secret: secret || undefined, tls: await loadTls(o.tls ?? {}), etcd: etcdSecurity(o, o.registry) };
 }
 
-async function startNs(o: ServerOptions, c: Credentials, fallback: GameKeys | undefined): Promise<NameServer> {
+async function startNs(o: ServerOptions, c: Credentials, fallback: GameKeys | undefined, metrics?: MetricsFlags): Promise<NameServer> {
   if (!c.secret) throw new Error(`the name server needs the mesh secret agents prove ${SECRET_FROM}`);
   const games = o.games ? await loadGames(o.games) : fallback;
   return NameServer.start({
     log: o.log.of('ns'),
     host: o.host, port: o.port, httpPort: o.httpPort, httpHost: o.httpHost, leaseTtlMs: o.leaseTtlMs, ...(games ? { games } : {}), admission: o.admission ?? {},
-    secret: c.secret, tls: c.tls,
+    secret: c.secret, tls: c.tls, metricsPort: metrics?.port, metricsHost: metrics?.host,
   });
 }
 
@@ -227,6 +240,7 @@ async function startAgent(o: ServerOptions, c: Credentials, registry: string): P
   const agent = await Agent.start({
     registry: await registryFor(registry, c, o.leaseTtlMs, o.log.of('registry')),
     log: o.log.of('agent'),
+    metricsPort: o.metrics?.port, metricsHost: o.metrics?.host, metricsInstanceLabels: o.metrics?.instanceLabels,
     ...(o.shmDir ? { shmDir: o.shmDir } : {}),
     ...(o.agentId ? { agentId: o.agentId } : {}),
     ...(secret ? { links: { secret, tls: c.tls, ...(o.listen ? { listen: o.listen } : {}), ...(o.advertise ? { advertise: o.advertise } : {}), admission: o.admission ?? {} } } : {}),
@@ -249,7 +263,7 @@ function ringOptions(bytes: number): RingOptions {
 }
 
 export async function runNs(o: ServerOptions): Promise<void> {
-  const ns = await startNs(o, await credentials(o), undefined);
+  const ns = await startNs(o, await credentials(o), undefined, o.metrics);
   await untilSignal(() => ns.close(), o, () => ready(o, ns, undefined));
 }
 

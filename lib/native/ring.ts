@@ -100,6 +100,9 @@ export class Ring implements Disposable {
     return new RingError(n.shmq_last_code() as ShmqResult, n.shmq_last_error() || path);
   }
 
+  /** stats() at close (an agent sums the counters of the rings it had). */
+  private closedStats: RingStats | undefined;
+
   private get q(): RingHandle {
     if (!this.handle) throw new RingError(ShmqResult.INVALID, `ring ${this.path} is closed`);
     return this.handle;
@@ -371,7 +374,9 @@ export class Ring implements Disposable {
     return rc === ShmqResult.BUSY ? 'busy' : 'empty';
   }
 
+  /** The counters now; once closed, as they were when it was closed. */
   stats(): RingStats {
+    if (!this.handle && this.closedStats) return this.closedStats;
     const s = this.statsOut;
     native().shmq_stats(this.q, s, s.length);
     const tail = Number(s[0]);
@@ -399,6 +404,7 @@ export class Ring implements Disposable {
   /** Unmap. Idempotent. */
   close(): void {
     if (!this.handle) return;
+    this.closedStats = this.stats();
     native().shmq_close(this.handle);
     this.handle = null;
     this.dataView = undefined;

@@ -1,7 +1,9 @@
 /**
- * The name server's read-only HTTP view (node:http), JSON only:
+ * The name server's read-only HTTP view (read-only-http.ts), JSON only:
  *
  *   GET /healthz                      200 {ok: true}
+ *   GET /readyz                       200 when it can serve agents, else 503 naming the failing checks (ops-http.ts)
+ *   GET /metrics                      Prometheus text format (lib/ns/metrics.ts)
  *   GET /v1/services                  [{gameId, service, instances, online}]
  *   GET /v1/instances[?service=name]  [InstanceRecord]
  *   GET /v1/agents                    [{agentId, address, connected, ttlMs, expiresInMs, instances}]
@@ -9,19 +11,17 @@
  *
  * Anything else is 404 (405 for a method other than GET/HEAD). It never shows
  * game keys or lease ids (a lease id is enough to resume someone's lease).
- * With an Admission, a connection gets `authTimeoutMs` for each request (from
- * connecting, or from its previous answer, to the end of the next answer),
- * the least recently used is closed when too many are open, and nothing is
- * ever "authenticated": the view is public.
+ * Connections are bounded by an Admission as read-only-http.ts says.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
-import { AdmissionError, type Admission, type Ticket } from '../protocol/admission.js';
+import type { Server, ServerResponse } from 'node:http';
+import type { Admission } from '../protocol/admission.js';
 import type { MeshError } from '../protocol/errors.js';
-import type { Logger } from '../protocol/logger.js';
 import { validateService } from '../protocol/names.js';
+import { opsHandlers, type OpsView } from '../protocol/ops-http.js';
+import { createReadOnlyHttp, replyJson } from '../protocol/read-only-http.js';
 import type { InstanceRecord } from '../protocol/registry-messages.js';
 import type { ServiceSummary } from './registry-store.js';
+import type { Logger } from '../protocol/logger.js';
 
 export interface AgentSummary {
   agentId: string;
@@ -40,49 +40,18 @@ export interface NsView {
   connections(): unknown;
 }
 
-export function createHttpView(view: NsView, log: Logger, admission?: Admission): Server {
-  const tickets = new WeakMap<Socket, Ticket>();
-  const server = createServer((req, res) => {
-    const ticket = tickets.get(req.socket);
-    ticket?.renew();
-    res.once('finish', () => ticket?.renew());
-    try {
-      route(view, req, res);
-    } catch (err) {
-      log.error(`ns http: ${req.method} ${req.url}: ${(err as Error)?.stack ?? String(err)}`);
-      reply(res, 500, { error: 'internal error' });
-    }
-  });
-  if (admission) {
-    // Node closes an idle keep-alive connection itself (and tells the client when) before the deadline would
-    server.keepAliveTimeout = Math.min(server.keepAliveTimeout, Math.floor(admission.limits.authTimeoutMs / 2));
-    server.on('connection', (socket: Socket) => {
-      const ticket = admission.admit(socket);
-      if (ticket) tickets.set(socket, ticket);
-    });
-  }
-  server.on('clientError', (err, socket) => {
-    if (err instanceof AdmissionError) return; // its Admission logged it, rate-limited
-    log.warn(`ns http: bad request: ${err.message}`);
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
-  return server;
+export function createHttpView(view: NsView, ops: OpsView, log: Logger, admission?: Admission): Server {
+  const handlers = opsHandlers(ops);
+  return createReadOnlyHttp('ns http', (url, res) => {
+    const op = handlers[url.pathname];
+    return op ? op(res) : route(view, url, res);
+  }, log, admission);
 }
 
-function route(view: NsView, req: IncomingMessage, res: ServerResponse): void {
-  const url = new URL(req.url ?? '/', 'http://ns');
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.setHeader('Allow', 'GET, HEAD');
-    reply(res, 405, { error: 'read-only: use GET' });
-    return;
-  }
+function route(view: NsView, url: URL, res: ServerResponse): void {
   switch (url.pathname) {
-    case '/healthz':
-      reply(res, 200, { ok: true });
-      return;
     case '/v1/services':
-      reply(res, 200, view.services());
+      replyJson(res, 200, view.services());
       return;
     case '/v1/instances': {
       const service = url.searchParams.get('service') ?? undefined;
@@ -90,30 +59,20 @@ function route(view: NsView, req: IncomingMessage, res: ServerResponse): void {
         try {
           validateService(service);
         } catch (err) {
-          reply(res, 400, { error: (err as MeshError).message });
+          replyJson(res, 400, { error: (err as MeshError).message });
           return;
         }
       }
-      reply(res, 200, view.instances(service));
+      replyJson(res, 200, view.instances(service));
       return;
     }
     case '/v1/agents':
-      reply(res, 200, view.agents());
+      replyJson(res, 200, view.agents());
       return;
     case '/v1/connections':
-      reply(res, 200, view.connections());
+      replyJson(res, 200, view.connections());
       return;
     default:
-      reply(res, 404, { error: `not found: ${url.pathname}` });
+      replyJson(res, 404, { error: `not found: ${url.pathname}` });
   }
-}
-
-function reply(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-  });
-  res.end(res.req.method === 'HEAD' ? undefined : text);
 }

@@ -16,11 +16,17 @@
  * TTL if longer: agents heartbeat every TTL/3). An HTTP connection gets
  * `authTimeoutMs` for each request and is never authenticated (the view is
  * public).
+ *
+ * Operators: `/metrics` (metrics.ts), `/healthz` and `/readyz` on the HTTP
+ * view, and on a port of their own with `metricsPort` (ops-http.ts).
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
 import { Admission, DEFAULT_ADMISSION, type AdmissionOptions, type AdmissionStats } from '../protocol/admission.js';
+import { listen, stopListening } from '../protocol/listening.js';
+import { OpsServer, type ReadinessChecks } from '../protocol/ops-http.js';
 import { FAILED_AUTH_LIMIT, RateLimiter } from '../protocol/rate-limit.js';
 import { stderrLogger, toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { ThrottledLog } from '../protocol/throttled-log.js';
@@ -31,6 +37,7 @@ import { NsMessage, OfflineReason, type InstanceRecord } from '../protocol/regis
 import { GameAuth, type GameKeys } from './games.js';
 import { createHttpView, type AgentSummary } from './http.js';
 import { DEFAULT_LEASE_TTL_MS, LeaseTable, type Lease } from './leases.js';
+import { nsMetrics } from './metrics.js';
 import { RegistryStore } from './registry-store.js';
 import { NsSession } from './session.js';
 
@@ -70,6 +77,10 @@ export interface NameServerOptions {
   log?: LogOption;
   /** Bounds on connections of both ports (admission.ts); `idleTimeoutMs` defaults to NS_IDLE_TIMEOUT_MS. */
   admission?: Partial<AdmissionOptions>;
+  /** Serve /metrics, /healthz and /readyz on this port too (0: an ephemeral one); the HTTP view serves them anyway. */
+  metricsPort?: number | undefined;
+  /** Interface of the metrics port. Default 127.0.0.1: it is unauthenticated. */
+  metricsHost?: string | undefined;
 }
 
 /** Connection counts and what the bounds closed, per port (also GET /v1/connections). */
@@ -90,8 +101,12 @@ export class NameServer {
   /** Lines strangers can cause (refused handshakes, failed proofs), at most one per kind every 10 s. */
   private readonly refusals: ThrottledLog;
   private closing: Promise<void> | undefined;
+  /** This name server's Prometheus metrics (its own registry). */
+  readonly metrics: Registry;
+  private ops: OpsServer | undefined;
+  private leaseExpiries = 0;
 
-  private constructor(private readonly opts: Required<Omit<NameServerOptions, 'games' | 'httpPort' | 'tls' | 'log'>> & { games: GameKeys; httpPort: number | null; tls: TlsMaterial | undefined; log: Logger }) {
+  private constructor(private readonly opts: Required<Omit<NameServerOptions, 'games' | 'httpPort' | 'tls' | 'log' | 'metricsPort' | 'metricsHost'>> & { games: GameKeys; httpPort: number | null; tls: TlsMaterial | undefined; log: Logger }) {
     const log = opts.log;
     this.refusals = new ThrottledLog(log);
     // never below the default TTL: an agent heartbeats every TTL/3
@@ -129,12 +144,20 @@ export class NameServer {
         (err, from) => this.refusals.say('refused TLS handshakes', `ns: ${from}: TLS handshake failed: ${err.message}`))
       : createServer(accept);
     this.tcp.on('error', (err) => log.error(`ns: server error: ${err.message}`));
+    this.metrics = nsMetrics({
+      services: () => this.store.services(),
+      agents: () => this.agents(),
+      connections: () => ({ ...this.connections() }),
+      games: () => auth.ids.length,
+      watches: () => this.store.watchCount,
+      leaseExpiries: () => this.leaseExpiries,
+    });
     this.http = opts.httpPort === null ? undefined : createHttpView({
       services: () => this.store.services(),
       instances: (service) => this.store.instances(service),
       agents: () => this.agents(),
       connections: () => this.connections(),
-    }, log, this.httpAdmission);
+    }, this, log, this.httpAdmission);
   }
 
   /** Start listening on both ports; resolves once both are bound. */
@@ -158,6 +181,9 @@ export class NameServer {
     try {
       await listen(ns.tcp, ns.opts.port, ns.opts.host);
       if (ns.http && ns.opts.httpPort !== null) await listen(ns.http, ns.opts.httpPort, ns.opts.httpHost);
+      if (options.metricsPort !== undefined) {
+        ns.ops = await OpsServer.start('ns metrics', ns, { port: options.metricsPort, host: options.metricsHost, admission: ns.opts.admission, log: ns.opts.log });
+      }
     } catch (err) {
       await ns.close();
       throw err;
@@ -175,6 +201,16 @@ export class NameServer {
     return (this.http?.address() as AddressInfo | null)?.port ?? 0;
   }
 
+  /** The metrics port (0 without one). */
+  get metricsPort(): number {
+    return this.ops?.port ?? 0;
+  }
+
+  /** What /readyz checks: the agent port listens (and is not closing), and there are game keys to check apps against. */
+  readiness(): ReadinessChecks {
+    return { listening: this.tcp.listening && !this.closing, games: Object.keys(this.opts.games).length > 0 };
+  }
+
   connections(): NsConnectionStats {
     return { tcp: this.tcpAdmission.stats(), http: this.http ? this.httpAdmission.stats() : null };
   }
@@ -186,10 +222,10 @@ export class NameServer {
       this.refusals.close();
       this.tcpAdmission.close();
       this.httpAdmission.close();
-      const tcpClosed = stop(this.tcp);
+      const tcpClosed = stopListening(this.tcp);
       for (const s of [...this.sessions]) s.close(new ClosedError('name server shutting down'));
       this.http?.closeAllConnections();
-      await Promise.all([tcpClosed, this.http ? stop(this.http) : undefined]);
+      await Promise.all([tcpClosed, this.http ? stopListening(this.http) : undefined, this.ops?.close()]);
     })();
     return this.closing;
   }
@@ -216,31 +252,11 @@ export class NameServer {
   }
 
   private expire(lease: Lease): void {
+    this.leaseExpiries++;
     const n = this.store.dropLease(lease.id, OfflineReason.AGENT_LOST);
     this.opts.log.warn(`ns: lease of agent '${lease.agentId}' expired; ${n} instance(s) went offline`, { agentId: lease.agentId, instances: n });
     // A connected agent that let its lease lapse (a stalled event loop) is
     // cut off: it reconnects, gets a new lease and registers again.
     lease.link?.close(new ClosedError('lease expired'));
   }
-}
-
-function listen(server: Server | HttpServer, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => reject(err);
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolve();
-    });
-  });
-}
-
-function stop(server: Server | HttpServer): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) {
-      resolve();
-      return;
-    }
-    server.close(() => resolve());
-  });
 }

@@ -39,7 +39,7 @@ import { checkSecurity, type EtcdSecurity } from './etcd-security.js';
 import { InstanceWatch } from './etcd-watch.js';
 import { EtcdWrites, type Held } from './etcd-writes.js';
 import type {
-  AgentIdentity, ConflictStrategy, GameVerdict, InstanceRecord, Registry, RegistryEvents, RegistryWatch, WatchEvent,
+  AgentIdentity, ConflictStrategy, GameVerdict, InstanceRecord, Registry, RegistryEvents, RegistryHealth, RegistryWatch, WatchEvent,
 } from './registry.js';
 import { toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 
@@ -71,6 +71,9 @@ export class EtcdRegistry implements Registry {
   private lease: Lease | undefined;
   private leaseId: string | undefined;
   private recovering: Promise<void> | undefined;
+  /** The current lease's last keep-alive was answered (etcd3 sends one every TTL/3). */
+  private keptAlive = false;
+  private leaseRecoveries = 0;
   private readonly held = new Map<string, Held>();
   private readonly unsent = new Map<string, { key: InstanceKey; reason: OfflineReason }>();
   private flushing: Promise<void> | undefined;
@@ -226,11 +229,22 @@ export class EtcdRegistry implements Registry {
     await this.shutdown();
   }
 
+  health(): RegistryHealth {
+    const leaseHeld = this.state === 'open' && this.leaseId !== undefined;
+    return { connected: leaseHeld && this.keptAlive, leaseHeld, leaseRecoveries: this.leaseRecoveries };
+  }
+
   // --- lease ----------------------------------------------------------------
 
   private async grant(): Promise<void> {
     const lease = this.client!.lease(this.ttlSeconds, { autoKeepAlive: true });
     lease.on('lost', (err) => this.onLeaseLost(lease, err.message));
+    lease.on('keepaliveSucceeded', () => {
+      if (this.lease === lease) this.keptAlive = true;
+    });
+    lease.on('keepaliveFailed', () => {
+      if (this.lease === lease) this.keptAlive = false;
+    });
     try {
       const id = await lease.grant();
       if (this.state === 'closed') {
@@ -239,8 +253,9 @@ export class EtcdRegistry implements Registry {
       }
       this.lease = lease;
       this.leaseId = id;
+      this.keptAlive = true;
     } catch (err) {
-      lease.removeAllListeners('lost');
+      lease.removeAllListeners();
       void lease.revoke().catch(() => {});
       throw err;
     }
@@ -251,6 +266,7 @@ export class EtcdRegistry implements Registry {
     const old = this.leaseId;
     this.lease = undefined;
     this.leaseId = undefined;
+    this.keptAlive = false;
     this.log.warn(`registry: lease ${old} lost (${why}); granting a new one and registering ${this.held.size} instances again`);
     this.recovering = this.recover(old).finally(() => {
       this.recovering = undefined;
@@ -293,7 +309,9 @@ export class EtcdRegistry implements Registry {
     }));
     if (oldLease) void this.client!.leaseClient.leaseRevoke({ ID: oldLease }).catch(() => {});
     this.flushUnsent();
-    if (this.leaseId === lease) this.log.info(`registry: recovered on lease ${lease}`);
+    if (this.leaseId !== lease) return;
+    this.leaseRecoveries++;
+    this.log.info(`registry: recovered on lease ${lease}`);
   }
 
   /** Run a write with the current lease, waiting for a recovery, and once more after finding the lease gone. */

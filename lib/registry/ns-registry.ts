@@ -48,7 +48,7 @@ import { keyOf, NsMessage, OfflineReason } from '../protocol/registry-messages.j
 import { connectNs, nsHello, nsRequest } from './ns-connect.js';
 import { WatchMirror } from './watch-mirror.js';
 import type {
-  AgentIdentity, ConflictStrategy, GameVerdict, InstanceKey, InstanceRecord, Registry, RegistryEvents, RegistryWatch, WatchEvent,
+  AgentIdentity, ConflictStrategy, GameVerdict, InstanceKey, InstanceRecord, Registry, RegistryEvents, RegistryHealth, RegistryWatch, WatchEvent,
 } from './registry.js';
 import { toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 
@@ -130,6 +130,7 @@ export class NsRegistry implements Registry {
   private readonly mirrors = new Set<WatchMirror>();
   private readonly waiters = new Set<() => void>();
   private sleeper: { timer: NodeJS.Timeout; wake(): void } | undefined;
+  private leaseRecoveries = 0;
 
   constructor(url: string | NsAddress, private readonly options: NsRegistryOptions) {
     if (typeof options?.secret !== 'string' || options.secret.length === 0) throw new TypeError('NsRegistry needs the mesh secret (options.secret)');
@@ -152,6 +153,11 @@ export class NsRegistry implements Registry {
   /** True while a connection with a live lease is up. */
   get connected(): boolean {
     return this.state === 'ready';
+  }
+
+  /** Held while connected: away from the name server the lease may be expiring there, unseen. */
+  health(): RegistryHealth {
+    return { connected: this.connected, leaseHeld: this.connected && this.leaseId !== undefined, leaseRecoveries: this.leaseRecoveries };
   }
 
   async open(agent: AgentIdentity, events: RegistryEvents): Promise<void> {
@@ -336,6 +342,7 @@ export class NsRegistry implements Registry {
       await this.recover(link, resumed, resumed ? 0 : Math.max(0, recovery - uptime));
       if (this.isClosed() || link.conn.closed) throw new ClosedError('connection closed during recovery');
       this.state = 'ready';
+      if (reconnect && !resumed) this.leaseRecoveries++;
       if (reconnect) this.log.info(`registry: reconnected to ${this.url} (lease ${resumed ? 'resumed' : 'renewed; instances registered again'})`);
       for (const wake of [...this.waiters]) wake();
     } catch (err) {

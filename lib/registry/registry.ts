@@ -32,6 +32,16 @@ export interface RegistryEvents {
   kicked(instance: InstanceRecord, by: InstanceRecord): void;
 }
 
+/** How the agent stands with its registry (read by metrics and `/readyz`; cheap, no I/O). */
+export interface RegistryHealth {
+  /** The registry answered lately: a connection with a live lease is up (ns), or the lease's last keep-alive was answered (etcd). */
+  connected: boolean;
+  /** This agent holds a lease, so its instances are in the registry. */
+  leaseHeld: boolean;
+  /** Times a lost lease was replaced by a new one and every instance registered again. */
+  leaseRecoveries: number;
+}
+
 export interface Registry {
   /** Connect and take a lease for this agent. */
   open(agent: AgentIdentity, events: RegistryEvents): Promise<void>;
@@ -45,6 +55,8 @@ export interface Registry {
   watch(gameId: string, pattern: string, listener: (event: WatchEvent) => void): Promise<RegistryWatch>;
   /** Check a game auth proof: HMAC-SHA256(game key, nonce). */
   verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<GameVerdict>;
+  /** Where the agent stands with the registry now. */
+  health(): RegistryHealth;
   /** Release the lease (our instances go offline) and disconnect. */
   close(): Promise<void>;
 }

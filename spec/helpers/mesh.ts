@@ -20,8 +20,8 @@ export const GAMES: Record<string, string> = { [GAME]: KEY, other: 'other-key' }
 export const MESH_SECRET = 'spec-mesh-secret';
 
 export interface Ready {
-  ns?: { port: number; httpPort: number };
-  agent?: { socket: string; agentId: string; epoch: number; link?: string; listening?: string };
+  ns?: { port: number; httpPort: number; metricsPort?: number };
+  agent?: { socket: string; agentId: string; epoch: number; link?: string; listening?: string; metricsPort?: number };
 }
 
 /** Peer-link options for startAgent/startUp: listen on an ephemeral loopback port with a mesh secret. */

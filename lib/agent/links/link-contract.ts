@@ -63,6 +63,8 @@ export interface LinkStats {
   /** records the peer has done (in a ring there), or refused */
   done: number;
   queued: number;
+  /** bytes of the queued records (sent and unacknowledged, or waiting to be written) */
+  queuedBytes: number;
   connects: number;
   rttUs: number;
   /** The optional features both ends named in the last handshake (versions.ts). */

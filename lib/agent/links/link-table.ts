@@ -7,7 +7,7 @@
  * directions of a pair: a refusal the peer sends back on its own link settles
  * a record of ours, and our refusals go out on our link to the peer.
  */
-import type { AdmissionOptions } from '../../protocol/admission.js';
+import type { AdmissionOptions, AdmissionStats } from '../../protocol/admission.js';
 import type { TlsMaterial } from '../../protocol/tls.js';
 import type { InstanceRecord } from '../../protocol/registry-messages.js';
 import { BounceReason } from '../../protocol/envelope.js';
@@ -227,10 +227,11 @@ export class LinkTable implements RemoteRoutes, InboundHost {
     this.server?.cutAll();
   }
 
-  status(): { address: string; listening: string; out: LinkStats[]; in: InboundStats[]; lostBounces: number } {
+  status(): { address: string; listening: string; out: LinkStats[]; in: InboundStats[]; lostBounces: number; admission: AdmissionStats | undefined } {
     return {
       address: this.advertised,
       listening: this.listening,
+      admission: this.server?.admissionStats(),
       out: [...this.links.values()].map((l) => l.snapshot()),
       in: [...this.sessions.values()].map((s) => ({ ...s.stats })),
       lostBounces: this.lostBounces,

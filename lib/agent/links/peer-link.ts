@@ -73,7 +73,7 @@ export class PeerLink implements RecordSink {
 
   constructor(readonly peer: PeerIdentity, public address: string, private readonly host: PeerLinkHost, private readonly t: LinkTimings) {
     this.queue = new OutboundQueue(t.windowBytes, Math.max(64 * 1024, t.windowBytes / 4));
-    this.stats = { peer: peer.agentId, epoch: peer.epoch, address, state: 'idle', msgsOut: 0, bytesOut: 0, resends: 0, bounces: 0, inDoubt: 0, done: 0, queued: 0, connects: 0, rttUs: 0, caps: [] };
+    this.stats = { peer: peer.agentId, epoch: peer.epoch, address, state: 'idle', msgsOut: 0, bytesOut: 0, resends: 0, bounces: 0, inDoubt: 0, done: 0, queued: 0, queuedBytes: 0, connects: 0, rttUs: 0, caps: [] };
     this.settlement = new Settlement(this.queue, this.stats, peer.node);
   }
 
@@ -390,7 +390,7 @@ export class PeerLink implements RecordSink {
   }
 
   snapshot(): LinkStats {
-    return { ...this.stats, address: this.address, state: this.state, queued: this.queue.length };
+    return { ...this.stats, address: this.address, state: this.state, queued: this.queue.length, queuedBytes: this.queue.bytes };
   }
 }
 
