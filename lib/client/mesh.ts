@@ -18,6 +18,7 @@ import { toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { agreeVersion, CONTROL_PROTOCOL, versionFields } from '../protocol/versions.js';
 import { Instance, type InstanceHost, type InstanceOptions } from './instance.js';
 import type { InstanceRef } from './message.js';
+import { Backoff } from '../protocol/backoff.js';
 
 export interface ConnectOptions {
   gameId: string;
@@ -277,8 +278,8 @@ export class Mesh implements InstanceHost, AsyncDisposable {
 
   /** Dial again with capped, jittered exponential back-off; then bring every instance back. */
   private async reconnect(): Promise<void> {
-    for (let delay = RECONNECT_MIN_MS; !this.closed; delay = Math.min(RECONNECT_MAX_MS, delay * 2)) {
-      await sleep(delay * (0.5 + Math.random()));
+    for (const backoff = new Backoff(RECONNECT_MIN_MS, RECONNECT_MAX_MS); !this.closed;) {
+      await sleep(backoff.next());
       if (this.closed) return;
       try {
         await this.open();

@@ -16,6 +16,7 @@ import { ClosedError, MeshError, RegistryUnavailableError } from '../protocol/er
 import { etcdUrlOf, prefixEnd } from './etcd-keys.js';
 import { refusal } from './etcd-refusal.js';
 import { clientSecurity, type EtcdSecurity } from './etcd-security.js';
+import { Backoff } from '../protocol/backoff.js';
 
 export interface EtcdCallOptions {
   /** Deadline of one unary call. Default 2000 ms. */
@@ -55,8 +56,6 @@ export function makeClient(hosts: string[], o: EtcdCallOptions, security: EtcdSe
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms).unref());
 
-/** Half the delay plus a random half. */
-export const jitter = (ms: number): number => ms / 2 + Math.random() * (ms / 2);
 
 export class EtcdCalls {
   closed = false;
@@ -75,7 +74,7 @@ export class EtcdCalls {
    */
   async retrying<T>(op: () => Promise<T>, timeoutMs = this.options.requestTimeoutMs): Promise<T> {
     const deadline = performance.now() + timeoutMs;
-    let delay = 25;
+    const backoff = new Backoff(25, this.options.maxBackoffMs);
     for (;;) {
       if (this.closed) throw new ClosedError('registry closed');
       try {
@@ -87,12 +86,11 @@ export class EtcdCalls {
         if (err instanceof EtcdLeaseInvalidError || /lease not found/i.test((err as Error).message)) {
           throw new LeaseGoneError((err as Error).message);
         }
-        const wait = jitter(delay);
+        const wait = backoff.next();
         if (performance.now() + wait >= deadline) {
           throw new RegistryUnavailableError(`etcd at ${this.what} did not answer within ${timeoutMs} ms: ${(err as Error).message}`, { cause: err });
         }
         await sleep(wait);
-        delay = Math.min(delay * 2, this.options.maxBackoffMs);
       }
     }
   }

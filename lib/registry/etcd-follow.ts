@@ -15,7 +15,8 @@
  * - A watch cancelled by etcd auth also renews the watch stream's token.
  */
 import type { IEvent, IKeyValue, Watcher } from 'etcd3';
-import { jitter, sleep, type EtcdCalls } from './etcd-calls.js';
+import { Backoff } from '../protocol/backoff.js';
+import { sleep, type EtcdCalls } from './etcd-calls.js';
 import type { Logger } from '../protocol/logger.js';
 
 /** A watch cancelled by etcd auth (see EtcdCalls.renewWatchAuth). */
@@ -118,7 +119,7 @@ export class PrefixFollower {
 
   private async runRepair(): Promise<void> {
     this.held = [];
-    for (let delay = 50; !this.closed; delay = Math.min(delay * 2, this.calls.options.maxBackoffMs)) {
+    for (const backoff = new Backoff(50, this.calls.options.maxBackoffMs); !this.closed;) {
       try {
         const { kvs, revision } = await this.calls.list(this.prefix);
         if (this.closed) return;
@@ -137,7 +138,7 @@ export class PrefixFollower {
       } catch (err) {
         if (this.closed) return;
         this.log.warn(`registry: listing ${this.prefix} failed (${(err as Error).message}); retrying`);
-        await sleep(jitter(delay));
+        await sleep(backoff.next());
       }
     }
   }

@@ -31,7 +31,8 @@ import type { Etcd3, Lease } from 'etcd3';
 import { ClosedError, ConflictError, CrossGameError, NotFoundError, RegistryAuthError, RegistryUnavailableError } from '../protocol/errors.js';
 import { gameOf, instanceId, validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import { keyOf, OfflineReason, type InstanceKey } from '../protocol/registry-messages.js';
-import { connect, DEFAULT_CALL_OPTIONS, type EtcdCalls, jitter, LeaseGoneError, sleep, type EtcdCallOptions } from './etcd-calls.js';
+import { Backoff } from '../protocol/backoff.js';
+import { connect, DEFAULT_CALL_OPTIONS, type EtcdCalls, LeaseGoneError, sleep, type EtcdCallOptions } from './etcd-calls.js';
 import { PrefixFollower } from './etcd-follow.js';
 import { checkGameId, storeGames, verifyGame } from './etcd-games.js';
 import { decodeJson, etcdUrlOf, holderOf, kickPrefix, parseEtcdUrl, sameHolder, type KickValue } from './etcd-keys.js';
@@ -275,20 +276,20 @@ export class EtcdRegistry implements Registry {
 
   /** A new lease, then every held instance written again on it (see the file comment). */
   private async recover(oldLease: string | undefined): Promise<void> {
-    for (let delay = 50; this.state === 'open'; delay = Math.min(delay * 2, this.options.maxBackoffMs)) {
+    for (const backoff = new Backoff(50, this.options.maxBackoffMs); this.state === 'open';) {
       try {
         await this.grant();
         break;
       } catch (err) {
         if (this.state !== 'open') return;
         this.log.warn(`registry: lease grant failed (${(err as Error).message}); retrying`);
-        await sleep(jitter(delay));
+        await sleep(backoff.next());
       }
     }
     const lease = this.leaseId;
     if (!lease) return;
     await Promise.all([...this.held].map(async ([k, h]) => {
-      for (let delay = 50; this.state === 'open' && this.leaseId === lease && this.held.get(k) === h; delay = Math.min(delay * 2, this.options.maxBackoffMs)) {
+      for (const backoff = new Backoff(50, this.options.maxBackoffMs); this.state === 'open' && this.leaseId === lease && this.held.get(k) === h;) {
         try {
           const out = await this.calls!.retrying(() => this.writes!.register(h.record, 'reject', lease, h.online));
           if (this.held.get(k) !== h) return;
@@ -303,7 +304,7 @@ export class EtcdRegistry implements Registry {
         } catch (err) {
           if (err instanceof LeaseGoneError) return; // lost again: the next recovery covers it
           this.log.warn(`registry: could not register ${instanceId(h.record.service, h.record.userData)} again (${(err as Error).message}); retrying`);
-          await sleep(jitter(delay));
+          await sleep(backoff.next());
         }
       }
     }));
@@ -363,7 +364,7 @@ export class EtcdRegistry implements Registry {
   private flushUnsent(): void {
     if (this.flushing || this.unsent.size === 0) return;
     this.flushing = (async () => {
-      for (let delay = 100; this.state === 'open' && this.unsent.size > 0; delay = Math.min(delay * 2, this.options.maxBackoffMs)) {
+      for (const backoff = new Backoff(100, this.options.maxBackoffMs); this.state === 'open' && this.unsent.size > 0;) {
         for (const [k, u] of [...this.unsent]) {
           try {
             await this.calls!.retrying(() => this.writes!.deregister(u.key, u.reason, undefined));
@@ -372,7 +373,7 @@ export class EtcdRegistry implements Registry {
             break;
           }
         }
-        if (this.unsent.size > 0) await sleep(jitter(delay));
+        if (this.unsent.size > 0) await sleep(backoff.next());
       }
     })().finally(() => {
       this.flushing = undefined;

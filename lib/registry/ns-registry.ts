@@ -51,6 +51,7 @@ import type {
   AgentIdentity, ConflictStrategy, GameVerdict, InstanceKey, InstanceRecord, Registry, RegistryEvents, RegistryHealth, RegistryWatch, WatchEvent,
 } from './registry.js';
 import { toLogger, type Logger, type LogOption } from '../protocol/logger.js';
+import { Backoff } from '../protocol/backoff.js';
 
 export const DEFAULT_NS_REGISTRY_PORT = 9092;
 
@@ -166,14 +167,14 @@ export class NsRegistry implements Registry {
     this.events = events;
     this.state = 'connecting';
     const deadline = performance.now() + this.requestTimeoutMs;
-    for (let delay = this.minBackoff; ; delay = Math.min(delay * 2, this.maxBackoff)) {
+    for (const backoff = new Backoff(this.minBackoff, this.maxBackoff); ;) {
       try {
         await this.connectOnce();
         return;
       } catch (err) {
         if (this.isClosed()) throw new ClosedError('registry closed while opening');
         const retryable = !(err instanceof MeshError) || err.retryable || err instanceof ClosedError;
-        const wait = jitter(delay);
+        const wait = backoff.next();
         if (!retryable || performance.now() + wait > deadline) {
           this.state = 'idle';
           if (err instanceof MeshError && !retryable) throw err;
@@ -502,8 +503,8 @@ export class NsRegistry implements Registry {
   }
 
   private async reconnect(): Promise<void> {
-    for (let delay = this.minBackoff; this.state === 'connecting'; delay = Math.min(delay * 2, this.maxBackoff)) {
-      await this.sleep(jitter(delay));
+    for (const backoff = new Backoff(this.minBackoff, this.maxBackoff); this.state === 'connecting';) {
+      await this.sleep(backoff.next());
       if (this.state !== 'connecting') return;
       try {
         await this.connectOnce();
@@ -526,8 +527,5 @@ export class NsRegistry implements Registry {
     });
   }
 }
-
-/** Half the delay plus a random half: spreads reconnecting agents out. */
-const jitter = (ms: number): number => ms / 2 + Math.random() * (ms / 2);
 
 const plainKey = (k: InstanceKey): InstanceKey => ({ gameId: k.gameId, service: k.service, userData: k.userData });

@@ -35,6 +35,7 @@ import { Offer, type Origin, type OfferResult, type RecordSink, type Ticket, typ
 import { Settlement } from './link-settlement.js';
 import { OutboundQueue } from './outbound-queue.js';
 import type { LinkState, LinkStats, LinkTimings, PeerIdentity, PeerLinkHost } from './link-contract.js';
+import { Backoff } from '../../protocol/backoff.js';
 
 const BACKOFF_MIN = 100;
 const BACKOFF_MAX = 2000;
@@ -54,7 +55,7 @@ export class PeerLink implements RecordSink {
   private facts: HandshakeFacts | undefined;
   private announced = new Set<number>();
   private writeScheduled = false;
-  private attempt = 0;
+  private readonly backoff = new Backoff(BACKOFF_MIN, BACKOFF_MAX);
   private downSince = 0;
   private lastRx = 0;
   private lastUse = 0;
@@ -254,7 +255,7 @@ export class PeerLink implements RecordSink {
     this.facts = undefined;
     this.state = 'up';
     this.handshaking = false;
-    this.attempt = 0;
+    this.backoff.reset();
     this.downSince = 0;
     this.stats.connects++;
     this.stats.caps = w.caps ?? [];
@@ -329,8 +330,7 @@ export class PeerLink implements RecordSink {
 
   private scheduleRedial(): void {
     if (this.closed || this.retry || this.state === 'retired') return;
-    const base = Math.min(BACKOFF_MAX, BACKOFF_MIN * 2 ** this.attempt++);
-    const delay = Math.max(base * (0.75 + Math.random() * 0.5), this.holdUntil - now());
+    const delay = Math.max(this.backoff.next(), this.holdUntil - now());
     this.retry = setTimeout(() => {
       this.retry = undefined;
       if (!this.closed && (this.state === 'down' || this.state === 'failed')) this.dial();
