@@ -16,13 +16,13 @@
 import { rmdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Doorbell, RingError, type PeerCred, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
+import { Doorbell, RingError, ShmqResult, type PeerCred, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
 import type { Registry as MetricsRegistry } from 'prom-client';
 import type { AdmissionOptions } from '../protocol/admission.js';
 import { stderrLogger, toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { ControlMessage } from '../protocol/control-messages.js';
 import type { FaultEvent, InstanceInfo, KickedEvent, OfflineEvent, OnlineEvent } from '../protocol/control-bodies.js';
-import { ConflictError } from '../protocol/errors.js';
+import { ConflictError, LimitError } from '../protocol/errors.js';
 import { instanceId } from '../protocol/names.js';
 import { OpsServer, type ReadinessChecks } from '../protocol/ops-http.js';
 import { keyOf, OfflineReason, type ConflictStrategy, type InstanceRecord } from '../protocol/registry-messages.js';
@@ -253,6 +253,8 @@ export class Agent implements SessionHost, UnreadRoutes {
     } catch (err) {
       meter.close();
       slot();
+      // a full tmpfs is a limit of this host, not a fault: the app gets LimitError saying how much is needed
+      if (err instanceof RingError && err.result === ShmqResult.NO_SPACE) throw new LimitError(`no room for this instance's rings: ${err.message}`, { cause: err });
       throw err;
     }
     this.maps.added(MAPS_PER_INSTANCE);
