@@ -90,7 +90,7 @@ const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 /** Log lines (of `rxmesh up`: name server and agent 1) that must name the attacker's address `a`. */
 function expectedLogs(mode: Mode, a: string, agent2: string): Array<[string, RegExp]> {
   const ns = `ns: ${escape(a)}`;
-  const link = `\\[rxmesh agent\\] link from ${escape(a)}`;
+  const link = `\\[agent\\] link from ${escape(a)}`;
   const tls: Array<[string, RegExp]> = mode.tls ? [
     ['name server: failed TLS handshakes', new RegExp(`${ns}:\\d+: TLS handshake failed`)],
     ['agent 1: failed TLS handshakes on the link port', new RegExp(`${link}:\\d+: TLS handshake failed`)],
