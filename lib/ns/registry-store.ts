@@ -12,6 +12,7 @@ import { ConflictError, NotFoundError } from '../protocol/errors.js';
 import { instanceId, matches } from '../protocol/names.js';
 import {
   keyOf,
+  sameHolder,
   OfflineReason,
   type ConflictStrategy,
   type InstanceKey,
@@ -44,7 +45,6 @@ export interface ServiceSummary {
   online: number;
 }
 
-const sameHolder = (a: InstanceRecord, b: InstanceRecord): boolean => a.agentId === b.agentId && a.localId === b.localId && a.epoch === b.epoch;
 const holderOf = (r: InstanceRecord): string => `agent '${r.agentId}' (localId ${r.localId})`;
 
 export class RegistryStore {

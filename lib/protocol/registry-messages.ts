@@ -66,3 +66,7 @@ export interface InstanceRecord extends InstanceKey {
 }
 
 export const keyOf = (r: InstanceKey): string => `${r.gameId}\u0000${r.service}\u0000${r.userData}`;
+
+/** The same registration: one agent incarnation's instance of that number, not just the same name. */
+export const sameHolder = (a: Pick<InstanceRecord, 'agentId' | 'localId' | 'epoch'>, b: Pick<InstanceRecord, 'agentId' | 'localId' | 'epoch'>): boolean =>
+  a.agentId === b.agentId && a.localId === b.localId && a.epoch === b.epoch;

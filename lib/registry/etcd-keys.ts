@@ -139,8 +139,6 @@ export function decodeJson<T>(value: Buffer): T | undefined {
   }
 }
 
-/** Same holder: the same agent incarnation and local instance number. */
-export const sameHolder = (a: Pick<InstanceRecord, 'agentId' | 'localId' | 'epoch'>, b: Pick<InstanceRecord, 'agentId' | 'localId' | 'epoch'>): boolean =>
-  a.agentId === b.agentId && a.localId === b.localId && a.epoch === b.epoch;
+export { sameHolder } from '../protocol/registry-messages.js';
 
 export const holderOf = (r: InstanceRecord): string => `agent '${r.agentId}' (localId ${r.localId})`;

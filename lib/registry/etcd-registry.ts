@@ -32,6 +32,7 @@ import { ClosedError, ConflictError, CrossGameError, NotFoundError, RegistryAuth
 import { gameOf, instanceId, validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import { keyOf, OfflineReason, type InstanceKey } from '../protocol/registry-messages.js';
 import { Backoff } from '../protocol/backoff.js';
+import { HeldInstances } from './held-instances.js';
 import { connect, DEFAULT_CALL_OPTIONS, type EtcdCalls, LeaseGoneError, sleep, type EtcdCallOptions } from './etcd-calls.js';
 import { PrefixFollower } from './etcd-follow.js';
 import { checkGameId, storeGames, verifyGame } from './etcd-games.js';
@@ -68,15 +69,14 @@ export class EtcdRegistry implements Registry {
   private calls: EtcdCalls | undefined;
   private writes: EtcdWrites | undefined;
   private agent: AgentIdentity = { agentId: '', address: '' };
-  private events: RegistryEvents = { kicked: () => {} };
   private lease: Lease | undefined;
   private leaseId: string | undefined;
   private recovering: Promise<void> | undefined;
   /** The current lease's last keep-alive was answered (etcd3 sends one every TTL/3). */
   private keptAlive = false;
   private leaseRecoveries = 0;
-  private readonly held = new Map<string, Held>();
-  private readonly unsent = new Map<string, { key: InstanceKey; reason: OfflineReason }>();
+  /** What this agent holds, and deregistrations etcd did not take yet (flushUnsent). */
+  private readonly held: HeldInstances<Held>;
   private flushing: Promise<void> | undefined;
   private readonly watches = new Set<InstanceWatch>();
   private kicks: PrefixFollower | undefined;
@@ -92,6 +92,7 @@ export class EtcdRegistry implements Registry {
     this.security = checkSecurity(this.hosts, { auth: options.auth, tls: options.tls });
     this.ttlSeconds = Math.max(1, Math.ceil((options.leaseTtlMs ?? 3000) / 1000));
     this.log = toLogger(options.log);
+    this.held = new HeldInstances<Held>(this.log);
     if (options.auth && !this.url.startsWith('etcds:')) this.log.warn(`registry: the etcd password of '${options.auth.username}' travels unencrypted (${this.url}); use etcds://`);
   }
 
@@ -107,7 +108,7 @@ export class EtcdRegistry implements Registry {
   async open(agent: AgentIdentity, events: RegistryEvents): Promise<void> {
     if (this.state !== 'idle') throw new ClosedError(`registry ${this.url} is already ${this.state === 'closed' ? 'closed' : 'open'}`);
     this.agent = { agentId: agent.agentId, address: agent.address };
-    this.events = events;
+    this.held.events = events;
     this.calls = connect(this.hosts, this.options, this.security);
     this.client = this.calls.client;
     this.writes = new EtcdWrites(this.calls, this.agent.agentId);
@@ -132,15 +133,12 @@ export class EtcdRegistry implements Registry {
   async register(instance: InstanceRecord, conflict: ConflictStrategy): Promise<void> {
     const record = checkRecord(instance);
     const k = keyOf(record);
-    this.unsent.delete(k);
     // Held from before the write, so a lease recovery running meanwhile writes it again too.
     const prev = this.held.get(k);
     const entry: Held = prev && sameHolder(prev.record, record) ? prev : { record, online: false, modRev: '0' };
-    this.held.set(k, entry);
+    this.held.hold(k, entry);
     const undo = (): void => {
-      if (entry === prev || this.held.get(k) !== entry) return;
-      if (prev) this.held.set(k, prev);
-      else this.held.delete(k);
+      if (entry !== prev) this.held.restore(k, entry, prev);
     };
     let out;
     try {
@@ -161,7 +159,7 @@ export class EtcdRegistry implements Registry {
     if (!held) throw new NotFoundError(`${instanceId(key.service, key.userData)} is not registered by this agent`);
     const ok = await this.withLease((lease) => this.writes!.startup(held, lease));
     if (!ok) {
-      if (this.held.get(keyOf(key)) === held) this.held.delete(keyOf(key));
+      this.held.drop(keyOf(key), held);
       throw new NotFoundError(`${instanceId(key.service, key.userData)} is no longer registered by this agent`);
     }
   }
@@ -169,14 +167,12 @@ export class EtcdRegistry implements Registry {
   async deregister(key: InstanceKey, reason: OfflineReason): Promise<void> {
     this.ensureOpen();
     const k = keyOf(key);
-    const held = this.held.get(k);
-    this.held.delete(k);
-    this.unsent.delete(k);
+    const held = this.held.release(k);
     try {
       await this.calls!.retrying(() => this.writes!.deregister(key, reason, held?.record));
     } catch (err) {
       if (err instanceof RegistryUnavailableError || err instanceof LeaseGoneError) {
-        this.unsent.set(k, { key: { gameId: key.gameId, service: key.service, userData: key.userData }, reason });
+        this.held.unsentLater(key, reason);
         this.flushUnsent();
       }
       if (err instanceof LeaseGoneError) return;
@@ -224,7 +220,7 @@ export class EtcdRegistry implements Registry {
     const lease = this.leaseId;
     if (lease && this.writes) {
       // Tombstones first, so watchers see `closed`; the revoke then deletes them.
-      await Promise.allSettled([...this.held.values()].map((h) => this.writes!.tombstone(h, OfflineReason.CLOSED)));
+      await Promise.allSettled(this.held.entries().map(([, h]) => this.writes!.tombstone(h, OfflineReason.CLOSED)));
       await this.client!.leaseClient.leaseRevoke({ ID: lease }).catch(() => {});
     }
     await this.shutdown();
@@ -288,7 +284,7 @@ export class EtcdRegistry implements Registry {
     }
     const lease = this.leaseId;
     if (!lease) return;
-    await Promise.all([...this.held].map(async ([k, h]) => {
+    await Promise.all(this.held.entries().map(async ([k, h]) => {
       for (const backoff = new Backoff(50, this.options.maxBackoffMs); this.state === 'open' && this.leaseId === lease && this.held.get(k) === h;) {
         try {
           const out = await this.calls!.retrying(() => this.writes!.register(h.record, 'reject', lease, h.online));
@@ -297,9 +293,8 @@ export class EtcdRegistry implements Registry {
             h.modRev = out.modRev;
             return;
           }
-          this.held.delete(k);
           this.log.warn(`registry: ${instanceId(h.record.service, h.record.userData)} was taken while our lease was lost`);
-          this.emitKicked(h.record, out.holder);
+          this.held.lost(k, h, out.holder);
           return;
         } catch (err) {
           if (err instanceof LeaseGoneError) return; // lost again: the next recovery covers it
@@ -343,37 +338,22 @@ export class EtcdRegistry implements Registry {
     const kick = decodeJson<KickValue>(value);
     void this.client?.kv.deleteRange({ key }).catch(() => {});
     if (!kick?.instance || !kick.by || typeof kick.instance.service !== 'string') return;
-    const k = keyOf(kick.instance);
-    const h = this.held.get(k);
-    if (h && sameHolder(h.record, kick.instance)) {
-      this.held.delete(k);
-      this.emitKicked(kick.instance, kick.by);
-    } else if (h && sameHolder(h.record, kick.by) && kick.instance.agentId === this.agent.agentId) {
-      this.emitKicked(kick.instance, kick.by); // replaced by another instance of this agent
-    }
-  }
-
-  private emitKicked(instance: InstanceRecord, by: InstanceRecord): void {
-    try {
-      this.events.kicked(instance, by);
-    } catch (err) {
-      this.log.error(`registry: kicked listener threw: ${(err as Error)?.stack ?? String(err)}`);
-    }
+    this.held.replaced(kick.instance, kick.by, this.agent.agentId); // also: replaced by another instance of this agent
   }
 
   private flushUnsent(): void {
-    if (this.flushing || this.unsent.size === 0) return;
+    if (this.flushing || this.held.unsentCount === 0) return;
     this.flushing = (async () => {
-      for (const backoff = new Backoff(100, this.options.maxBackoffMs); this.state === 'open' && this.unsent.size > 0;) {
-        for (const [k, u] of [...this.unsent]) {
+      for (const backoff = new Backoff(100, this.options.maxBackoffMs); this.state === 'open' && this.held.unsentCount > 0;) {
+        for (const [k, u] of this.held.unsentEntries()) {
           try {
             await this.calls!.retrying(() => this.writes!.deregister(u.key, u.reason, undefined));
-            if (this.unsent.get(k) === u) this.unsent.delete(k);
+            this.held.sent(k, u);
           } catch {
             break;
           }
         }
-        if (this.unsent.size > 0) await sleep(backoff.next());
+        if (this.held.unsentCount > 0) await sleep(backoff.next());
       }
     })().finally(() => {
       this.flushing = undefined;
@@ -398,7 +378,6 @@ export class EtcdRegistry implements Registry {
     lease?.removeAllListeners('lost');
     lease?.release(); // stops the keepalive loop; a lease not revoked by close() expires by itself
     this.held.clear();
-    this.unsent.clear();
     this.client?.close();
   }
 }

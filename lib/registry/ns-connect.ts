@@ -72,3 +72,25 @@ export function connectNs(host: string, port: number, timeoutMs: number, url: st
     });
   });
 }
+
+export const DEFAULT_NS_REGISTRY_PORT = 9092;
+
+export interface NsAddress {
+  host: string;
+  port: number;
+}
+
+/** Parse `ns://host:port` (port defaults to 9092; IPv6 as `ns://[::1]:9092`). */
+export function parseNsUrl(url: string): NsAddress {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`'${url}' is not a name-server URL (ns://host:port)`);
+  }
+  if (u.protocol !== 'ns:' || !u.hostname || u.pathname.replace(/^\/$/, '') !== '' || u.search || u.username) {
+    throw new TypeError(`'${url}' is not a name-server URL (ns://host:port)`);
+  }
+  const port = u.port ? Number(u.port) : DEFAULT_NS_REGISTRY_PORT;
+  return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port };
+}

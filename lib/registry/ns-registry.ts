@@ -41,39 +41,19 @@
 import { FramedConnection } from '../protocol/connection.js';
 import { ClosedError, ConflictError, MeshError, RegistryUnavailableError, TimeoutError } from '../protocol/errors.js';
 import {
-  nsKickedEvent, nsOfflineEvent, nsOnlineEvent, type NsKickedEvent, type NsRequest, type NsRequests, type NsUnwatchRequest,
+  nsKickedEvent, nsOfflineEvent, nsOnlineEvent, type NsRequest, type NsRequests, type NsUnwatchRequest,
 } from '../protocol/ns-bodies.js';
 import type { TlsMaterial } from '../protocol/tls.js';
 import { keyOf, NsMessage, OfflineReason } from '../protocol/registry-messages.js';
-import { connectNs, nsHello, nsRequest } from './ns-connect.js';
+import { connectNs, nsHello, nsRequest, parseNsUrl, type NsAddress } from './ns-connect.js';
+import { NsLink } from './ns-link.js';
 import { WatchMirror } from './watch-mirror.js';
 import type {
   AgentIdentity, ConflictStrategy, GameVerdict, InstanceKey, InstanceRecord, Registry, RegistryEvents, RegistryHealth, RegistryWatch, WatchEvent,
 } from './registry.js';
 import { toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { Backoff } from '../protocol/backoff.js';
-
-export const DEFAULT_NS_REGISTRY_PORT = 9092;
-
-export interface NsAddress {
-  host: string;
-  port: number;
-}
-
-/** Parse `ns://host:port` (port defaults to 9092; IPv6 as `ns://[::1]:9092`). */
-export function parseNsUrl(url: string): NsAddress {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new TypeError(`'${url}' is not a name-server URL (ns://host:port)`);
-  }
-  if (u.protocol !== 'ns:' || !u.hostname || u.pathname.replace(/^\/$/, '') !== '' || u.search || u.username) {
-    throw new TypeError(`'${url}' is not a name-server URL (ns://host:port)`);
-  }
-  const port = u.port ? Number(u.port) : DEFAULT_NS_REGISTRY_PORT;
-  return { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port };
-}
+import { HeldInstances, plainKey } from './held-instances.js';
 
 export interface NsRegistryOptions {
   /** The mesh secret this agent proves to the name server (ns-connect.ts). */
@@ -95,22 +75,6 @@ export interface NsRegistryOptions {
   log?: LogOption;
 }
 
-interface Held {
-  record: InstanceRecord;
-  online: boolean;
-}
-
-/** One connection and what belongs to it. */
-interface Link {
-  conn: FramedConnection;
-  /** Name-server watch id -> local watch. */
-  watches: Map<number, WatchMirror>;
-  /** Events that arrived between a WATCH answer and our reading it (see attach). */
-  early: Map<number, WatchEvent[]>;
-  pendingWatches: number;
-  heartbeat?: NodeJS.Timeout;
-}
-
 type State = 'idle' | 'connecting' | 'ready' | 'closed';
 
 export class NsRegistry implements Registry {
@@ -121,13 +85,11 @@ export class NsRegistry implements Registry {
   private readonly log: Logger;
   private state: State = 'idle';
   private agent: AgentIdentity = { agentId: '', address: '' };
-  private events: RegistryEvents = { kicked: () => {} };
-  private link: Link | undefined;
+  private link: NsLink | undefined;
   private leaseId: string | undefined;
   private ttlMs = 3000;
-  private readonly held = new Map<string, Held>();
-  /** Deregistrations that did not reach the name server; re-sent when the lease is resumed. */
-  private readonly unsent = new Map<string, { key: InstanceKey; reason: OfflineReason }>();
+  /** What this agent holds; deregistrations that did not reach the name server are re-sent when the lease is resumed. */
+  private readonly held: HeldInstances;
   private readonly mirrors = new Set<WatchMirror>();
   private readonly waiters = new Set<() => void>();
   private sleeper: { timer: NodeJS.Timeout; wake(): void } | undefined;
@@ -140,6 +102,7 @@ export class NsRegistry implements Registry {
     this.minBackoff = options.reconnectMinMs ?? 100;
     this.maxBackoff = options.reconnectMaxMs ?? 2000;
     this.log = toLogger(options.log);
+    this.held = new HeldInstances(this.log);
   }
 
   get url(): string {
@@ -164,7 +127,7 @@ export class NsRegistry implements Registry {
   async open(agent: AgentIdentity, events: RegistryEvents): Promise<void> {
     if (this.state !== 'idle') throw new ClosedError(`registry ${this.url} is already ${this.isClosed() ? 'closed' : 'open'}`);
     this.agent = { agentId: agent.agentId, address: agent.address };
-    this.events = events;
+    this.held.events = events;
     this.state = 'connecting';
     const deadline = performance.now() + this.requestTimeoutMs;
     for (const backoff = new Backoff(this.minBackoff, this.maxBackoff); ;) {
@@ -186,11 +149,10 @@ export class NsRegistry implements Registry {
   }
 
   async register(instance: InstanceRecord, conflict: ConflictStrategy): Promise<void> {
-    const key = keyOf(instance);
-    this.unsent.delete(key);
     const record: InstanceRecord = { ...instance, online: false };
+    this.held.forgetUnsent(keyOf(instance));
     await this.call(NsMessage.REGISTER, { instance: record, conflict });
-    this.held.set(key, { record, online: false });
+    this.held.hold(keyOf(instance), { record, online: false });
   }
 
   async startup(key: InstanceKey): Promise<void> {
@@ -200,13 +162,12 @@ export class NsRegistry implements Registry {
   }
 
   async deregister(key: InstanceKey, reason: OfflineReason): Promise<void> {
-    const k = keyOf(key);
-    this.held.delete(k);
+    this.held.release(keyOf(key));
     try {
       await this.call(NsMessage.DEREGISTER, { key: plainKey(key), reason });
     } catch (err) {
       // Not sent: remember it for when the lease is resumed (a lost lease needs nothing).
-      if (err instanceof RegistryUnavailableError) this.unsent.set(k, { key: plainKey(key), reason });
+      if (err instanceof RegistryUnavailableError) this.held.unsentLater(key, reason);
       throw err;
     }
   }
@@ -221,7 +182,7 @@ export class NsRegistry implements Registry {
       if (link !== this.link || link.conn.closed) continue;
       for (const r of res.instances) mirror.known.set(keyOf(r), r);
       this.mirrors.add(mirror);
-      this.attach(link, res.watchId, mirror);
+      link.attach(res.watchId, mirror);
       return {
         snapshot: res.instances,
         close: async () => {
@@ -229,7 +190,7 @@ export class NsRegistry implements Registry {
           mirror.close();
           this.mirrors.delete(mirror);
           const l = this.link;
-          const id = l && [...l.watches].find(([, m]) => m === mirror)?.[0];
+          const id = l?.idOf(mirror);
           if (!l || id === undefined) return;
           l.watches.delete(id);
           await nsRequest(l.conn, NsMessage.UNWATCH, { watchId: id }, this.requestTimeoutMs).catch(() => {});
@@ -254,11 +215,10 @@ export class NsRegistry implements Registry {
     this.mirrors.clear();
     if (link) {
       const timeout = Math.min(this.requestTimeoutMs, 2000);
-      await Promise.allSettled([...this.held.values()].map((h) =>
+      await Promise.allSettled(this.held.entries().map(([, h]) =>
         nsRequest(link.conn, NsMessage.DEREGISTER, { key: plainKey(h.record), reason: OfflineReason.CLOSED }, timeout)));
     }
     this.held.clear();
-    this.unsent.clear();
     this.drop(this.link, new ClosedError('registry closed'));
   }
 
@@ -272,7 +232,7 @@ export class NsRegistry implements Registry {
    * Send a request on the current connection, waiting for one (and retrying after a drop) until the request timeout.
    * Its answer is decoded: a malformed one fails the request with ProtocolError.
    */
-  private async callOn<K extends NsRequest>(type: K, body: NsRequests[K]['body'], before?: (l: Link) => void): Promise<{ value: NsRequests[K]['answer']; link: Link }> {
+  private async callOn<K extends NsRequest>(type: K, body: NsRequests[K]['body'], before?: (l: NsLink) => void): Promise<{ value: NsRequests[K]['answer']; link: NsLink }> {
     const deadline = performance.now() + this.requestTimeoutMs;
     for (;;) {
       if (this.isClosed()) throw new ClosedError('registry closed');
@@ -312,11 +272,11 @@ export class NsRegistry implements Registry {
 
   private async connectOnce(): Promise<void> {
     const socket = await connectNs(this.address.host, this.address.port, this.requestTimeoutMs, this.url, this.options.tls);
-    const link: Link = { conn: undefined as unknown as FramedConnection, watches: new Map(), early: new Map(), pendingWatches: 0 };
-    link.conn = new FramedConnection(socket, {
+    let link!: NsLink; // the connection's callbacks name it; they run only after it is made
+    link = new NsLink(new FramedConnection(socket, {
       onMessage: (type, body) => this.onEvent(link, type, body),
       onClose: (reason) => this.onClose(link, reason),
-    }, this.options.maxFrame);
+    }, this.options.maxFrame));
     if (this.isClosed()) {
       link.conn.close();
       throw new ClosedError('registry closed');
@@ -338,8 +298,7 @@ export class NsRegistry implements Registry {
       const uptime = hello.uptimeMs;
       const recovery = this.options.recoveryMs ?? this.ttlMs + this.maxBackoff;
       // Heartbeat from here on: re-registering thousands of instances may take longer than the TTL.
-      link.heartbeat = setInterval(() => this.beat(link), Math.max(10, Math.floor(this.ttlMs / 3)));
-      link.heartbeat.unref();
+      link.beatEvery(Math.max(10, Math.floor(this.ttlMs / 3)), () => this.beat(link));
       await this.recover(link, resumed, resumed ? 0 : Math.max(0, recovery - uptime));
       if (this.isClosed() || link.conn.closed) throw new ClosedError('connection closed during recovery');
       this.state = 'ready';
@@ -353,15 +312,13 @@ export class NsRegistry implements Registry {
   }
 
   /** Bring a fresh connection up to date: deregistrations or re-registrations, then every watch. */
-  private async recover(link: Link, resumed: boolean, graceMs: number): Promise<void> {
+  private async recover(link: NsLink, resumed: boolean, graceMs: number): Promise<void> {
     const t = this.requestTimeoutMs;
+    const unsent = this.held.takeUnsent(); // a lost lease took those instances with it
     if (resumed) {
-      const unsent = [...this.unsent.values()];
-      this.unsent.clear();
       await Promise.all(unsent.map((u) => nsRequest(link.conn, NsMessage.DEREGISTER, u, t)));
     } else {
-      this.unsent.clear();
-      await Promise.all([...this.held].map(async ([k, h]) => {
+      await Promise.all(this.held.entries().map(async ([k, h]) => {
         try {
           await nsRequest(link.conn, NsMessage.REGISTER, { instance: h.record, conflict: 'reject' }, t);
           if (h.online) await nsRequest(link.conn, NsMessage.STARTUP, { key: plainKey(h.record) }, t);
@@ -373,9 +330,8 @@ export class NsRegistry implements Registry {
             return;
           }
           if (this.held.get(k) !== h) return;
-          this.held.delete(k);
           this.log.warn(`registry: ${id} was taken while we were away: ${err.message}`);
-          this.emitKicked(h.record, await this.findHolder(link, h.record));
+          this.held.lost(k, h, await this.findHolder(link, h.record));
         }
       }));
     }
@@ -388,7 +344,7 @@ export class NsRegistry implements Registry {
           return;
         }
         m.resync(res.instances, graceMs);
-        this.attach(link, res.watchId, m);
+        link.attach(res.watchId, m);
       } finally {
         link.pendingWatches--;
       }
@@ -400,7 +356,7 @@ export class NsRegistry implements Registry {
    * from a one-off watch, or (registered but not online yet) a record that
    * names no agent.
    */
-  private async findHolder(link: Link, rec: InstanceRecord): Promise<InstanceRecord> {
+  private async findHolder(link: NsLink, rec: InstanceRecord): Promise<InstanceRecord> {
     const unknown: InstanceRecord = { ...rec, agentId: '', address: '', localId: 0, online: false };
     try {
       link.pendingWatches++;
@@ -414,31 +370,27 @@ export class NsRegistry implements Registry {
     }
   }
 
-  /** Bind a name-server watch id to a mirror and replay the events that came before we could. */
-  private attach(link: Link, watchId: number, mirror: WatchMirror): void {
-    link.watches.set(watchId, mirror);
-    const early = link.early.get(watchId) ?? [];
-    link.early.delete(watchId);
-    for (const e of early) mirror.apply(e);
-    if (link.pendingWatches === 0) link.early.clear();
-  }
-
   /**
    * An event from the name server, decoded first (ns-bodies.ts): a malformed
    * one throws ProtocolError, and FramedConnection closes the connection with
    * it as the reason (onClose: logged, then the reconnect).
    */
-  private onEvent(link: Link, type: number, body: unknown): undefined {
+  private onEvent(link: NsLink, type: number, body: unknown): undefined {
     switch (type) {
-      case NsMessage.KICKED:
-        return this.kicked(nsKickedEvent(body));
+      case NsMessage.KICKED: {
+        const { instance, by } = nsKickedEvent(body);
+        this.held.replaced(instance, by);
+        return undefined;
+      }
       case NsMessage.ONLINE: {
         const { watchId, instance } = nsOnlineEvent(body);
-        return this.watched(link, watchId, { kind: 'online', instance });
+        link.route(watchId, { kind: 'online', instance });
+        return undefined;
       }
       case NsMessage.OFFLINE: {
         const { watchId, instance, reason } = nsOfflineEvent(body);
-        return this.watched(link, watchId, { kind: 'offline', instance, reason });
+        link.route(watchId, { kind: 'offline', instance, reason });
+        return undefined;
       }
       default:
         this.log.warn(`registry: ignored an event of unknown type ${type} from ${this.url}`);
@@ -446,38 +398,7 @@ export class NsRegistry implements Registry {
     }
   }
 
-  private kicked({ instance, by }: NsKickedEvent): undefined {
-    const k = keyOf(instance);
-    const held = this.held.get(k);
-    if (held && held.record.localId === instance.localId && held.record.agentId === instance.agentId && held.record.epoch === instance.epoch) {
-      this.held.delete(k);
-      this.emitKicked(instance, by);
-    }
-    return undefined;
-  }
-
-  private watched(link: Link, watchId: number, event: WatchEvent): undefined {
-    const mirror = link.watches.get(watchId);
-    if (mirror) {
-      mirror.apply(event);
-    } else if (link.pendingWatches > 0) {
-      // A WATCH answer is written before any of its events, but may not be read yet.
-      const list = link.early.get(watchId) ?? [];
-      if (list.length < 100_000) list.push(event);
-      link.early.set(watchId, list);
-    }
-    return undefined;
-  }
-
-  private emitKicked(instance: InstanceRecord, by: InstanceRecord): void {
-    try {
-      this.events.kicked(instance, by);
-    } catch (err) {
-      this.log.error(`registry: kicked listener threw: ${(err as Error)?.stack ?? String(err)}`);
-    }
-  }
-
-  private beat(link: Link): void {
+  private beat(link: NsLink): void {
     if (link.conn.closed || !this.leaseId) return;
     nsRequest(link.conn, NsMessage.HEARTBEAT, { leaseId: this.leaseId }, this.ttlMs).catch((err: Error) => {
       // Lease lost or the name server stalled: reconnect, which re-registers if needed.
@@ -485,8 +406,8 @@ export class NsRegistry implements Registry {
     });
   }
 
-  private onClose(link: Link, reason: Error | undefined): void {
-    if (link.heartbeat) clearInterval(link.heartbeat);
+  private onClose(link: NsLink, reason: Error | undefined): void {
+    link.stopBeating();
     if (link !== this.link) return;
     this.link = undefined;
     if (this.state !== 'ready') return; // connecting: the loop that dialled handles it
@@ -495,10 +416,9 @@ export class NsRegistry implements Registry {
     void this.reconnect();
   }
 
-  private drop(link: Link | undefined, reason: Error): void {
+  private drop(link: NsLink | undefined, reason: Error): void {
     if (!link) return;
-    if (link.heartbeat) clearInterval(link.heartbeat);
-    link.conn.close(reason);
+    link.close(reason);
     if (this.link === link) this.link = undefined;
   }
 
@@ -528,4 +448,3 @@ export class NsRegistry implements Registry {
   }
 }
 
-const plainKey = (k: InstanceKey): InstanceKey => ({ gameId: k.gameId, service: k.service, userData: k.userData });
