@@ -16,7 +16,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { Procs } from './compare-procs.js';
-import { median, type AppReady, type ArmArg, type Channel } from './mesh-ipc.js';
+import { median, type AppReady, type ArmArg, type Channel, type SendResult } from './mesh-ipc.js';
 
 export const SIZES = [64, 1024, 65536] as const;
 export const TP_SYSTEMS = ['rxmesh', 'Unix socket', 'Unix socket, corked 64', 'NATS', 'ZeroMQ'] as const;
@@ -46,7 +46,7 @@ interface Stream {
 /** The first warm-up's message count: 100,000, or fewer of larger messages (at most ~128 MiB). */
 const firstCount = (size: number): number => Math.max(1_000, Math.min(100_000, Math.floor((128 << 20) / size)));
 
-async function streamsOf(procs: Procs, size: number, agentSocket: string, natsUrl: string, started: Channel[]): Promise<Stream[]> {
+async function streamsOf(procs: Procs, size: number, agentSocket: string, natsUrl: string, started: Channel[], o: TpOptions): Promise<Stream[]> {
   const spawn = <R>(name: string, script: string, args: string[], role: 'requester' | 'replier'): Channel<R> => {
     const c = procs.child<R>(`${name} ${size}B`, script, args, role);
     started.push(c);
@@ -62,7 +62,8 @@ async function streamsOf(procs: Procs, size: number, agentSocket: string, natsUr
       sent.catch(() => {}); // awaited below; if the receiver fails first, its error is the one reported
       await sender.within(receiver.call('wait'), `run of ${count}`);
       const rate = count / ((performance.now() - t0) / 1000);
-      await sent;
+      const s = (await sent) as SendResult | undefined;
+      if (s?.queueFull) o.log(`    ${size} B ${system} sender: loop ${s.seconds.toFixed(3)} s, QueueFull ${s.queueFull}x, back-off sleeps ${s.sleeps}`);
       return rate;
     },
   });
@@ -110,7 +111,7 @@ export async function measureThroughput(procs: Procs, agentSocket: string, natsU
   for (const size of SIZES) {
     const started: Channel[] = [];
     try {
-      const streams = await streamsOf(procs, size, agentSocket, natsUrl, started);
+      const streams = await streamsOf(procs, size, agentSocket, natsUrl, started, o);
       const counts: number[] = [];
       for (const s of streams) counts.push(await calibrate(s, size, o));
       const rates = streams.map((): number[] => []);
