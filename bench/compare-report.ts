@@ -47,8 +47,8 @@ export function markdown(r: Results): string {
     const p50 = (s: RttSystem): number => rows.find((x) => x.system === s)!.p50;
     out.push('', `### Round trip, ${sizeName(size)}, one message in flight (${count.toLocaleString('en')} timed after ${warmup.toLocaleString('en')} warm-up)`, '');
     out.push(row(['system', 'p50 µs', 'p99 µs', 'p50 / Unix socket', 'p50 / NATS']), rule(5));
-    for (const x of rows) out.push(row([x.system, us(x.p50), us(x.p99), ratio(x.p50 / p50('Unix socket')), ratio(x.p50 / p50('NATS'))]));
-    const extra = (p50('rxmesh request/reply') / p50('rxmesh raw') - 1) * 100;
+    for (const x of rows) out.push(row([x.system, us(x.p50), us(x.p99), ratio(x.p50 / p50('Unix socket')), ratio(x.p50 / p50('NATS request/reply'))]));
+    const extra = (p50('rxmesh request/reply') / p50('rxmesh raw (sendTo/reply)') - 1) * 100;
     out.push('', `rxmesh request/reply over raw sendTo/reply, p50: ${extra >= 0 ? '+' : ''}${extra.toFixed(0)} %`);
   }
   if (r.throughput) {
@@ -57,7 +57,7 @@ export function markdown(r: Results): string {
     out.push(row(['size', ...TP_SYSTEMS, 'rxmesh / socket', 'rxmesh / corked', 'rxmesh / NATS', 'rxmesh / ZeroMQ']), rule(TP_SYSTEMS.length + 5));
     for (const t of r.throughput.rows) {
       out.push(row([sizeName(t.size), ...TP_SYSTEMS.map((s) => rate(t.rates[s])),
-        mine(t, 'Unix socket'), mine(t, 'Unix socket, corked 64'), mine(t, 'NATS'), mine(t, 'ZeroMQ')]));
+        mine(t, 'Unix socket'), mine(t, 'Unix socket, corked 64'), mine(t, 'NATS pub/sub'), mine(t, 'ZeroMQ PUSH/PULL')]));
     }
   }
   if (r.idle) {
@@ -73,13 +73,17 @@ export function chart(r: Results): string {
   const panels = [];
   if (r.rtt) {
     const rows = r.rtt.rows;
+    // a log axis once the p99s dwarf the p50s (a loaded machine), so that both stay readable
+    const log = Math.max(...rows.map((x) => x.p99)) > 20 * Math.min(...rows.map((x) => x.p50));
     panels.push({
-      title: `Round trip, ${sizeName(r.rtt.size)}, one message in flight (lower is better)`,
+      title: `Round trip, ${sizeName(r.rtt.size)}, one message in flight (lower is better${log ? '; log scale' : ''})`,
       xLabel: 'system',
       yLabel: 'round trip, µs',
+      log,
       groups: rows.map((x) => x.system),
       series: [{ name: 'p50', values: rows.map((x) => x.p50) }, { name: 'p99', values: rows.map((x) => x.p99) }],
       format: (v: number) => v.toFixed(v >= 100 ? 0 : 1),
+      tickFormat: (v: number) => String(v),
     });
   }
   if (r.throughput) {

@@ -15,7 +15,7 @@
 import type { Procs } from './compare-procs.js';
 import { median, type AppReady, type Channel, type PingArg, type RttResult, type SocketPingArg } from './mesh-ipc.js';
 
-export const RTT_SYSTEMS = ['rxmesh request/reply', 'rxmesh raw', 'Unix socket', 'NATS', 'ZeroMQ'] as const;
+export const RTT_SYSTEMS = ['rxmesh request/reply', 'rxmesh raw (sendTo/reply)', 'Unix socket', 'NATS request/reply', 'ZeroMQ REQ/REP'] as const;
 export type RttSystem = (typeof RTT_SYSTEMS)[number];
 
 export interface RttOptions {
@@ -60,10 +60,10 @@ export async function measureRtt(procs: Procs, agentSocket: string, natsUrl: str
     const zmq = await pairOf('zmq', 'zmq-app.ts', () => [procs.root], 'pong');
     const pairs: Pair[] = [
       { system: 'rxmesh request/reply', run: () => mesh.requester.call('request', meshArg) },
-      { system: 'rxmesh raw', run: () => mesh.requester.call('ping', meshArg) },
+      { system: 'rxmesh raw (sendTo/reply)', run: () => mesh.requester.call('ping', meshArg) },
       { system: 'Unix socket', run: () => sock.requester.call('ping', arg) },
-      { system: 'NATS', run: () => nats.requester.call('ping', arg) },
-      { system: 'ZeroMQ', run: () => zmq.requester.call('ping', arg) },
+      { system: 'NATS request/reply', run: () => nats.requester.call('ping', arg) },
+      { system: 'ZeroMQ REQ/REP', run: () => zmq.requester.call('ping', arg) },
     ];
     for (const p of pairs) {
       const r = await p.run();

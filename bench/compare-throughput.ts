@@ -19,7 +19,7 @@ import type { Procs } from './compare-procs.js';
 import { median, type AppReady, type ArmArg, type Channel, type SendResult } from './mesh-ipc.js';
 
 export const SIZES = [64, 1024, 65536] as const;
-export const TP_SYSTEMS = ['rxmesh', 'Unix socket', 'Unix socket, corked 64', 'NATS', 'ZeroMQ'] as const;
+export const TP_SYSTEMS = ['rxmesh', 'Unix socket', 'Unix socket, corked 64', 'NATS pub/sub', 'ZeroMQ PUSH/PULL'] as const;
 export type TpSystem = (typeof TP_SYSTEMS)[number];
 const CORK_BATCH = 64;
 
@@ -90,8 +90,8 @@ async function streamsOf(procs: Procs, size: number, agentSocket: string, natsUr
     stream('rxmesh', meshRecv, meshSend, (count) => meshSend.call('send', { to, count, size })),
     stream('Unix socket', sockRecv, sockSend, (count) => sockSend.post({ run: count })),
     stream('Unix socket, corked 64', corkRecv, corkSend, (count) => corkSend.post({ run: count })),
-    stream('NATS', natsSub, natsPub, (count) => natsPub.call('send', { count, size })),
-    stream('ZeroMQ', zmqPull, zmqPush, (count) => zmqPush.call('send', { count, size })),
+    stream('NATS pub/sub', natsSub, natsPub, (count) => natsPub.call('send', { count, size })),
+    stream('ZeroMQ PUSH/PULL', zmqPull, zmqPush, (count) => zmqPush.call('send', { count, size })),
   ];
 }
 
