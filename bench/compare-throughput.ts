@@ -52,15 +52,15 @@ async function streamsOf(procs: Procs, size: number, agentSocket: string, natsUr
     started.push(c);
     return c;
   };
-  /** `start` begins a run of `count` at the sender; the receiver's `wait` (or the sender's death) ends it. */
+  /** `start` begins a run of `count` at the sender; the receiver's `wait` ends it (or the sender failing, or dying). */
   const stream = (system: TpSystem, receiver: Channel, sender: Channel, start: (count: number) => unknown): Stream => ({
     system,
     async run(count) {
       await receiver.call('arm', { count, size } satisfies ArmArg);
       const t0 = performance.now();
       const sent = Promise.resolve(start(count));
-      sent.catch(() => {}); // awaited below; if the receiver fails first, its error is the one reported
-      await sender.within(receiver.call('wait'), `run of ${count}`);
+      const senderFailed = sent.then(() => new Promise<never>(() => {})); // rejects only if the sender's command does
+      await Promise.race([sender.within(receiver.call('wait'), `run of ${count}`), senderFailed]);
       const rate = count / ((performance.now() - t0) / 1000);
       const s = (await sent) as SendResult | undefined;
       if (s?.queueFull) o.log(`    ${size} B ${system} sender: loop ${s.seconds.toFixed(3)} s, QueueFull ${s.queueFull}x, back-off sleeps ${s.sleeps}`);
