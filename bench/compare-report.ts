@@ -15,6 +15,8 @@ export interface Results {
   date: Date;
   cpu: string;
   nproc: number;
+  /** The 1-minute load average when the run started and when it ended (other work on the machine). */
+  load: [number, number];
   reps: number;
   command: string;
   rtt?: { rows: RttRow[]; count: number; warmup: number; size: number };
@@ -37,7 +39,7 @@ const rule = (n: number): string => `|${'---|'.repeat(n)}`;
 
 function headline(r: Results): string[] {
   const when = r.date.toISOString().replace('T', ' ').slice(0, 16);
-  return [`${when} UTC`, r.cpu, `nproc ${r.nproc}`, `Node ${process.version}`, `pin ${r.pin}`, `medians of ${r.reps} run${r.reps === 1 ? '' : 's'}`];
+  return [`${when} UTC`, r.cpu, `nproc ${r.nproc}`, `load ${r.load[0].toFixed(1)} → ${r.load[1].toFixed(1)}`, `Node ${process.version}`, `pin ${r.pin}`, `medians of ${r.reps} run${r.reps === 1 ? '' : 's'}`];
 }
 
 export function markdown(r: Results): string {

@@ -28,11 +28,12 @@
  * on CPU 0 and the replier/receiver on CPU 1, the agent and nats-server left
  * to the scheduler; `none` (default), nothing pinned.
  *
- * Output: a Markdown report (pin mode, date, CPU model and nproc in its head;
- * the tables with ratios: for round trips each system's p50 over the socket's
- * and over NATS's, and request/reply over raw; for throughput rxmesh over each
- * other system), printed and written to bench/results/compare-<pin>.md, and
- * the same numbers as a chart, bench/results/compare-<pin>.svg (chart.ts).
+ * Output: a Markdown report (in its head the pin mode, date, CPU model, nproc
+ * and the 1-minute load average at start → end; then the tables with ratios:
+ * for round trips each system's p50 over the socket's and over NATS's, and
+ * request/reply over raw; for throughput rxmesh over each other system),
+ * printed and written to bench/results/compare-<pin>.md, and the same numbers
+ * as a chart, bench/results/compare-<pin>.svg (chart.ts).
  *
  * Reading it: ratios and medians matter, absolute numbers do not (a shared
  * 2-vCPU VM). A round trip is bounded by wake-ups: rxmesh's has four hops
@@ -100,6 +101,7 @@ const log = (line: string): void => {
 
 const sh = (cmd: string, ...args: string[]): string => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
 const nproc = Number(sh('nproc'));
+const loadAverage = (): number => Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 const cpuModel = /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? 'unknown CPU';
 
 /** Fail early, with a reason, where a run could only fail later. */
@@ -124,7 +126,7 @@ function preflight(): void {
 async function main(): Promise<void> {
   preflight();
   const results: Results = {
-    pin, date: new Date(), cpu: cpuModel, nproc, reps: REPS,
+    pin, date: new Date(), cpu: cpuModel, nproc, load: [loadAverage(), 0], reps: REPS,
     command: ['npx tsx bench/compare.ts', ...process.argv.slice(2)].join(' '),
   };
   const procs = new Procs(pin);
@@ -143,6 +145,7 @@ async function main(): Promise<void> {
   await nats?.server.stop();
   if (runs('idle')) results.idle = await measureIdle(procs, mesh.server, mesh.socket, { ...IDLE, reps: REPS, log });
   await mesh.server.stop();
+  results.load[1] = loadAverage();
 
   const report = markdown(results);
   console.log(report);
