@@ -10,6 +10,8 @@
  *   pong                       from now on answer every message with msg.reply(msg.data)
  *   ping  {to, count, warmup, size}  one message in flight, `warmup + count` round trips;
  *                              returns p50/p99 of the last `count` in µs
+ *   request {to, count, warmup, size}  the same with `await inst.request(to, payload)`, which
+ *                              a `pong` app answers (msg.reply of a request carries its correlation id)
  *   idle                       nothing (the instance just stays online)
  *   lookup {userData}          the ref of that instance of the service as this app's agent numbers it
  *                              (for a receiver on another agent: bench/mesh-remote.ts)
@@ -23,7 +25,7 @@
 import { filter, firstValueFrom } from 'rxjs';
 import { connect, QueueFullError, type Message } from '../lib/index.js';
 import {
-  BENCH_GAME, BENCH_KEY, BENCH_SERVICE, exitWithParentIpc, serve, summarize,
+  BENCH_GAME, BENCH_KEY, BENCH_SERVICE, exitWithParentIpc, serve, summarize, timeRoundTrips,
   type AppReady, type ArmArg, type PingArg, type RttResult, type SendArg, type SendResult,
 } from './mesh-ipc.js';
 import { makePayload, readSeq, writeSeq } from './workload.js';
@@ -142,6 +144,7 @@ serve({ ref: self, pid: process.pid } satisfies AppReady, {
     onMessage = (msg) => msg.reply(msg.data);
   },
   ping: (arg: PingArg) => ping(arg),
+  request: (arg: PingArg) => timeRoundTrips(arg, async (payload) => (await inst.request(arg.to, payload)).data),
   idle: () => {
     onMessage = () => {};
   },

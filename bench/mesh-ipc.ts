@@ -1,5 +1,6 @@
 /**
- * The command channel between bench/mesh-local.ts and its children (Node IPC).
+ * The command channel between bench/mesh-local.ts (and bench/compare.ts) and
+ * their children (Node IPC).
  *
  * A child reports `{ ready: info }` once it is set up, then answers each
  * `{ id, op, arg }` with exactly one `{ id, result }` or `{ id, error }`.
@@ -7,7 +8,9 @@
  * the sender). A child exits as soon as the parent disconnects (the parent is
  * done with it, or died), so no child outlives a benchmark run.
  */
+import type { ChildProcess } from 'node:child_process';
 import type { InstanceRef } from '../lib/index.js';
+import { makePayload, readSeq, writeSeq } from './workload.js';
 
 /** The game `rxmesh up` serves by default, and the service the app children register. */
 export const BENCH_GAME = 'demo';
@@ -79,7 +82,104 @@ export function quantile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
+/** The median of a few runs' results (the upper one of an even count). */
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
 export function summarize(rtts: Float64Array): RttResult {
   const sorted = Float64Array.from(rtts).sort();
   return { count: sorted.length, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1] ?? 0 };
+}
+
+/**
+ * Time `warmup + count` round trips of `size` bytes, one in flight, as a
+ * requester that awaits each answer: `trip` sends the payload (numbered i,
+ * workload.ts) and resolves with the answer, which must carry the same number
+ * and size. Returns p50/p99 of the last `count` in µs.
+ */
+export async function timeRoundTrips(
+  { count, warmup, size }: SocketPingArg,
+  trip: (payload: Uint8Array) => Promise<Uint8Array>,
+): Promise<RttResult> {
+  const payload = makePayload(size);
+  const rtts = new Float64Array(count);
+  for (let i = 0; i < warmup + count; i++) {
+    writeSeq(payload, 0, i);
+    const sentAt = performance.now();
+    const answer = await trip(payload);
+    const took = performance.now() - sentAt;
+    if (readSeq(answer, 0) !== i || answer.length !== size) {
+      throw new Error(`round trip ${i}: answer numbered ${readSeq(answer, 0)}, ${answer.length} bytes (want ${size})`);
+    }
+    if (i >= warmup) rtts[i - warmup] = took * 1000;
+  }
+  return summarize(rtts);
+}
+
+/**
+ * Parent side of the channel, for one child spawned with an 'ipc' stdio slot:
+ * `ready` is its `{ ready }` report, `call` one command and its answer. Both
+ * reject if the child exits first or stays silent for `timeoutMs`.
+ */
+export class Channel<R = unknown> {
+  readonly ready: Promise<R>;
+  private readonly exited: Promise<never>;
+  private readonly answers = new Map<number, (reply: Reply) => void>();
+  private lastId = 0;
+
+  constructor(readonly name: string, readonly proc: ChildProcess, private readonly timeoutMs = 120_000) {
+    this.exited = new Promise<never>((_, reject) => {
+      proc.once('exit', (code, signal) => reject(new Error(`${name} exited (${signal ?? code})`)));
+    });
+    this.exited.catch(() => {}); // surfaces through within() when someone waits
+    let hello: (info: R) => void = () => {};
+    this.ready = this.within(new Promise<R>((resolve) => (hello = resolve)), 'start');
+    proc.on('message', (msg: Reply | Hello) => {
+      if ('ready' in msg) hello(msg.ready as R);
+      else this.answers.get(msg.id)?.(msg);
+    });
+  }
+
+  get pid(): number {
+    return this.proc.pid ?? -1;
+  }
+
+  /** `promise`, unless the child exits or the time runs out first. */
+  within<T>(promise: Promise<T>, what: string): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${this.name} ${what}: nothing after ${this.timeoutMs / 1000} s`)), this.timeoutMs);
+    });
+    return Promise.race([promise, this.exited, late]).finally(() => clearTimeout(timer));
+  }
+
+  call<T>(op: string, arg?: unknown): Promise<T> {
+    const id = ++this.lastId;
+    const answer = new Promise<T>((resolve, reject) => {
+      this.answers.set(id, (reply) => {
+        this.answers.delete(id);
+        if (reply.error !== undefined) reject(new Error(`${this.name}: ${reply.error}`));
+        else resolve(reply.result as T);
+      });
+    });
+    this.proc.send({ id, op, arg } satisfies Call);
+    return this.within(answer, op);
+  }
+
+  /** A message outside the call protocol (workload.ts's RunCommand for the socket producer). */
+  post(msg: object): void {
+    this.proc.send(msg);
+  }
+
+  /** Disconnect (the child exits by itself); SIGKILL if it has not gone within `graceMs`. */
+  async stop(graceMs = 5_000): Promise<void> {
+    const { proc } = this;
+    if (proc.exitCode !== null || proc.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    if (proc.connected) proc.disconnect();
+    const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+    await gone;
+    clearTimeout(timer);
+  }
 }

@@ -8,7 +8,7 @@
  *   nats-app.ts <nats url>
  */
 import { connect } from 'nats';
-import { serve, summarize, type ArmArg, type PingArg, type RttResult, type SendArg, type SendResult } from './mesh-ipc.js';
+import { serve, timeRoundTrips, type ArmArg, type PingArg, type SendArg, type SendResult } from './mesh-ipc.js';
 import { makePayload, readSeq, writeSeq } from './workload.js';
 
 const url = process.argv[2];
@@ -39,29 +39,22 @@ function arm({ count, size }: ArmArg): Promise<void> {
   return nc.flush(); // the subscription is on the server before the publisher starts
 }
 
+/** The publisher flushes (a round trip to the server) every this many messages, or bytes, whichever comes first. */
+const FLUSH_MESSAGES = 10_000;
+const FLUSH_BYTES = 8 << 20;
+
 async function send({ count, size }: Omit<SendArg, 'to'>): Promise<SendResult> {
+  const template = makePayload(size);
+  const flushEvery = Math.max(1, Math.min(FLUSH_MESSAGES, Math.floor(FLUSH_BYTES / size)));
   const t0 = performance.now();
   for (let seq = 0; seq < count; seq++) {
-    const payload = makePayload(size); // nats.js keeps a reference until it writes
+    const payload = template.slice(); // nats.js keeps a reference until it writes
     writeSeq(payload, 0, seq);
     nc.publish(TP, payload);
-    if (seq % 10_000 === 9_999) await nc.flush(); // bound what nats.js buffers, as a real publisher would
+    if (seq % flushEvery === flushEvery - 1) await nc.flush(); // bound what nats.js buffers, as a real publisher would
   }
   await nc.flush();
   return { seconds: (performance.now() - t0) / 1000, queueFull: 0, sleeps: 0 };
-}
-
-async function ping({ count, warmup, size }: PingArg): Promise<RttResult> {
-  const payload = makePayload(size);
-  const rtts = new Float64Array(count);
-  for (let i = 0; i < warmup + count; i++) {
-    writeSeq(payload, 0, i);
-    const t = performance.now();
-    const m = await nc.request(RTT, payload, { timeout: 5000 });
-    if (readSeq(m.data, 0) !== i) throw new Error(`round trip ${i}: wrong answer`);
-    if (i >= warmup) rtts[i - warmup] = (performance.now() - t) * 1000;
-  }
-  return summarize(rtts);
 }
 
 serve({ pid: process.pid }, {
@@ -72,6 +65,6 @@ serve({ pid: process.pid }, {
     nc.subscribe(RTT, { callback: (_err, m) => m.respond(m.data) });
     return nc.flush();
   },
-  ping: (arg: PingArg) => ping(arg),
+  ping: (arg: PingArg) => timeRoundTrips(arg, async (payload) => (await nc.request(RTT, payload, { timeout: 5000 })).data),
   close: () => nc.close(),
 });
