@@ -7,15 +7,16 @@
  *   <shmDir>/agent.bell   doorbell apps ring when the agent is parked or waits for room
  *   <shmDir>/c<N>.bell    doorbell of app connection N
  *   <shmDir>/i<N>.tx|.rx  rings of instance N
+ *   <shmDir>/p<A>-<B>.<epoch>.ring   pair ring from instance A to instance B (pair-table.ts)
  *   <shmDir>/epoch        the last incarnation's number (incarnation.ts)
  */
 import { rmdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { Doorbell, RingError, type PeerCred, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
+import { Doorbell, RingError, type PeerCred, type Ring, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
 import type { AdmissionOptions } from '../protocol/admission.js';
 import { ControlMessage } from '../protocol/control-messages.js';
-import type { FaultEvent, InstanceInfo, KickedEvent, OfflineEvent, OnlineEvent } from '../protocol/control-bodies.js';
+import type { FaultEvent, InstanceInfo, KickedEvent, OfflineEvent, OnlineEvent, PairDoneRequest, PairOpened } from '../protocol/control-bodies.js';
 import { ConflictError } from '../protocol/errors.js';
 import { instanceId } from '../protocol/names.js';
 import { keyOf, OfflineReason, type ConflictStrategy, type InstanceRecord } from '../protocol/registry-messages.js';
@@ -31,10 +32,11 @@ import { Limits, type LimitOptions } from './limits.js';
 import { LocalInstance } from './local-instance.js';
 import type { SinkLimits } from './sink-host.js';
 import { NodeTable } from './node-table.js';
+import { PairTable } from './pair-table.js';
 import { Router } from './router.js';
 import { prepareShmDir } from './shm-dir.js';
 import { UserDirs } from './user-dirs.js';
-import { ledger, UnreadBouncer, type UnreadRoutes } from './unread.js';
+import { ledger, sweepPair, UnreadBouncer, type UnreadRoutes } from './unread.js';
 import { agentStatus, type AgentStatus } from './status.js';
 
 export interface AgentOptions {
@@ -91,6 +93,7 @@ export class Agent implements SessionHost, UnreadRoutes {
   private readonly maps: MapHeadroom;
   private readonly limits: SinkLimits;
   private nodes!: NodeTable;
+  private pairs!: PairTable;
   private router!: Router;
   private path!: DataPath;
   private loads!: LoadReporter;
@@ -127,6 +130,8 @@ export class Agent implements SessionHost, UnreadRoutes {
     agent.path = new DataPath(agent.epoch, agent.router, agent.bell, (localId, err) => agent.fault(localId, err), agent.log);
     agent.loads = new LoadReporter(agent.instances, (clientId, type, body) => agent.control.session(clientId)?.notify(type, body));
     agent.path.onActivity = () => agent.loads.poke();
+    agent.pairs = agent.pairTable();
+    agent.path.admitsMarker = (from, data, at, len) => agent.pairs.admits(from, data, at, len);
     agent.address = options.address ?? '';
     if (options.links) {
       const links = new LinkTable({
@@ -165,6 +170,37 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.loads.stop();
     await this.registry.close().catch(() => {});
     this.bell.close();
+  }
+
+  /** The pair rings (pair-table.ts), seeing the agent through what they need. */
+  private pairTable(): PairTable {
+    const users = this.users;
+    return new PairTable({
+      epoch: this.epoch,
+      ring: this.options.ring ?? {},
+      quota: this.quota,
+      instance: (localId) => this.instances.get(localId),
+      client: (clientId) => this.control?.session(clientId),
+      dirFor: (peer) => users.dirFor(peer),
+      own: (path, peer) => users.own(path, peer),
+      checkMaps: (n) => this.maps.check(n, (why) => this.quota.refuse(why)),
+      mapped: (n) => this.maps.added(n),
+      sweep: (ring, from, to) => this.sweepPair(ring, from, to),
+    });
+  }
+
+  /** Bounce to `from` what `to` left untaken in their pair ring, as finish() does for an rx ring. */
+  private sweepPair(ring: Ring, from: number, to: number): void {
+    const ledgerFile = this.ledgerFile;
+    this.path.round(() => {
+      try {
+        const unread = new UnreadBouncer(this, to);
+        sweepPair(ring, from, this.epoch, (type, body) => unread.add(type, body), ledgerFile ? (type, body) => ledger(ledgerFile, type, body) : undefined);
+      } catch (err) {
+        if (!(err instanceof RingError)) throw err;
+        this.log(`pair ring ${ring.path}: unreadable: ${err.message}`);
+      }
+    });
   }
 
   // ---------------------------------------------------------------- SessionHost
@@ -266,6 +302,7 @@ export class Agent implements SessionHost, UnreadRoutes {
   /** RELEASE from its app: it reads no more; what it left unread goes back to the senders. */
   releaseInstance(inst: LocalInstance): void {
     this.leave(inst, OfflineReason.CLOSED, true);
+    this.pairs.released(inst, OfflineReason.CLOSED); // the client closed its pair rings before CLOSE
     this.finish(inst);
   }
 
@@ -297,6 +334,23 @@ export class Agent implements SessionHost, UnreadRoutes {
     return { watch: counted, instances: watch.snapshot.map((r) => this.toInfo(r)) };
   }
 
+  get pairRings(): boolean {
+    return this.quota.options.maxPairsPerInstance > 0;
+  }
+
+  openPair(clientId: number, from: LocalInstance, to: number): PairOpened {
+    return this.pairs.open(clientId, from, to);
+  }
+
+  pairDone(clientId: number, done: PairDoneRequest): void {
+    if ('to' in done) this.pairs.writerDone(clientId, done.localId, done.to);
+    else this.pairs.readerDone(clientId, done.from, done.localId);
+  }
+
+  clientGone(clientId: number): void {
+    this.pairs.clientGone(clientId);
+  }
+
   resolve(node: number, localId: number): InstanceInfo | undefined {
     const key = `${node}:${localId}`;
     return (node === 0 ? this.instances.get(localId)?.info : this.known.get(key)) ?? this.gone.get(key);
@@ -318,6 +372,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     if (inst.state === 'leaving' || inst.state === 'gone') return;
     inst.state = 'leaving';
     this.path.round(() => inst.sink.leave());
+    this.pairs.leaving(inst, reason);
     if (!deregister) return;
     this.registry.deregister(inst.record, reason).catch((err: Error) => this.log(`deregister ${inst.info.id}: ${err.message}`));
   }
@@ -351,6 +406,7 @@ export class Agent implements SessionHost, UnreadRoutes {
         this.log(`instance ${inst.info.id}: its rx ring is unreadable: ${err.message}`);
       }
     });
+    this.pairs.gone(inst);
     this.path.remove(inst.source);
     this.path.forget(inst.sink);
     this.instances.delete(inst.localId);
@@ -436,7 +492,7 @@ export class Agent implements SessionHost, UnreadRoutes {
 
   /** Counters for `rxmesh status`. */
   status(): AgentStatus {
-    return agentStatus(this.agentId, this.epoch, this.instances.values(), this.links?.status(), this.path.malformedCount);
+    return agentStatus(this.agentId, this.epoch, this.instances.values(), this.links?.status(), this.path.malformedCount, this.pairs.status());
   }
 
   /** Stop: settle what the links hold (briefly), then let every app go; apps keep reading their rings. */
@@ -451,6 +507,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     await serverClosed;
     this.path.stop();
     this.loads.stop();
+    this.pairs.closeAll();
     for (const inst of this.instances.values()) {
       inst.state = 'gone';
       inst.destroy();

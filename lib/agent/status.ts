@@ -2,6 +2,7 @@
 import type { RingStats } from '../native/index.js';
 import type { LinkTable } from './links/link-table.js';
 import type { LocalInstance } from './local-instance.js';
+import type { PairStatus } from './pair-table.js';
 import type { SinkStats } from './sink-host.js';
 import type { SourceStats } from './source.js';
 
@@ -23,14 +24,18 @@ export interface AgentStatus {
   links: ReturnType<LinkTable['status']> | undefined;
   /** Records apps wrote that no correct client writes (dropped). */
   malformed: number;
+  /** Pair rings (one writer, one reader on this host, no agent in between). */
+  pairs: PairStatus[];
 }
 
-export function agentStatus(agentId: string, epoch: number, instances: Iterable<LocalInstance>, links: AgentStatus['links'], malformed: number): AgentStatus {
+export function agentStatus(agentId: string, epoch: number, instances: Iterable<LocalInstance>, links: AgentStatus['links'], malformed: number,
+  pairs: PairStatus[]): AgentStatus {
   return {
     agentId,
     epoch,
     links,
     malformed,
+    pairs,
     instances: [...instances].map((i) => ({
       id: i.info.id,
       localId: i.localId,

@@ -33,6 +33,9 @@ commands:
                                      --max-instances-per-app N (default 10000) --max-instances-per-game N (default 20000)
                                      --max-watches-per-app N (default 20000) --max-watches-per-game N (default 100000)
                                      --max-queued-bytes-per-app N (default 64 MiB) --max-queued-bytes-per-game N (default 256 MiB)
+                                     pair rings (one sender to one receiver on this host, no agent in between):
+                                     --max-pairs-per-instance N (default 16; 0: none) --max-pairs-per-app N (default 256)
+                                     --max-pairs-per-game N (default 1024)
                                      --max-maps N (memory mappings, in place of the sysctl vm.max_map_count)
   status  agent counters             --shm-dir DIR   (rings, and each link: peer, state, msgs/bytes, resends, bounces, RTT)
   up      name server + agent        (same options; a demo game 'demo' with key 'demo-key' unless --games;
@@ -73,6 +76,9 @@ const { values, positionals } = parseArgs({
     'max-watches-per-game': { type: 'string' },
     'max-queued-bytes-per-app': { type: 'string' },
     'max-queued-bytes-per-game': { type: 'string' },
+    'max-pairs-per-instance': { type: 'string' },
+    'max-pairs-per-app': { type: 'string' },
+    'max-pairs-per-game': { type: 'string' },
     'max-maps': { type: 'string' },
     'mesh-secret': { type: 'string' },
     'auth-ms': { type: 'string' },
