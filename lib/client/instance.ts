@@ -7,23 +7,28 @@
  *   messages$      messages to this instance (hot; held in the ring while nobody subscribes)
  *   undeliverable$ messages it sent that could not be delivered, with a reason (hot)
  *
- * Sending goes through its Outbox into the tx ring; reading through its Inbox
- * from the rx ring; its view of the mesh lives in Watches.
+ * Sending goes through its Outbox into the tx ring, or into the pair ring of a
+ * local destination that has one (PairWriters); reading through its Inbox from
+ * the rx ring, then from the pair rings it reads (PairReaders); its view of the
+ * mesh lives in Watches.
  */
+import { dirname } from 'node:path';
 import { firstValueFrom, Observable, ReplaySubject, Subject } from 'rxjs';
 import { Ring, type Doorbell } from '../native/index.js';
 import { ControlMessage } from '../protocol/control-messages.js';
-import type { AppRequest, ControlRequests, Created } from '../protocol/control-bodies.js';
+import type { AppRequest, ControlRequests, Created, PairClosedEvent } from '../protocol/control-bodies.js';
 import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, envCorr, envFlags, envLocal, envNode, Flag } from '../protocol/envelope.js';
 import {
   AgentLostError, BadArgumentError, ClosedError, ConflictError, InDoubtError, KickedError, LimitError, MeshError, NoRouteError, NotWatchedError, RemoteError,
 } from '../protocol/errors.js';
 import { validatePattern, validateService, validateUserData } from '../protocol/names.js';
-import { Inbox } from './inbox.js';
+import { Inbox, type InboxSink } from './inbox.js';
 import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
 import { lostMessages } from './lost-messages.js';
 import { Message, type InstanceRef, type ReplyPort, type Undeliverable } from './message.js';
 import { Outbox, type Unsent } from './outbox.js';
+import { PairReaders } from './pair-reader.js';
+import { PairWriters } from './pair-writer.js';
 import { decodePayload, encodePayload } from './payload.js';
 import { PendingRequests } from './pending-requests.js';
 import { ConsistentHashStrategy } from './strategies/consistent-hash.js';
@@ -53,6 +58,13 @@ export interface InstanceHost extends WatchHost {
   resolveRef(node: number, localId: number, epoch?: number): InstanceRef;
   /** The queue depth the agent last reported for an instance (0 when unknown). */
   load(node: number, localId: number): number;
+  /** Pair rings are spoken (pair-marker.ts). */
+  readonly pairs: boolean;
+  /** This app connection's doorbell. */
+  readonly bellPath: string;
+  /** Another app connection's doorbell (shared; released once per open). */
+  openBell(path: string): Doorbell;
+  releaseBell(path: string): void;
 }
 
 type State = 'starting' | 'online' | 'suspended' | 'closing' | 'closed';
@@ -89,6 +101,12 @@ export class Instance implements ReplyPort {
   /** rx rings of earlier agent incarnations that still hold messages for a subscriber to come. */
   private legacy: { inbox: Inbox; ring: Ring }[] = [];
   private rx: Ring | undefined;
+  /** The pair rings it writes and reads (this agent incarnation's). */
+  private writers: PairWriters | undefined;
+  private readers: PairReaders | undefined;
+  /** Numbers its large plain messages (Outbox): one count for all its rings. */
+  private largeNo = 0;
+  private readonly nextLarge = (): number => (this.largeNo = this.largeNo >= 0xfffffff0 ? 1 : this.largeNo + 1);
   private localId = 0;
   private selfRef: InstanceRef | undefined;
   private state: State = 'starting';
@@ -168,14 +186,48 @@ export class Instance implements ReplyPort {
     this.tx.setBell(this.host.agentBell); // wake a parked agent
     this.rx = Ring.open(created.rxPath, 'consumer');
     this.rx.setSpaceBell(this.host.agentBell); // wake an agent waiting for room in our rx ring
-    this.outbox = new Outbox(this.tx);
-    this.inbox = new Inbox(this.rx, {
+    this.outbox = new Outbox(this.tx, this.nextLarge, undefined, () => this.writers?.written());
+    const sink: InboxSink = {
       canDeliver: () => this.messageSubject.observed && this.state !== 'closing' && this.state !== 'closed',
       message: (payload, flags, node, local, corr, epoch) => this.onMessage(payload, flags, node, local, corr, epoch),
       reply: (payload, flags, node, local, corr, epoch) => this.onReply(payload, flags, node, local, corr, epoch),
       bounce: (payload, flags, node, local, corr, epoch) => this.onBounce(payload, flags, node, local, corr, epoch),
-    }, this.options.zeroCopy === true);
+      marker: (payload, node, local, epoch) => this.readers?.marker(payload, node, local, epoch),
+    };
+    this.inbox = new Inbox(this.rx, sink, this.options.zeroCopy === true);
+    if (this.host.pairs) this.attachPairs(created, sink);
     this.host.attach(this, this.localId);
+  }
+
+  private attachPairs(created: Created, sink: InboxSink): void {
+    const localId = this.localId;
+    const done = (body: { localId: number; to: number } | { localId: number; from: number }): void =>
+      void this.host.control(ControlMessage.PAIR_DONE, body).catch(() => {}); // (the agent gone: nothing to tell)
+    const bells = { openBell: (path: string) => this.host.openBell(path), releaseBell: (path: string) => this.host.releaseBell(path) };
+    this.writers = new PairWriters(localId, this.host.epoch, {
+      tx: this.outbox!,
+      bell: this.host.bellPath,
+      open: (to) => this.host.control(ControlMessage.OPEN_PAIR, { localId, to }),
+      done: (to) => done({ localId, to }),
+      nextLarge: this.nextLarge,
+      report: (m, to, reason) => this.report(m.payload, envFlags(m.envelope), 0, to, envCorr(m.envelope), reason),
+      ...bells,
+    });
+    this.readers = new PairReaders(localId, this.host.epoch, {
+      dir: dirname(created.rxPath),
+      zeroCopy: this.options.zeroCopy === true,
+      // a pair ring's messages wait behind what the rx ring holds for want of a subscriber (their sender's came first)
+      sink: { ...sink, canDeliver: () => sink.canDeliver() && !this.inbox?.holding },
+      done: (from) => done({ localId, from }),
+      wake: () => this.host.wake(),
+      ...bells,
+    });
+  }
+
+  /** PAIR_CLOSED: the reader of a pair ring we write went away, or the writer of one we read. */
+  pairClosed(ev: PairClosedEvent): void {
+    if ('to' in ev) this.writers?.readerGone(ev.to);
+    else this.readers?.writerGone(ev.from);
   }
 
   /**
@@ -189,6 +241,8 @@ export class Instance implements ReplyPort {
     if (this.state !== 'online' && this.state !== 'closing') return;
     const wasClosing = this.state === 'closing';
     this.state = 'suspended';
+    this.writers?.suspend(); // takes back what no reader took: reported agent_lost
+    this.writers = undefined;
     this.reportLost(this.outbox?.close() ?? []);
     this.outbox = undefined;
     this.tx?.close();
@@ -199,6 +253,8 @@ export class Instance implements ReplyPort {
       if (this.inbox.holding && !wasClosing) this.legacy.push({ inbox: this.inbox, ring: this.rx });
       else this.rx.close();
     }
+    this.legacy.push(...(this.readers?.suspend(this.started && !wasClosing) ?? []));
+    this.readers = undefined;
     this.inbox = undefined;
     this.rx = undefined;
     this.requests.rejectAll(err);
@@ -255,7 +311,11 @@ export class Instance implements ReplyPort {
   private async shutdown(): Promise<void> {
     this.state = 'closing';
     const localId = this.localId;
-    if (this.outbox?.pending) await this.outbox.whenWritable(5000).catch(() => {});
+    if (this.outbox?.pending || this.writers?.pending) {
+      await Promise.all([this.outbox?.whenWritable(5000), this.writers?.whenWritable(5000)]).catch(() => {});
+    }
+    // no pair ring is written after this: their readers read them to the end once the agent says so
+    this.writers?.close(BounceReason.QUEUE_FULL);
     await this.watches.closeAll();
     // answered once everything we sent is read and settled; meanwhile the pump reads its reports
     await this.host.control(ControlMessage.CLOSE, { localId }).catch(() => {});
@@ -283,6 +343,8 @@ export class Instance implements ReplyPort {
     if (this.state === 'closed') return;
     const unsent = this.outbox?.close() ?? [];
     this.state = 'closed';
+    this.writers?.close(BounceReason.QUEUE_FULL);
+    this.readers?.close();
     this.host.forget(this);
     for (const u of unsent) {
       this.report(u.payload, envFlags(u.envelope), envNode(u.envelope), envLocal(u.envelope), envCorr(u.envelope), BounceReason.QUEUE_FULL);
@@ -308,17 +370,19 @@ export class Instance implements ReplyPort {
       this.legacy = this.legacy.filter((l) => l.inbox.holding || (l.ring.close(), false));
       if (this.legacy.length > 0) return n; // messages of the old incarnation go first
     }
-    return n + (this.inbox?.pump() ?? 0);
+    return n + (this.inbox?.pump() ?? 0) + (this.readers?.pump() ?? 0); // the rx ring first: a pair's earlier messages are there
   }
 
-  /** Set the parked word of the rx ring: false if data arrived meanwhile. */
+  /** Set the parked word of every ring it reads: false if data arrived meanwhile. */
   park(): boolean {
-    return !this.rx || !this.started || this.state === 'closed' || this.rx.park();
+    if (!this.rx || !this.started || this.state === 'closed') return true;
+    return this.rx.park() && (this.readers?.park() ?? true);
   }
 
   /** The doorbell rang: an Outbox waiting for room tries again. */
   wakeOutbox(): void {
     this.outbox?.wake();
+    this.writers?.wake();
   }
 
   // ---------------------------------------------------------------- watching
@@ -349,7 +413,15 @@ export class Instance implements ReplyPort {
 
   private deliver(to: InstanceRef, value: unknown, flags = 0, corr = 0): void {
     const { bytes, flags: f } = encodePayload(value);
-    this.ensureOnline().push(to.node, to.localId, to.epoch, f | flags, corr, bytes);
+    this.push(to.node, to.localId, to.epoch, f | flags, corr, bytes);
+  }
+
+  /** Into the pair ring of a local destination that has one (its envelope names us, the ring's writer), else the tx ring. */
+  private push(node: number, local: number, epoch: number, flags: number, corr: number, bytes: Uint8Array): void {
+    const tx = this.ensureOnline();
+    const pair = node === 0 && this.writers !== undefined && epoch === this.writers.epoch ? this.writers.outboxFor(local) : null;
+    if (pair) pair.push(0, this.localId, epoch, flags, corr, bytes);
+    else tx.push(node, local, epoch, flags, corr, bytes);
   }
 
   /** Route to the instance a strategy picks (`via` while it is online); null when none is online. */
@@ -381,14 +453,20 @@ export class Instance implements ReplyPort {
    */
   whenWritable(timeoutMs = 5000, signal?: AbortSignal): Promise<void> {
     try {
-      return this.ensureOnline().whenWritable(timeoutMs, signal);
+      const tx = this.ensureOnline().whenWritable(timeoutMs, signal);
+      return this.writers?.pending ? Promise.all([tx, this.writers.whenWritable(timeoutMs, signal)]).then(() => undefined) : tx;
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
   stats(): InstanceStats {
-    return { watches: this.watches.count, pendingRequests: this.requests.size, writeWaiters: this.outbox?.waiting ?? 0, partialMessages: this.inbox?.partials ?? 0 };
+    return {
+      watches: this.watches.count,
+      pendingRequests: this.requests.size,
+      writeWaiters: (this.outbox?.waiting ?? 0) + (this.writers?.waiting ?? 0),
+      partialMessages: (this.inbox?.partials ?? 0) + (this.readers?.partials ?? 0),
+    };
   }
 
   /** Stateless send: one instance of `service`, load-balanced. Returns the
@@ -444,7 +522,7 @@ export class Instance implements ReplyPort {
   replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean): void {
     const { bytes, flags } = encodePayload(value);
     const replyFlags = request ? Flag.REPLY | (error ? Flag.ERROR_REPLY : 0) : 0;
-    this.ensureOnline().push(node, localId, epoch, flags | replyFlags, request ? corr : 0, bytes);
+    this.push(node, localId, epoch, flags | replyFlags, request ? corr : 0, bytes);
   }
 
   resolveRef(node: number, localId: number, epoch?: number): InstanceRef {
@@ -480,7 +558,7 @@ export class Instance implements ReplyPort {
 
   /** One message of ours was not delivered (or may not have been): tell its request and undeliverable$. */
   private report(payload: Uint8Array, flags: number, node: number, local: number, corr: number, reasonCode: BounceReason, epoch?: number): void {
-    if (flags & Flag.REPLY) return; // a reply to a requester that went away: nobody to tell
+    if (flags & (Flag.REPLY | Flag.PAIR)) return; // a reply to a requester that went away: nobody to tell; a pair marker: nobody's message
     const reason = BOUNCE_REASON_NAMES[reasonCode] ?? 'offline';
     const to = this.host.resolveRef(node, local, epoch);
     if (flags & Flag.REQUEST) {
