@@ -11,7 +11,9 @@
  *   - its writer writes no more ("sender done"): PAIR_DONE {to} from a's app,
  *     a's RELEASE, or a's app connection gone; and
  *   - its reader is done: b gone (its rx ring swept), or PAIR_DONE {from} from
- *     b's app (it read P to its end after it heard the writer was done).
+ *     b's app (it read P to its end after it heard the writer was done; or,
+ *     before, it could not open or read P: then the writer is told to stop,
+ *     as when b leaves, and what b did not take is bounced).
  * Then what b left untaken is bounced to a (sweepPair: the taken bit decides,
  * as for an rx ring), and P is unmapped and removed. On the way, b leaving
  * tells a (PAIR_CLOSED {to}: stop writing, answer PAIR_DONE), and a done while
@@ -159,22 +161,25 @@ export class PairTable {
     if (pair && pair.from.clientId === clientId) this.senderDone(pair, OfflineReason.CLOSED);
   }
 
-  /** PAIR_DONE {from} from app connection `clientId`: its instance `to` read P (from -> to) to its end. */
+  /** PAIR_DONE {from} from app connection `clientId`: its instance `to` reads P (from -> to) no more. */
   readerDone(clientId: number, from: number, to: number): void {
     const pair = this.pairs.get(keyOf(from, to));
-    if (!pair || pair.to.clientId !== clientId || !pair.senderDone) return; // before the writer is done, the ring must stay
+    if (!pair || pair.to.clientId !== clientId) return;
     pair.readerDone = true;
-    this.end(pair);
+    if (pair.senderDone) return this.end(pair);
+    this.tellWriter(pair, OfflineReason.CLOSED); // it could not open or read it: the writer stops, then it ends
   }
 
   /** Instance `inst` leaves routing: the writers of rings into it stop. */
   leaving(inst: LocalInstance, reason: OfflineReason): void {
-    for (const pair of this.pairs.values()) {
-      if (pair.to !== inst || pair.senderDone || pair.toldWriter) continue;
-      pair.toldWriter = true;
-      const ev: PairClosedEvent = { localId: pair.from.localId, to: inst.localId, reason };
-      this.host.client(pair.from.clientId)?.notify(ControlMessage.PAIR_CLOSED, ev);
-    }
+    for (const pair of this.pairs.values()) if (pair.to === inst) this.tellWriter(pair, reason);
+  }
+
+  private tellWriter(pair: Pair, reason: OfflineReason): void {
+    if (pair.senderDone || pair.toldWriter) return;
+    pair.toldWriter = true;
+    const ev: PairClosedEvent = { localId: pair.from.localId, to: pair.to.localId, reason };
+    this.host.client(pair.from.clientId)?.notify(ControlMessage.PAIR_CLOSED, ev);
   }
 
   /** Instance `inst` writes no more (its app released it). */
@@ -200,7 +205,7 @@ export class PairTable {
   private senderDone(pair: Pair, reason: OfflineReason): void {
     if (pair.senderDone) return;
     pair.senderDone = true;
-    if (pair.readerGone) return this.end(pair);
+    if (pair.readerGone || pair.readerDone) return this.end(pair);
     if (pair.to.routable && !pair.toldReader) {
       pair.toldReader = true; // (a reader that never gets to open it ends with it)
       const ev: PairClosedEvent = { localId: pair.to.localId, from: pair.from.localId, reason };

@@ -109,7 +109,9 @@ export class Mesh implements InstanceHost {
     });
     this.conn = conn;
     try {
-      const hello = await this.control(ControlMessage.HELLO, { gameId: this.options.gameId, pid: process.pid, ...versionFields(CONTROL_PROTOCOL) });
+      const fields = versionFields(CONTROL_PROTOCOL);
+      if (this.options.pairs === false) fields.caps = fields.caps.filter((c) => c !== 'pairs'); // nobody sends us pair markers
+      const hello = await this.control(ControlMessage.HELLO, { gameId: this.options.gameId, pid: process.pid, ...fields });
       agreeVersion('control', CONTROL_PROTOCOL, hello);
       this.caps = hello.caps ?? [];
       const welcome = await this.control(ControlMessage.AUTH, { proof: gameProof(this.options.password, hello.nonce) });
@@ -181,7 +183,7 @@ export class Mesh implements InstanceHost {
 
   /** Pair rings with this agent: it and we speak them, and the app did not turn them off. */
   get pairs(): boolean {
-    return this.options.pairs !== false && this.caps.includes('pairs');
+    return this.caps.includes('pairs');
   }
 
   openBell(path: string): Doorbell {

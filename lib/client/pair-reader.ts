@@ -29,7 +29,7 @@ export interface PairReaderHost {
   readonly zeroCopy: boolean;
   /** Where a pair ring's records go; `canDeliver` already says whether its messages may go now. */
   readonly sink: InboxSink;
-  /** PAIR_DONE {from}: the ring from `from` is read to its end and unmapped. */
+  /** PAIR_DONE {from}: the ring from `from` is unmapped (read to its end, or it could not be opened or read). */
   done(from: number): void;
   /** Pump soon. */
   wake(): void;
@@ -69,7 +69,8 @@ export class PairReaders {
     try {
       ring = Ring.open(m.path, 'consumer');
     } catch {
-      return; // gone already: its writer went away, and it was empty or the agent bounced what it held
+      this.host.done(from); // (gone already: it ended; else the agent stops its writer and bounces what it holds)
+      return;
     }
     ring.setSpaceBell(this.host.openBell(m.bell)); // wake its writer when it waits for room
     const inbox = new Inbox(ring, this.host.sink, this.host.zeroCopy, { node: 0, local: from, epoch });
@@ -92,7 +93,8 @@ export class PairReaders {
         n += r.inbox.pump(budget);
       } catch (err) {
         if (!(err instanceof RingError)) throw err;
-        this.unmap(r); // its writer broke it: read no more of it (the agent bounces what is left when we go)
+        this.unmap(r); // its writer broke it: read no more of it (the agent stops the writer and bounces what is left)
+        this.host.done(r.from);
         continue;
       }
       if (r.writerDone && !r.inbox.holding && r.inbox.drained) {

@@ -15,8 +15,10 @@
  * the marker is in the tx ring, so a ring whose marker never got there (the
  * instance closed with its tx ring full) is empty: its messages are reported
  * from JS.
- * A refusal is no error: that destination stays on the tx ring (and is not
- * asked for again).
+ * A refusal is no error: that destination stays on the tx ring, and is asked
+ * for again only after a while (1 s, doubling to a minute: a refusal may be
+ * for a moment, as for an instance not online yet, or for good, as for one of
+ * another Unix user).
  *
  * How a pair ring stops being written, and what becomes of its messages:
  *   - its reader went away (PAIR_CLOSED): what is still queued in JS is
@@ -57,6 +59,9 @@ export interface PairWriterHost {
 }
 
 type State = 'asking' | 'refused' | 'marking' | 'open' | 'closed';
+
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 60_000;
 // marking: the ring is open, its marker waits for room in the tx Outbox; open: the marker is queued
 
 class PairWriter {
@@ -68,8 +73,10 @@ class PairWriter {
   marker: Uint8Array | undefined;
   /** the marker's number in the tx Outbox (0: not queued yet) */
   markerNo = 0;
+  /** refused: when to ask again, and the wait after the next refusal */
+  retryAt = 0;
 
-  constructor(readonly to: number) {}
+  constructor(readonly to: number, public retryMs = RETRY_MIN_MS) {}
 }
 
 export class PairWriters {
@@ -87,19 +94,23 @@ export class PairWriters {
   outboxFor(to: number): Outbox | null {
     const w = this.writers.get(to);
     if (w?.state === 'open') return w.outbox!;
-    if (w === undefined) {
-      if (to !== this.self && !this.closed) this.ask(to);
+    if (w === undefined || (w.state === 'refused' && performance.now() >= w.retryAt)) {
+      if (to !== this.self && !this.closed) this.ask(to, w ? Math.min(RETRY_MAX_MS, w.retryMs * 2) : RETRY_MIN_MS);
       return null;
     }
     return w.state === 'marking' && this.mark(w) ? w.outbox! : null;
   }
 
-  private ask(to: number): void {
-    const w = new PairWriter(to);
+  private ask(to: number, retryMs: number): void {
+    const w = new PairWriter(to, retryMs);
     this.writers.set(to, w);
-    this.host.open(to).then((opened) => this.opened(w, opened), () => {
-      if (w.state === 'asking') w.state = 'refused';
-    });
+    this.host.open(to).then((opened) => this.opened(w, opened), () => this.refused(w));
+  }
+
+  private refused(w: PairWriter): void {
+    if (w.state !== 'asking' && w.state !== 'marking') return;
+    w.state = 'refused';
+    w.retryAt = performance.now() + w.retryMs;
   }
 
   private opened(w: PairWriter, { path, bell }: PairOpened): void {
@@ -112,7 +123,7 @@ export class PairWriters {
       w.bell = bell;
       w.ring.setBell(this.host.openBell(bell)); // wake the reader when it sleeps
     } catch {
-      this.finish(w, 'refused');
+      this.finish(w, 'closed'); // (its reader went away already: the agent removed it)
       return;
     }
     w.outbox = new Outbox(w.ring, () => this.host.nextLarge(), () => w.markerNo > 0 && this.host.tx.hasWritten(w.markerNo));

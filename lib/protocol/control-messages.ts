@@ -41,7 +41,7 @@ export const ControlMessage = {
    * instance `to` (pair-marker.ts); FAILURE when refused (the app keeps sending through the agent) */
   OPEN_PAIR: 45,
   /** app -> agent {localId, to} -> {}: the app writes no more into pair ring (localId -> to);
-   * {localId, from} -> {}: it read pair ring (from -> localId) to its end and unmapped it */
+   * {localId, from} -> {}: it reads pair ring (from -> localId) no more (read to its end; or it could not open it) */
   PAIR_DONE: 46,
   /** agent -> app {localId, to, reason}: instance `to` went away: stop writing pair ring (localId -> to),
    * then PAIR_DONE; {localId, from, reason}: the writer of pair ring (from -> localId) went away: read it to its end */
