@@ -7,28 +7,21 @@
  *   messages$      messages to this instance (hot; held in the ring while nobody subscribes)
  *   undeliverable$ messages it sent that could not be delivered, with a reason (hot)
  *
- * Sending goes through its Outbox into the tx ring, or into the pair ring of a
- * local destination that has one (PairWriters); reading through its Inbox from
- * the rx ring, then from the pair rings it reads (PairReaders); its view of the
- * mesh lives in Watches.
+ * Sending and reading go through its InstanceRings: the tx and rx rings the
+ * agent made for it, and the pair rings to and from other instances on this
+ * host; its view of the mesh lives in Watches.
  */
-import { dirname } from 'node:path';
 import { firstValueFrom, Observable, ReplaySubject, Subject } from 'rxjs';
-import { Ring, type Doorbell } from '../native/index.js';
 import { ControlMessage } from '../protocol/control-messages.js';
-import type { AppRequest, ControlRequests, Created, PairClosedEvent } from '../protocol/control-bodies.js';
-import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, envCorr, envFlags, envLocal, envNode, Flag } from '../protocol/envelope.js';
+import type { Created, PairClosedEvent } from '../protocol/control-bodies.js';
+import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, Flag } from '../protocol/envelope.js';
 import {
   AgentLostError, BadArgumentError, ClosedError, ConflictError, InDoubtError, KickedError, LimitError, MeshError, NoRouteError, NotWatchedError, RemoteError,
 } from '../protocol/errors.js';
 import { validatePattern, validateService, validateUserData } from '../protocol/names.js';
-import { Inbox, type InboxSink } from './inbox.js';
 import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
-import { lostMessages } from './lost-messages.js';
+import { InstanceRings, type HeldRing, type RingsHost } from './instance-rings.js';
 import { Message, type InstanceRef, type ReplyPort, type Undeliverable } from './message.js';
-import { Outbox, type Unsent } from './outbox.js';
-import { PairReaders } from './pair-reader.js';
-import { PairWriters } from './pair-writer.js';
 import { decodePayload, encodePayload } from './payload.js';
 import { PendingRequests } from './pending-requests.js';
 import { ConsistentHashStrategy } from './strategies/consistent-hash.js';
@@ -41,30 +34,16 @@ import { Watches, type WatchHost } from './watches.js';
 
 export type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
 
-/** What an Instance needs from its Mesh. */
-export interface InstanceHost extends WatchHost {
-  readonly agentBell: Doorbell;
-  /** The incarnation of the agent we are connected to. */
-  readonly epoch: number;
-  /** A request to the agent, its answer decoded (control-bodies.ts). */
-  control<K extends AppRequest>(type: K, body: ControlRequests[K]['body']): Promise<ControlRequests[K]['answer']>;
+/** What an Instance needs from its Mesh (its rings' needs included: the incarnation, the doorbells, control requests). */
+export interface InstanceHost extends WatchHost, RingsHost {
   attach(inst: Instance, localId: number): void;
   detach(localId: number): void;
   /** The instance is closed for good. */
   forget(inst: Instance): void;
-  /** Run the pump soon (an instance started reading). */
-  wake(): void;
   /** The names of an address (an address of another epoch keeps its epoch). */
   resolveRef(node: number, localId: number, epoch?: number): InstanceRef;
   /** The queue depth the agent last reported for an instance (0 when unknown). */
   load(node: number, localId: number): number;
-  /** Pair rings are spoken (pair-marker.ts). */
-  readonly pairs: boolean;
-  /** This app connection's doorbell. */
-  readonly bellPath: string;
-  /** Another app connection's doorbell (shared; released once per open). */
-  openBell(path: string): Doorbell;
-  releaseBell(path: string): void;
 }
 
 type State = 'starting' | 'online' | 'suspended' | 'closing' | 'closed';
@@ -95,15 +74,10 @@ export class Instance implements ReplyPort {
   };
   private readonly loadOf = (ref: InstanceRef): number => this.host.load(ref.node, ref.localId);
   private readonly requests = new PendingRequests();
-  private tx: Ring | undefined;
-  private outbox: Outbox | undefined;
-  private inbox: Inbox | undefined;
-  /** rx rings of earlier agent incarnations that still hold messages for a subscriber to come. */
-  private legacy: { inbox: Inbox; ring: Ring }[] = [];
-  private rx: Ring | undefined;
-  /** The pair rings it writes and reads (this agent incarnation's). */
-  private writers: PairWriters | undefined;
-  private readers: PairReaders | undefined;
+  /** Its rings with the agent it is connected to. */
+  private rings: InstanceRings | undefined;
+  /** Rings of earlier agent incarnations that still hold messages for a subscriber to come. */
+  private legacy: HeldRing[] = [];
   /** Numbers its large plain messages (Outbox): one count for all its rings. */
   private largeNo = 0;
   private readonly nextLarge = (): number => (this.largeNo = this.largeNo >= 0xfffffff0 ? 1 : this.largeNo + 1);
@@ -125,7 +99,7 @@ export class Instance implements ReplyPort {
     this.watches = new Watches(host, {
       online: (ref) => this.onlineSubject.next(ref),
       offline: (ref, reason) => {
-        this.inbox?.forget(ref.node, ref.localId);
+        this.rings?.forget(ref.node, ref.localId);
         this.offlineSubject.next({ instance: ref, reason });
       },
     });
@@ -182,52 +156,18 @@ export class Instance implements ReplyPort {
   private attachRings(created: Created): void {
     this.localId = created.localId;
     this.selfRef = created.info;
-    this.tx = Ring.open(created.txPath, 'producer');
-    this.tx.setBell(this.host.agentBell); // wake a parked agent
-    this.rx = Ring.open(created.rxPath, 'consumer');
-    this.rx.setSpaceBell(this.host.agentBell); // wake an agent waiting for room in our rx ring
-    this.outbox = new Outbox(this.tx, this.nextLarge, undefined, () => this.writers?.written());
-    const sink: InboxSink = {
+    this.rings = new InstanceRings(created, this.host, {
       canDeliver: () => this.messageSubject.observed && this.state !== 'closing' && this.state !== 'closed',
       message: (payload, flags, node, local, corr, epoch) => this.onMessage(payload, flags, node, local, corr, epoch),
       reply: (payload, flags, node, local, corr, epoch) => this.onReply(payload, flags, node, local, corr, epoch),
       bounce: (payload, flags, node, local, corr, epoch) => this.onBounce(payload, flags, node, local, corr, epoch),
-      marker: (payload, node, local, epoch) => this.readers?.marker(payload, node, local, epoch),
-    };
-    this.inbox = new Inbox(this.rx, sink, this.options.zeroCopy === true);
-    if (this.host.pairs) this.attachPairs(created, sink);
+    }, this.options.zeroCopy === true, this.nextLarge, (payload, flags, node, local, corr, reason) => this.report(payload, flags, node, local, corr, reason));
     this.host.attach(this, this.localId);
-  }
-
-  private attachPairs(created: Created, sink: InboxSink): void {
-    const localId = this.localId;
-    const done = (body: { localId: number; to: number } | { localId: number; from: number }): void =>
-      void this.host.control(ControlMessage.PAIR_DONE, body).catch(() => {}); // (the agent gone: nothing to tell)
-    const bells = { openBell: (path: string) => this.host.openBell(path), releaseBell: (path: string) => this.host.releaseBell(path) };
-    this.writers = new PairWriters(localId, this.host.epoch, {
-      tx: this.outbox!,
-      bell: this.host.bellPath,
-      open: (to) => this.host.control(ControlMessage.OPEN_PAIR, { localId, to }),
-      done: (to) => done({ localId, to }),
-      nextLarge: this.nextLarge,
-      report: (m, to, reason) => this.report(m.payload, envFlags(m.envelope), 0, to, envCorr(m.envelope), reason),
-      ...bells,
-    });
-    this.readers = new PairReaders(localId, this.host.epoch, {
-      dir: dirname(created.rxPath),
-      zeroCopy: this.options.zeroCopy === true,
-      // a pair ring's messages wait behind what the rx ring holds for want of a subscriber (their sender's came first)
-      sink: { ...sink, canDeliver: () => sink.canDeliver() && !this.inbox?.holding },
-      done: (from) => done({ localId, from }),
-      wake: () => this.host.wake(),
-      ...bells,
-    });
   }
 
   /** PAIR_CLOSED: the reader of a pair ring we write went away, or the writer of one we read. */
   pairClosed(ev: PairClosedEvent): void {
-    if ('to' in ev) this.writers?.readerGone(ev.to);
-    else this.readers?.writerGone(ev.from);
+    this.rings?.pairClosed(ev);
   }
 
   /**
@@ -241,33 +181,11 @@ export class Instance implements ReplyPort {
     if (this.state !== 'online' && this.state !== 'closing') return;
     const wasClosing = this.state === 'closing';
     this.state = 'suspended';
-    this.writers?.suspend(); // takes back what no reader took: reported agent_lost
-    this.writers = undefined;
-    this.reportLost(this.outbox?.close() ?? []);
-    this.outbox = undefined;
-    this.tx?.close();
-    this.tx = undefined;
-    if (this.inbox && this.rx) {
-      this.rx.setSpaceBell(null); // the agent's doorbell is closed: its fd number may be reused by anything
-      if (this.started) this.inbox.pump(Number.MAX_SAFE_INTEGER);
-      if (this.inbox.holding && !wasClosing) this.legacy.push({ inbox: this.inbox, ring: this.rx });
-      else this.rx.close();
-    }
-    this.legacy.push(...(this.readers?.suspend(this.started && !wasClosing) ?? []));
-    this.readers = undefined;
-    this.inbox = undefined;
-    this.rx = undefined;
+    this.legacy.push(...(this.rings?.suspend(this.started, !wasClosing) ?? []));
+    this.rings = undefined;
     this.requests.rejectAll(err);
     this.watches.lost();
     if (wasClosing) this.release(err);
-  }
-
-  /** Report what the dead agent had not settled, from our tx ring and the Outbox. */
-  private reportLost(unsent: Unsent[]): void {
-    if (!this.tx) return;
-    for (const m of lostMessages(this.tx, unsent)) {
-      this.report(m.payload, envFlags(m.envelope), envNode(m.envelope), envLocal(m.envelope), envCorr(m.envelope), m.reason);
-    }
   }
 
   /**
@@ -311,16 +229,13 @@ export class Instance implements ReplyPort {
   private async shutdown(): Promise<void> {
     this.state = 'closing';
     const localId = this.localId;
-    if (this.outbox?.pending || this.writers?.pending) {
-      await Promise.all([this.outbox?.whenWritable(5000), this.writers?.whenWritable(5000)]).catch(() => {});
-    }
-    // no pair ring is written after this: their readers read them to the end once the agent says so
-    this.writers?.close(BounceReason.QUEUE_FULL);
+    if (this.rings?.pending) await this.rings.whenWritable(5000).catch(() => {});
+    this.rings?.stopWriting(); // no pair ring is written after this: their readers read them to the end
     await this.watches.closeAll();
     // answered once everything we sent is read and settled; meanwhile the pump reads its reports
     await this.host.control(ControlMessage.CLOSE, { localId }).catch(() => {});
     if (this.state !== 'closing') return;
-    this.inbox?.pump(Number.MAX_SAFE_INTEGER);
+    this.rings?.pump(Number.MAX_SAFE_INTEGER);
     await this.host.control(ControlMessage.RELEASE, { localId }).catch(() => {});
     if (this.state === 'closing') this.release();
   }
@@ -341,19 +256,14 @@ export class Instance implements ReplyPort {
 
   private release(err?: Error): void {
     if (this.state === 'closed') return;
-    const unsent = this.outbox?.close() ?? [];
+    const rings = this.rings;
+    this.rings = undefined;
     this.state = 'closed';
-    this.writers?.close(BounceReason.QUEUE_FULL);
-    this.readers?.close();
     this.host.forget(this);
-    for (const u of unsent) {
-      this.report(u.payload, envFlags(u.envelope), envNode(u.envelope), envLocal(u.envelope), envCorr(u.envelope), BounceReason.QUEUE_FULL);
-    }
+    rings?.close(); // what is still queued in JS is reported queue_full
     if (this.localId) this.host.detach(this.localId);
     this.requests.rejectAll(err ?? new ClosedError('instance closed'));
     this.watches.complete();
-    this.tx?.close();
-    this.rx?.close();
     for (const l of this.legacy) l.ring.close();
     this.legacy = [];
     for (const s of [this.onlineSubject, this.offlineSubject, this.messageSubject, this.undeliverableSubject]) s.complete();
@@ -370,19 +280,17 @@ export class Instance implements ReplyPort {
       this.legacy = this.legacy.filter((l) => l.inbox.holding || (l.ring.close(), false));
       if (this.legacy.length > 0) return n; // messages of the old incarnation go first
     }
-    return n + (this.inbox?.pump() ?? 0) + (this.readers?.pump() ?? 0); // the rx ring first: a pair's earlier messages are there
+    return n + (this.rings?.pump() ?? 0);
   }
 
   /** Set the parked word of every ring it reads: false if data arrived meanwhile. */
   park(): boolean {
-    if (!this.rx || !this.started || this.state === 'closed') return true;
-    return this.rx.park() && (this.readers?.park() ?? true);
+    return !this.rings || !this.started || this.state === 'closed' || this.rings.park();
   }
 
   /** The doorbell rang: an Outbox waiting for room tries again. */
   wakeOutbox(): void {
-    this.outbox?.wake();
-    this.writers?.wake();
+    this.rings?.wake();
   }
 
   // ---------------------------------------------------------------- watching
@@ -404,8 +312,8 @@ export class Instance implements ReplyPort {
 
   // ---------------------------------------------------------------- sending
 
-  private ensureOnline(): Outbox {
-    if (this.state === 'online' && this.outbox) return this.outbox;
+  private ensureOnline(): InstanceRings {
+    if (this.state === 'online' && this.rings) return this.rings;
     if (this.state === 'suspended') throw new AgentLostError('the agent connection is lost; reconnecting');
     if (this.kickedBy) throw new KickedError('instance was replaced by another registration');
     throw new ClosedError(this.state === 'starting' ? 'instance has not started up yet' : 'instance is closed');
@@ -413,15 +321,7 @@ export class Instance implements ReplyPort {
 
   private deliver(to: InstanceRef, value: unknown, flags = 0, corr = 0): void {
     const { bytes, flags: f } = encodePayload(value);
-    this.push(to.node, to.localId, to.epoch, f | flags, corr, bytes);
-  }
-
-  /** Into the pair ring of a local destination that has one (its envelope names us, the ring's writer), else the tx ring. */
-  private push(node: number, local: number, epoch: number, flags: number, corr: number, bytes: Uint8Array): void {
-    const tx = this.ensureOnline();
-    const pair = node === 0 && this.writers !== undefined && epoch === this.writers.epoch ? this.writers.outboxFor(local) : null;
-    if (pair) pair.push(0, this.localId, epoch, flags, corr, bytes);
-    else tx.push(node, local, epoch, flags, corr, bytes);
+    this.ensureOnline().push(to.node, to.localId, to.epoch, f | flags, corr, bytes);
   }
 
   /** Route to the instance a strategy picks (`via` while it is online); null when none is online. */
@@ -453,8 +353,7 @@ export class Instance implements ReplyPort {
    */
   whenWritable(timeoutMs = 5000, signal?: AbortSignal): Promise<void> {
     try {
-      const tx = this.ensureOnline().whenWritable(timeoutMs, signal);
-      return this.writers?.pending ? Promise.all([tx, this.writers.whenWritable(timeoutMs, signal)]).then(() => undefined) : tx;
+      return this.ensureOnline().whenWritable(timeoutMs, signal);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -464,8 +363,8 @@ export class Instance implements ReplyPort {
     return {
       watches: this.watches.count,
       pendingRequests: this.requests.size,
-      writeWaiters: (this.outbox?.waiting ?? 0) + (this.writers?.waiting ?? 0),
-      partialMessages: (this.inbox?.partials ?? 0) + (this.readers?.partials ?? 0),
+      writeWaiters: this.rings?.waiting ?? 0,
+      partialMessages: this.rings?.partials ?? 0,
     };
   }
 
@@ -522,7 +421,7 @@ export class Instance implements ReplyPort {
   replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean): void {
     const { bytes, flags } = encodePayload(value);
     const replyFlags = request ? Flag.REPLY | (error ? Flag.ERROR_REPLY : 0) : 0;
-    this.push(node, localId, epoch, flags | replyFlags, request ? corr : 0, bytes);
+    this.ensureOnline().push(node, localId, epoch, flags | replyFlags, request ? corr : 0, bytes);
   }
 
   resolveRef(node: number, localId: number, epoch?: number): InstanceRef {
