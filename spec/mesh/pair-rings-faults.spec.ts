@@ -17,7 +17,7 @@ import { AgentLostError, ClosedError, connect, QueueFullError, type Instance, ty
 import type { PairStatus } from '../../lib/agent/pair-table.js';
 import { GAMES, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { startFixture, type Fixture } from '../helpers/process.js';
-import { seqOf, seqPayload } from '../helpers/sequence.js';
+import { sendAll, seqOf, seqPayload } from '../helpers/sequence.js';
 import { cleanupShm, tempShmDir } from '../helpers/shm.js';
 import { next, sleep, until } from './wait.js';
 
@@ -210,15 +210,7 @@ Faults('pair rings - the reader replaced by another registration mid-stream: del
   b2.messages$.subscribe((m) => got2.push(seqOf(m.data)));
   a.sendTo(ref2, seqPayload(0));
   await written(up, a.ref!.localId, ref2.localId, 0); // its pair ring is made
-  for (let i = 1; i < 3000;) {
-    try {
-      a.sendTo(ref2, seqPayload(i));
-      i++;
-    } catch (err) {
-      if (!(err instanceof QueueFullError)) throw err;
-      await sleep(1);
-    }
-  }
+  await sendAll(a, ref2, 2999, (i) => seqPayload(i + 1));
   await until(() => got2.length === 3000, 10_000, 'the new reader\'s 3000');
   assert.equal(got2, Array.from({ length: 3000 }, (_, i) => i));
   await written(up, a.ref!.localId, ref2.localId);

@@ -15,7 +15,7 @@ import { connect, QueueFullError, type Instance, type Mesh } from '../../lib/ind
 import type { PairStatus } from '../../lib/agent/pair-table.js';
 import { startUp, type MeshProcess } from '../helpers/mesh.js';
 import { startFixture } from '../helpers/process.js';
-import { checkSequence, sendAll, seqOf, seqPayload } from '../helpers/sequence.js';
+import { sendAll, seqOf, seqPayload, streamInOrder } from '../helpers/sequence.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, sleep, until } from './wait.js';
 
@@ -69,10 +69,7 @@ async function ringOf(a: Instance, b: Instance, written = false): Promise<PairSt
 Pairs('pair rings - a stream switches to a pair ring mid-way: in order, none lost or duplicated', async () => {
   const { ma, mb, a, b } = await pair();
   const COUNT = 60_000;
-  const seq = checkSequence(b);
-  await sendAll(a, b.ref!, COUNT);
-  await until(() => seq.expected === COUNT || seq.bad > 0, 30_000, `${COUNT} messages`);
-  seq.stop();
+  const seq = await streamInOrder(a, b, COUNT);
   assert.is(seq.bad, 0, 'no gap, duplicate or reordering');
   assert.is(seq.expected, COUNT);
   const p = await ringOf(a, b);
@@ -192,12 +189,9 @@ Pairs('pair rings - a 1 MiB message through a pair ring, between small ones', as
 
 Pairs('pair rings - a receiver that does not speak pair rings gets everything through the agent', async () => {
   const { ma, mb, a, b } = await pair(await connect({ gameId: 'g', password: 'g-key', agent: up.socket, pairs: false }));
-  const seq = checkSequence(b);
-  await sendAll(a, b.ref!, 5000);
-  await until(() => seq.expected === 5000 || seq.bad > 0, 10_000, '5000 messages');
-  assert.is(seq.bad, 0);
+  const seq = await streamInOrder(a, b, 5000);
+  assert.equal(seq, { expected: 5000, bad: 0 });
   assert.equal((await pairsNow()).filter((p) => p.to === b.ref!.localId), [], 'no pair ring to it');
-  seq.stop();
   await ma.close();
   await mb.close();
 });
