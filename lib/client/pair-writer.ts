@@ -116,6 +116,7 @@ export class PairWriters {
   private opened(w: PairWriter, { path, bell }: PairOpened): void {
     if (w.state !== 'asking' || this.closed) {
       this.host.done(w.to); // its reader went away meanwhile, or we did: the agent may end it
+      this.forget(w);
       return;
     }
     try {
@@ -198,6 +199,11 @@ export class PairWriters {
       return;
     }
     this.finish(w, 'closed', BounceReason.OFFLINE);
+    this.forget(w); // its address is never used again: a late send goes through the tx ring and bounces
+  }
+
+  private forget(w: PairWriter): void {
+    if (this.writers.get(w.to) === w) this.writers.delete(w.to);
   }
 
   /** The instance closes or fails: nothing more is written; what is queued in JS is reported with `reason`. */
