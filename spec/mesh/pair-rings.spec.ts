@@ -187,6 +187,38 @@ Pairs('pair rings - a 1 MiB message through a pair ring, between small ones', as
   await mb.close();
 });
 
+Pairs('pair rings - a zero-copy reader gets views into the pair ring, small and fragmented messages alike', async () => {
+  n++;
+  const ma = await up.connect();
+  const mb = await up.connect();
+  const a = ma.instance('g.pa.1.0', { userData: `a${n}` });
+  const b = mb.instance('g.pb.1.0', { userData: `b${n}`, zeroCopy: true });
+  await next(a.startup$);
+  await next(b.startup$);
+  const got: number[] = [];
+  let bad = 0;
+  b.messages$.subscribe((m) => {
+    const i = seqOf(m.data);
+    got.push(i);
+    if (m.data.length !== (i % 100 === 99 ? 200_000 : 16) || m.data[m.data.length - 1] !== (i & 0xff)) bad++;
+  });
+  const payload = (i: number): Uint8Array => {
+    const p = new Uint8Array(i % 100 === 99 ? 200_000 : 16); // every hundredth one fragmented, delivered whole
+    new DataView(p.buffer).setUint32(0, i, true);
+    p[p.length - 1] = i & 0xff;
+    return p;
+  };
+  a.sendTo(b.ref!, payload(0));
+  await ringOf(a, b);
+  await sendAll(a, b.ref!, 1999, (i) => payload(i + 1));
+  await until(() => got.length === 2000, 20_000, `2000 messages (got ${got.length})`);
+  assert.equal(got, Array.from({ length: 2000 }, (_, i) => i));
+  assert.is(bad, 0, 'each view held its message, whole');
+  assert.ok((await ringOf(a, b)).ring.recordsWritten > 1000, 'through the pair ring');
+  await ma.close();
+  await mb.close();
+});
+
 Pairs('pair rings - a receiver that does not speak pair rings gets everything through the agent', async () => {
   const { ma, mb, a, b } = await pair(await connect({ gameId: 'g', password: 'g-key', agent: up.socket, pairs: false }));
   const seq = await streamInOrder(a, b, 5000);
