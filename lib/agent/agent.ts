@@ -13,7 +13,7 @@
 import { rmdirSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { Doorbell, RingError, type PeerCred, type Ring, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
+import { Doorbell, RingError, type PeerCred, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
 import type { AdmissionOptions } from '../protocol/admission.js';
 import { ControlMessage } from '../protocol/control-messages.js';
 import type { FaultEvent, InstanceInfo, KickedEvent, OfflineEvent, OnlineEvent, PairDoneRequest, PairOpened } from '../protocol/control-bodies.js';
@@ -36,7 +36,7 @@ import { PairTable } from './pair-table.js';
 import { Router } from './router.js';
 import { prepareShmDir } from './shm-dir.js';
 import { UserDirs } from './user-dirs.js';
-import { ledger, sweepPair, UnreadBouncer, type UnreadRoutes } from './unread.js';
+import { ledger, UnreadBouncer, type UnreadRoutes } from './unread.js';
 import { agentStatus, type AgentStatus } from './status.js';
 
 export interface AgentOptions {
@@ -185,21 +185,10 @@ export class Agent implements SessionHost, UnreadRoutes {
       own: (path, peer) => users.own(path, peer),
       checkMaps: (n) => this.maps.check(n, (why) => this.quota.refuse(why)),
       mapped: (n) => this.maps.added(n),
-      sweep: (ring, from, to) => this.sweepPair(ring, from, to),
-    });
-  }
-
-  /** Bounce to `from` what `to` left untaken in their pair ring, as finish() does for an rx ring. */
-  private sweepPair(ring: Ring, from: number, to: number): void {
-    const ledgerFile = this.ledgerFile;
-    this.path.round(() => {
-      try {
-        const unread = new UnreadBouncer(this, to);
-        sweepPair(ring, from, this.epoch, (type, body) => unread.add(type, body), ledgerFile ? (type, body) => ledger(ledgerFile, type, body) : undefined);
-      } catch (err) {
-        if (!(err instanceof RingError)) throw err;
-        this.log(`pair ring ${ring.path}: unreadable: ${err.message}`);
-      }
+      round: (fn) => this.path.round(fn),
+      routes: this,
+      ledgerFile: this.ledgerFile,
+      log: this.log,
     });
   }
 

@@ -25,7 +25,7 @@
  */
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { Ring, type PeerCred, type RingOptions, type RingStats } from '../native/index.js';
+import { Ring, RingError, type PeerCred, type RingOptions, type RingStats } from '../native/index.js';
 import { ControlMessage } from '../protocol/control-messages.js';
 import type { PairClosedEvent, PairOpened } from '../protocol/control-bodies.js';
 import { ENVELOPE_BYTES, envLocal } from '../protocol/envelope.js';
@@ -34,6 +34,7 @@ import { decodeMarker, pairRingName } from '../protocol/pair-marker.js';
 import { OfflineReason } from '../protocol/registry-messages.js';
 import type { Limits } from './limits.js';
 import type { LocalInstance } from './local-instance.js';
+import { ledger, sweepPair, UnreadBouncer, type UnreadRoutes } from './unread.js';
 
 /** An app connection, as far as pairs are concerned. */
 export interface PairClient {
@@ -59,8 +60,13 @@ export interface PairHost {
   /** Room for `n` more mappings, or throw a LimitError; then count them (negative: unmapped). */
   checkMaps(n: number): void;
   mapped(n: number): void;
-  /** Bounce to `from` what the reader `to` left untaken in `ring` (in a round). */
-  sweep(ring: Ring, from: number, to: number): void;
+  /** Run `fn` as (part of) a data-path round: what it bounces is flushed at its end. */
+  round(fn: () => void): void;
+  /** Where bounces go (unread.ts). */
+  readonly routes: UnreadRoutes;
+  /** The taken-message ledger (fault-injection runs), if kept. */
+  readonly ledgerFile: string | undefined;
+  log(msg: string): void;
 }
 
 export interface PairStatus {
@@ -219,10 +225,24 @@ export class PairTable {
   private end(pair: Pair): void {
     if (!this.pairs.delete(keyOf(pair.from.localId, pair.to.localId))) return;
     try {
-      this.host.sweep(pair.ring, pair.from.localId, pair.to.localId);
+      this.sweep(pair);
     } finally {
       this.drop(pair);
     }
+  }
+
+  /** Bounce to the writer what the reader left untaken, as the agent does with an rx ring when its instance is gone. */
+  private sweep(pair: Pair): void {
+    const file = this.host.ledgerFile;
+    this.host.round(() => {
+      try {
+        const unread = new UnreadBouncer(this.host.routes, pair.to.localId);
+        sweepPair(pair.ring, pair.from.localId, this.host.epoch, (type, body) => unread.add(type, body), file ? (type, body) => ledger(file, type, body) : undefined);
+      } catch (err) {
+        if (!(err instanceof RingError)) throw err;
+        this.host.log(`pair ring ${pair.ring.path}: unreadable: ${err.message}`);
+      }
+    });
   }
 
   private drop(pair: Pair): void {
