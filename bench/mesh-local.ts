@@ -53,6 +53,8 @@ const USAGE = `usage: npx tsx bench/mesh-local.ts [options]
   --reps N         runs per part (default 3; the medians are printed)
   --idle-seconds N idle window (default 10)
   --zero-copy      the receiving apps use messages$ with { zeroCopy: true }
+  --no-pairs       the agent makes no pair rings (--max-pairs-per-instance 0): every message through it
+  --ring-bytes N   the agent's --ring-bytes (every ring's data area, pair rings too; default 1 MiB)
   --cpu-prof DIR   run the agent and the app children with --cpu-prof into DIR
                    (the profiler costs CPU itself: numbers of such a run are not comparable)
   -h, --help       this text`;
@@ -65,6 +67,8 @@ const { values: opts } = parseArgs({
     reps: { type: 'string' },
     'idle-seconds': { type: 'string' },
     'zero-copy': { type: 'boolean', default: false },
+    'no-pairs': { type: 'boolean', default: false },
+    'ring-bytes': { type: 'string' },
     'cpu-prof': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -215,7 +219,8 @@ class MeshServer {
   private stderr = '';
 
   constructor() {
-    const args = ['up', '--port', '0', '--http-port', '0', '--shm-dir', agentDir, '--exit-with-parent'];
+    const args = ['up', '--port', '0', '--http-port', '0', '--shm-dir', agentDir, '--exit-with-parent',
+      ...(opts['no-pairs'] ? ['--max-pairs-per-instance', '0'] : []), ...(opts['ring-bytes'] ? ['--ring-bytes', opts['ring-bytes']] : [])];
     this.proc = spawn(process.execPath, [...childNodeArgs(), '--import', 'tsx', join(repoRoot, 'lib/cli/main.ts'), ...args], {
       cwd: repoRoot,
       stdio: ['pipe', 'pipe', 'pipe'],

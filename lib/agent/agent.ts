@@ -7,6 +7,7 @@
  *   <shmDir>/agent.bell   doorbell apps ring when the agent is parked or waits for room
  *   <shmDir>/c<N>.bell    doorbell of app connection N
  *   <shmDir>/i<N>.tx|.rx  rings of instance N
+ *   <shmDir>/p<A>-<B>.<epoch>.ring   pair ring from instance A to instance B (pair-table.ts)
  *   <shmDir>/epoch        the last incarnation's number (incarnation.ts)
  *
  * With `metricsPort` it serves /metrics (metrics.ts), /healthz and /readyz
@@ -21,7 +22,7 @@ import type { Registry as MetricsRegistry } from 'prom-client';
 import type { AdmissionOptions } from '../protocol/admission.js';
 import { stderrLogger, toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { ControlMessage } from '../protocol/control-messages.js';
-import type { FaultEvent, InstanceInfo, KickedEvent, OfflineEvent, OnlineEvent } from '../protocol/control-bodies.js';
+import type { FaultEvent, InstanceInfo, KickedEvent, OfflineEvent, OnlineEvent, PairDoneRequest, PairOpened } from '../protocol/control-bodies.js';
 import { ConflictError, LimitError } from '../protocol/errors.js';
 import { instanceId } from '../protocol/names.js';
 import { OpsServer, type ReadinessChecks } from '../protocol/ops-http.js';
@@ -40,6 +41,7 @@ import { Limits, type LimitOptions } from './limits.js';
 import { LocalInstance } from './local-instance.js';
 import type { SinkLimits } from './sink-host.js';
 import { NodeTable } from './node-table.js';
+import { PairTable } from './pair-table.js';
 import { Router } from './router.js';
 import { prepareShmDir } from './shm-dir.js';
 import { UserDirs } from './user-dirs.js';
@@ -105,6 +107,7 @@ export class Agent implements SessionHost, UnreadRoutes {
   private readonly maps: MapHeadroom;
   private readonly limits: SinkLimits;
   private nodes!: NodeTable;
+  private pairs!: PairTable;
   private router!: Router;
   private path!: DataPath;
   private loads!: LoadReporter;
@@ -147,6 +150,8 @@ export class Agent implements SessionHost, UnreadRoutes {
     agent.path = new DataPath(agent.epoch, agent.router, agent.bell, (localId, err) => agent.fault(localId, err), agent.log);
     agent.loads = new LoadReporter(agent.instances, (clientId, type, body) => agent.control.session(clientId)?.notify(type, body));
     agent.path.onActivity = () => agent.loads.poke();
+    agent.pairs = agent.pairTable();
+    agent.path.admitsMarker = (from, data, at, len) => agent.pairs.admits(from, data, at, len);
     agent.address = options.address ?? '';
     if (options.links) {
       const links = new LinkTable({
@@ -189,6 +194,26 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.loads.stop();
     await this.registry.close().catch(() => {});
     this.bell.close();
+  }
+
+  /** The pair rings (pair-table.ts), seeing the agent through what they need. */
+  private pairTable(): PairTable {
+    const users = this.users;
+    return new PairTable({
+      epoch: this.epoch,
+      ring: this.options.ring ?? {},
+      quota: this.quota,
+      instance: (localId) => this.instances.get(localId),
+      client: (clientId) => this.control?.session(clientId),
+      dirFor: (peer) => users.dirFor(peer),
+      own: (path, peer) => users.own(path, peer),
+      checkMaps: (n) => this.maps.check(n, (why) => this.quota.refuse(why)),
+      mapped: (n) => this.maps.added(n),
+      round: (fn) => this.path.round(fn),
+      routes: this,
+      ledgerFile: this.ledgerFile,
+      log: this.log,
+    });
   }
 
   // ---------------------------------------------------------------- SessionHost
@@ -292,6 +317,7 @@ export class Agent implements SessionHost, UnreadRoutes {
   /** RELEASE from its app: it reads no more; what it left unread goes back to the senders. */
   releaseInstance(inst: LocalInstance): void {
     this.leave(inst, OfflineReason.CLOSED, true);
+    this.pairs.released(inst, OfflineReason.CLOSED); // the client closed its pair rings before CLOSE
     this.finish(inst);
   }
 
@@ -323,6 +349,23 @@ export class Agent implements SessionHost, UnreadRoutes {
     return { watch: counted, instances: watch.snapshot.map((r) => this.toInfo(r)) };
   }
 
+  get pairRings(): boolean {
+    return this.quota.options.maxPairsPerInstance > 0;
+  }
+
+  openPair(clientId: number, from: LocalInstance, to: number): PairOpened {
+    return this.pairs.open(clientId, from, to);
+  }
+
+  pairDone(clientId: number, done: PairDoneRequest): void {
+    if ('to' in done) this.pairs.writerDone(clientId, done.localId, done.to);
+    else this.pairs.readerDone(clientId, done.from, done.localId);
+  }
+
+  clientGone(clientId: number): void {
+    this.pairs.clientGone(clientId);
+  }
+
   resolve(node: number, localId: number): InstanceInfo | undefined {
     const key = `${node}:${localId}`;
     return (node === 0 ? this.instances.get(localId)?.info : this.known.get(key)) ?? this.gone.get(key);
@@ -344,6 +387,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     if (inst.state === 'leaving' || inst.state === 'gone') return;
     inst.state = 'leaving';
     this.path.round(() => inst.sink.leave());
+    this.pairs.leaving(inst, reason);
     if (!deregister) return;
     this.registry.deregister(inst.record, reason).catch((err: Error) => this.log.warn(`deregister ${inst.info.id}: ${err.message}`, { instance: inst.info.id }));
   }
@@ -377,6 +421,7 @@ export class Agent implements SessionHost, UnreadRoutes {
         this.log.error(`instance ${inst.info.id}: its rx ring is unreadable: ${err.message}`, { instance: inst.info.id });
       }
     });
+    this.pairs.gone(inst);
     this.path.remove(inst.source);
     this.path.forget(inst.sink);
     this.instances.delete(inst.localId);
@@ -465,7 +510,7 @@ export class Agent implements SessionHost, UnreadRoutes {
   status(): AgentStatus {
     return agentStatus({
       agentId: this.agentId, epoch: this.epoch, links: this.links?.status(), malformed: this.path.malformedCount, retired: this.retired,
-      registry: this.registry.health(), control: { sessions: this.control?.sessionCount ?? 0, admission: this.control?.admissionStats() },
+      registry: this.registry.health(), pairs: this.pairs.status(), control: { sessions: this.control?.sessionCount ?? 0, admission: this.control?.admissionStats() },
     }, this.instances.values());
   }
 
@@ -492,6 +537,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     await serverClosed;
     this.path.stop();
     this.loads.stop();
+    this.pairs.closeAll();
     for (const inst of this.instances.values()) {
       inst.state = 'gone';
       inst.destroy();

@@ -9,8 +9,8 @@ import { AuthError, CrossGameError, MeshError, NotFoundError, ProtocolError } fr
 import { agreeVersion, commonCaps, CONTROL_PROTOCOL } from '../protocol/versions.js';
 import { ControlMessage } from '../protocol/control-messages.js';
 import {
-  authRequest, createRequest, empty, helloRequest, instanceRequest, resolveRequest, unwatchRequest, watchRequest,
-  type CreateRequest, type Created, type Empty, type HelloAnswer, type InstanceInfo, type WatchAnswer, type Welcome,
+  authRequest, createRequest, empty, helloRequest, instanceRequest, openPairRequest, pairDoneRequest, resolveRequest, unwatchRequest, watchRequest,
+  type CreateRequest, type Created, type Empty, type HelloAnswer, type InstanceInfo, type PairDoneRequest, type PairOpened, type WatchAnswer, type Welcome,
 } from '../protocol/control-bodies.js';
 import type { FramedConnection } from '../protocol/connection.js';
 import type { Logger } from '../protocol/logger.js';
@@ -44,6 +44,14 @@ export interface SessionHost {
   /** Counted against the app's and the game's watch limits until the watch is closed. */
   watch(clientId: number, gameId: string, pattern: string, onEvent: (type: number, body: unknown) => void, watchId: number): Promise<{ watch: RegistryWatch; instances: InstanceInfo[] }>;
   resolve(node: number, localId: number): InstanceInfo | undefined;
+  /** It makes pair rings at all (not with --max-pairs-per-instance 0): else it does not offer the capability. */
+  readonly pairRings: boolean;
+  /** OPEN_PAIR for the app's instance `from` (pair-table.ts): the ring, or a MeshError saying why not. */
+  openPair(clientId: number, from: LocalInstance, to: number): PairOpened;
+  /** PAIR_DONE from the app. */
+  pairDone(clientId: number, done: PairDoneRequest): void;
+  /** The app's connection is gone: its instances write no more into pair rings. */
+  clientGone(clientId: number): void;
   status(): unknown;
   readonly log: Logger;
 }
@@ -52,6 +60,10 @@ export class ClientSession {
   private gameId: string | undefined;
   private nonce: Uint8Array | undefined;
   private authed = false;
+  /** The optional features the app and the agent both have (HELLO). */
+  private caps: string[] = [];
+  /** The doorbell its instances sleep on ('' before AUTH). */
+  bell = '';
   private readonly instances = new Map<number, LocalInstance>();
   private readonly watches = new Map<number, RegistryWatch>();
   private nextWatchId = 1;
@@ -83,6 +95,13 @@ export class ClientSession {
       case ControlMessage.UNWATCH: return this.unwatch(unwatchRequest(body).watchId);
       case ControlMessage.CLOSE: return this.host.closeInstance(this.instance(instanceRequest(body).localId)).then((): Empty => ({}));
       case ControlMessage.RELEASE: return this.releaseInstance(instanceRequest(body).localId);
+      case ControlMessage.OPEN_PAIR: {
+        const { localId, to } = openPairRequest(body);
+        return this.host.openPair(this.clientId, this.instance(localId), to);
+      }
+      case ControlMessage.PAIR_DONE:
+        this.host.pairDone(this.clientId, pairDoneRequest(body));
+        return {};
       case ControlMessage.RESOLVE: {
         const { node, localId } = resolveRequest(body);
         const info = this.host.resolve(node, localId);
@@ -113,7 +132,13 @@ export class ClientSession {
     }
     this.gameId = hello.gameId;
     this.nonce = newNonce();
-    return { nonce: this.nonce, agentId: this.host.agentId, v, caps: commonCaps(CONTROL_PROTOCOL, hello.caps) };
+    this.caps = commonCaps(CONTROL_PROTOCOL, hello.caps).filter((c) => c !== 'pairs' || this.host.pairRings);
+    return { nonce: this.nonce, agentId: this.host.agentId, v, caps: this.caps };
+  }
+
+  /** The app reads pair rings (and so may be sent pair markers). */
+  get pairs(): boolean {
+    return this.caps.includes('pairs');
   }
 
   /** Answer with `err`, then close the connection: nothing more from it is taken. */
@@ -145,7 +170,8 @@ export class ClientSession {
     if (verdict !== 'ok') return this.authFailed(verdict);
     this.authed = true;
     this.conn.authenticated(); // the control socket's pre-auth bounds no longer apply
-    return { agentId: this.host.agentId, epoch: this.host.epoch, clientBell: this.host.openClientBell(this.clientId, this.peer), agentBell: this.host.agentBellFor(this.peer) };
+    this.bell = this.host.openClientBell(this.clientId, this.peer);
+    return { agentId: this.host.agentId, epoch: this.host.epoch, clientBell: this.bell, agentBell: this.host.agentBellFor(this.peer) };
   }
 
   private authFailed(verdict: Exclude<GameVerdict, 'ok'>): never {
@@ -234,6 +260,7 @@ export class ClientSession {
     this.instances.clear();
     const watches = [...this.watches.values()];
     this.watches.clear();
+    this.host.clientGone(this.clientId);
     await Promise.allSettled([
       ...insts.map((i) => this.host.dropInstance(i, OfflineReason.CRASHED)),
       ...watches.map((w) => w.close()),

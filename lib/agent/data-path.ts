@@ -22,7 +22,7 @@
  * app's space bell, not by polling.
  */
 import { RecordBatch, RingError, type Doorbell } from '../native/index.js';
-import type { BounceReason } from '../protocol/envelope.js';
+import { BounceReason, envFlags, Flag } from '../protocol/envelope.js';
 import type { Logger } from '../protocol/logger.js';
 import type { LocalSink } from './local-sink.js';
 import type { SinkHost } from './sink-host.js';
@@ -32,6 +32,9 @@ import { ROUND_BUDGET, type Source, type SourceHost } from './source.js';
 
 /** A ring of instance `localId` cannot be used any more (corrupt): its owner drops the instance. */
 export type FaultHandler = (localId: number, err: Error) => void;
+
+/** Is a record with Flag.PAIR that local instance `from` wrote a marker of a pair ring the agent made (pair-table.ts)? */
+export type MarkerCheck = (from: number, data: Uint8Array, at: number, len: number) => boolean;
 
 const POOL_MAX = 8;
 const BATCH_BYTES = 256 * 1024;
@@ -57,6 +60,8 @@ export class DataPath implements SinkHost, SourceHost {
   private stopped = false;
   /** Called after each run that moved data (load reporting). */
   onActivity: () => void = () => {};
+  /** Pair markers are checked here (none pass until the agent sets it). */
+  admitsMarker: MarkerCheck = () => false;
   malformedCount = 0;
   private lastMalformedLog = 0;
 
@@ -164,8 +169,14 @@ export class DataPath implements SinkHost, SourceHost {
     this.fault(sink.localId, err);
   }
 
-  route(src: Source, data: Uint8Array, at: number): RecordSink | BounceReason {
-    return this.router.route(src.gameId, data, at);
+  route(src: Source, data: Uint8Array, at: number, len: number): RecordSink | BounceReason {
+    const sink = this.router.route(src.gameId, data, at);
+    // a pair marker goes on only for a ring made for exactly this pair (its sender ignores the bounce)
+    if (typeof sink !== 'number' && envFlags(data, at) & Flag.PAIR && !this.admitsMarker(src.localId, data, at, len)) {
+      this.malformed(src, 'a pair marker for no pair ring the agent made');
+      return BounceReason.NO_ROUTE;
+    }
+    return sink;
   }
 
   malformed(src: Source, why: string): void {

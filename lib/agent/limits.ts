@@ -7,7 +7,7 @@
  * LIMIT) naming the limit and the flag that sets it, and nothing else changes.
  *
  * The agent sees it through three calls: `take()` a counted slot (an instance,
- * a watch) and call the release it returns when that ends; `meter()` the bytes
+ * a watch, a pair ring) and call the release it returns when that ends; `meter()` the bytes
  * held for one instance; and `LimitedSink`, the way into an instance's sink,
  * which charges what the sink keeps to that meter and refuses new messages
  * (undeliverable reason `limit`) while the app or game is at its byte limit.
@@ -34,6 +34,12 @@ export interface LimitOptions {
   maxQueuedBytesPerApp: number;
   /** Bytes the agent may hold waiting for the instances of one game. */
   maxQueuedBytesPerGame: number;
+  /** Pair rings one instance may write at once (pair-table.ts); 0: no pair rings. */
+  maxPairsPerInstance: number;
+  /** Pair rings the instances of one app connection may write at once. */
+  maxPairsPerApp: number;
+  /** Pair rings the instances of one game may write at once on this agent. */
+  maxPairsPerGame: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<LimitOptions> = {
@@ -43,6 +49,9 @@ export const DEFAULT_LIMITS: Readonly<LimitOptions> = {
   maxWatchesPerGame: 100_000,
   maxQueuedBytesPerApp: 64 * 1024 * 1024,
   maxQueuedBytesPerGame: 256 * 1024 * 1024,
+  maxPairsPerInstance: 16,
+  maxPairsPerApp: 256,
+  maxPairsPerGame: 1024,
 };
 
 /** The command-line flag of each limit (named in refusals). */
@@ -53,25 +62,30 @@ export const LIMIT_FLAGS: Readonly<Record<keyof LimitOptions, string>> = {
   maxWatchesPerGame: '--max-watches-per-game',
   maxQueuedBytesPerApp: '--max-queued-bytes-per-app',
   maxQueuedBytesPerGame: '--max-queued-bytes-per-game',
+  maxPairsPerInstance: '--max-pairs-per-instance',
+  maxPairsPerApp: '--max-pairs-per-app',
+  maxPairsPerGame: '--max-pairs-per-game',
 };
 
-export type Counted = 'instances' | 'watches';
+export type Counted = 'instances' | 'watches' | 'pairs';
 
 const KEYS: Record<Counted, [keyof LimitOptions, keyof LimitOptions]> = {
   instances: ['maxInstancesPerApp', 'maxInstancesPerGame'],
   watches: ['maxWatchesPerApp', 'maxWatchesPerGame'],
+  pairs: ['maxPairsPerApp', 'maxPairsPerGame'],
 };
 
 class Usage {
   instances = 0;
   watches = 0;
+  pairs = 0;
   /** Bytes of records held for its instances. */
   queued = 0;
   /** Instances metered. */
   meters = 0;
 
   get empty(): boolean {
-    return this.instances === 0 && this.watches === 0 && this.meters === 0;
+    return this.instances === 0 && this.watches === 0 && this.pairs === 0 && this.meters === 0;
   }
 }
 
@@ -214,7 +228,8 @@ export class LimitedSink implements RecordSink {
   ) {}
 
   offer(type: number, body: Uint8Array, srcNode: number, srcLocal: number, origin: Origin): OfferResult {
-    if (kindOf(type) === RecordKind.DATA && startsMessage(type) && !(envFlags(body) & Flag.ABORT) && this.meter.over) return BounceReason.LIMIT;
+    // (a pair marker is not a message: refusing it would leave its sender writing a ring nobody reads)
+    if (kindOf(type) === RecordKind.DATA && startsMessage(type) && !(envFlags(body) & (Flag.ABORT | Flag.PAIR)) && this.meter.over) return BounceReason.LIMIT;
     if (this.sink.quick(type, body, srcNode, srcLocal)) return Offer.TAKEN; // staged: nothing kept, nothing to charge
     const outer = this.origin;
     const outerBytes = this.bytes;

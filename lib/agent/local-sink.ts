@@ -149,9 +149,11 @@ export class LocalSink implements RecordSink {
     const key = frag === Frag.COMPLETE ? null : `${srcNode}:${srcLocal}`;
     if (body.length > this.rx.maxRecord) return key === null ? BounceReason.TOO_BIG : this.partials.tooBig(key, frag); // from an agent with larger rings
     const starts = frag === Frag.COMPLETE || frag === Frag.BEGIN;
-    const refuseNew = !starts || envFlags(body) & Flag.ABORT ? 0
+    const flags = envFlags(body);
+    // a pair marker is never refused QUEUE_FULL (its sender would write a pair ring nobody reads): it waits
+    const refuseNew = !starts || flags & Flag.ABORT ? 0
       : this.state === 'leaving' ? BounceReason.OFFLINE
-        : this.stalled ? BounceReason.QUEUE_FULL : 0;
+        : this.stalled && !(flags & Flag.PAIR) ? BounceReason.QUEUE_FULL : 0;
     if (frag === Frag.COMPLETE) {
       if (refuseNew) return refuseNew;
       return this.place(type, body, srcNode, srcLocal, origin, null, true);

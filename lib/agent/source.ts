@@ -24,8 +24,8 @@ import { NO_ORIGIN, Offer, originOf, type Origin, type RecordSink, type Ticket, 
 
 export interface SourceHost {
   readonly epoch: number;
-  /** The sink for a record of `src` (its envelope, at `at` in `data`, says where it goes), or why there is none. */
-  route(src: Source, data: Uint8Array, at: number): RecordSink | BounceReason;
+  /** The sink for a record of `src` (its envelope, at `at` in `data`, `len` bytes with its payload, says where it goes), or why there is none. */
+  route(src: Source, data: Uint8Array, at: number, len: number): RecordSink | BounceReason;
   /** Release `src` when the current round ends. */
   dirty(src: Source): void;
   /** Call `ticket.done()` once the current round's flush is complete. */
@@ -90,7 +90,7 @@ export class Source implements Origin, Waiter {
     // the common case first: a whole message, nothing unfinished, and a sink that takes it at once
     let routed: RecordSink | BounceReason | undefined;
     if (type === WHOLE_DATA && this.open === null && len >= ENVELOPE_BYTES) {
-      routed = this.host.route(this, data, start);
+      routed = this.host.route(this, data, start, len);
       if (typeof routed !== 'number' && routed.quickAt(type, data, start, len, 0, this.localId)) return true;
     }
     this.currentPos = pos;
@@ -145,7 +145,7 @@ export class Source implements Origin, Waiter {
       if (frag === Frag.END) this.open = null;
       return true;
     }
-    const sink = routed ?? (frag === Frag.COMPLETE || frag === Frag.BEGIN ? this.host.route(this, body, 0) : open!.sink);
+    const sink = routed ?? (frag === Frag.COMPLETE || frag === Frag.BEGIN ? this.host.route(this, body, 0, body.length) : open!.sink);
     let result: number;
     if (typeof sink === 'number') {
       result = sink;

@@ -7,6 +7,7 @@ import type { LinkTable } from './links/link-table.js';
 import type { LocalInstance } from './local-instance.js';
 import type { SinkStats } from './sink-host.js';
 import type { SourceStats } from './source.js';
+import type { PairStatus } from './pair-table.js';
 
 export interface InstanceStatus {
   id: string;
@@ -49,6 +50,8 @@ export interface AgentStatus {
   registry: RegistryHealth;
   /** The control socket: app connections and its connection bounds. */
   control: { sessions: number; admission: AdmissionStats | undefined };
+  /** Pair rings (one writer, one reader on this host, no agent in between). */
+  pairs: PairStatus[];
 }
 
 /** What the agent knows besides its instances. */
@@ -60,6 +63,7 @@ export interface AgentFacts {
   retired: RetiredTotals;
   registry: RegistryHealth;
   control: AgentStatus['control'];
+  pairs: PairStatus[];
 }
 
 export function agentStatus(facts: AgentFacts, instances: Iterable<LocalInstance>): AgentStatus {
@@ -79,7 +83,7 @@ export function agentStatus(facts: AgentFacts, instances: Iterable<LocalInstance
     addTo(totals, s, i.source.bouncedBy);
     list.push(s);
   }
-  return { agentId: facts.agentId, epoch: facts.epoch, links: facts.links, malformed: facts.malformed, registry: facts.registry, control: facts.control, totals, instances: list };
+  return { agentId: facts.agentId, epoch: facts.epoch, links: facts.links, malformed: facts.malformed, registry: facts.registry, control: facts.control, pairs: facts.pairs, totals, instances: list };
 }
 
 /** The counters of the instances that are gone, kept so totals never go down. */

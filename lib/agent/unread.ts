@@ -9,9 +9,9 @@
  * them as delivered even when the app died before it could log them.
  */
 import { appendFileSync } from 'node:fs';
-import { kindOf, fragOf, Frag, recordType } from '../native/index.js';
+import { kindOf, fragOf, Frag, recordType, type Ring } from '../native/index.js';
 import {
-  bounceBody, BounceReason, ENVELOPE_BYTES, envAux, envFlags, envLocal, envNode, Flag, RecordKind, WHOLE_MESSAGE_MAX,
+  bounceBody, BounceReason, ENVELOPE_BYTES, envAux, envFlags, envLocal, envNode, Flag, RecordKind, stampSource, WHOLE_MESSAGE_MAX,
 } from '../protocol/envelope.js';
 import { NO_ORIGIN, NO_TICKET, type RecordSink, type Ticket } from './record-sink.js';
 
@@ -58,7 +58,7 @@ export class UnreadBouncer {
 export function bounceUnread(routes: UnreadRoutes, departed: number, type: number, body: Uint8Array): boolean {
   if (kindOf(type) !== RecordKind.DATA || body.length < ENVELOPE_BYTES) return false;
   const flags = envFlags(body);
-  if (flags & (Flag.REPLY | Flag.ABORT)) return false; // a reply to the departed requester, or an abort for it
+  if (flags & (Flag.REPLY | Flag.ABORT | Flag.PAIR)) return false; // a reply to the departed requester, an abort or a pair marker for it
   const node = envNode(body);
   const src = envLocal(body);
   const btype = recordType(RecordKind.BOUNCE, fragOf(type));
@@ -73,6 +73,35 @@ export function bounceUnread(routes: UnreadRoutes, departed: number, type: numbe
   const record = bounceBody(body, BounceReason.OFFLINE, departed, src, peerEpoch); // link form: (ours, theirs)
   routes.sendBack(node, btype, record, NO_TICKET);
   return true;
+}
+
+/**
+ * What the reader of pair ring `ring` (pair-marker.ts; written by local
+ * instance `from`) left untaken: taken here, in ring order, and handed to
+ * `bounce` stamped with `from` (whatever its writer put in the envelope), as
+ * records of an rx ring are (`taken` sees what the reader took and had not
+ * released: the test ledger). A message whose end is not in the ring (its
+ * writer stopped mid-message) is taken and not bounced: the writer reports
+ * that one whole itself, from what it still holds.
+ */
+export function sweepPair(ring: Ring, from: number, epoch: number, bounce: (type: number, body: Uint8Array) => void,
+  taken?: (type: number, body: Uint8Array) => void): void {
+  let open: { type: number; body: Uint8Array }[] = [];
+  ring.unread((type, body, pos) => {
+    const frag = fragOf(type);
+    const ends = frag === Frag.COMPLETE || frag === Frag.END;
+    if (frag === Frag.BEGIN || frag === Frag.COMPLETE) open = [];
+    if (!ring.take(pos)) {
+      taken?.(type, body);
+    } else if (kindOf(type) === RecordKind.DATA && body.length >= ENVELOPE_BYTES) {
+      const copy = body.slice();
+      stampSource(copy, 0, 0, from, epoch);
+      open.push({ type, body: copy });
+    }
+    if (!ends) return;
+    for (const r of open) bounce(r.type, r.body);
+    open = [];
+  });
 }
 
 /** Test hook: note a message the app took but had not released (hex of its first 32 payload bytes). */

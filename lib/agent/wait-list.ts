@@ -9,7 +9,9 @@
  * Refusing (a stall, the instance leaving or gone) works unit by unit: a unit
  * that has not reached the ring goes back whole; the remaining fragments of a
  * streamed message whose start is already in the ring are kept unless the
- * reader is gone. Reports for the instance's own sends are never refused.
+ * reader is gone. Reports for the instance's own sends are never refused, nor
+ * are pair markers (pair-marker.ts: refused, one would leave its sender writing
+ * a pair ring its reader never opens).
  */
 import { Frag, fragOf, kindOf } from '../native/index.js';
 import { envFlags, Flag, RecordKind } from '../protocol/envelope.js';
@@ -28,7 +30,7 @@ interface Unit {
   size: number;
   /** source key (stamped address) */
   key: string;
-  /** a report (a bounce for the instance itself), never refused */
+  /** a report (a bounce for the instance itself) or a pair marker: never refused */
   report: boolean;
   /** a whole message, gathered */
   whole: boolean;
@@ -54,7 +56,8 @@ export class WaitList {
 
   /** Add a record as its own unit. */
   push(key: string, r: WaitingRecord): void {
-    this.units.push({ records: [r], size: recordSize(r.body.length), key, report: kindOf(r.type) !== RecordKind.DATA, whole: false });
+    const report = kindOf(r.type) !== RecordKind.DATA || (envFlags(r.body) & Flag.PAIR) !== 0;
+    this.units.push({ records: [r], size: recordSize(r.body.length), key, report, whole: false });
     this.bytes += r.body.length;
   }
 

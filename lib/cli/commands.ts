@@ -52,8 +52,11 @@ const NAME_SERVER: OptionTable = {
 };
 
 const limitRows = Object.fromEntries((Object.entries(LIMIT_FLAGS) as [keyof LimitOptions, string][]).map(([key, f]) => {
-  const what = f.includes('instances') ? 'instances' : f.includes('watches') ? 'watches' : 'bytes waiting in the agent for the instances';
-  return [f.slice(2), count(`${what} of one ${f.endsWith('app') ? 'app connection' : 'game'} at most (LimitError beyond)`, { shownDefault: String(DEFAULT_LIMITS[key]) })];
+  const what = f.includes('instances') ? 'instances' : f.includes('watches') ? 'watches'
+    : f.includes('pairs') ? 'pair rings (a sender to a receiver on this host, no agent between; 0: none)' : 'bytes waiting in the agent for the instances';
+  const of = f.endsWith('app') ? 'app connection' : f.endsWith('instance') ? 'instance' : 'game';
+  const beyond = f.includes('pairs') ? 'beyond: the agent path' : 'LimitError beyond';
+  return [f.slice(2), count(`${what} of one ${of} at most (${beyond})`, { min: 0, shownDefault: String(DEFAULT_LIMITS[key]) })];
 }));
 
 const AGENT: OptionTable = {

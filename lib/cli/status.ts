@@ -1,4 +1,4 @@
-/** `rxmesh status`: a running agent's counters over its control socket: rings, router, and each peer link. */
+/** `rxmesh status`: a running agent's counters over its control socket: rings, router, pair rings, and each peer link. */
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import type { Agent } from '../agent/agent.js';
@@ -34,10 +34,14 @@ export async function runStatus(shmDir: string | undefined, json: boolean): Prom
     return;
   }
   let out = `agent ${s.agentId}${s.links?.address ? ` (links on ${s.links.address})` : ''}\n`;
-  out += `epoch ${s.epoch}; malformed records dropped: ${s.malformed}\n\n`;
+  out += `epoch ${s.epoch}; malformed records dropped: ${s.malformed}; pair rings: ${s.pairs?.length ?? 0}\n\n`;
   out += table([['INSTANCE', 'LOCAL', 'STATE', 'SENT', 'UNSETTLED', 'BOUNCED', 'RECEIVED', 'QUEUED', 'REFUSED', 'STALLS'],
     ...s.instances.map((i) => [i.id, String(i.localId), i.state, String(i.sent.read), String(i.sent.unsettled), String(i.sent.bounced),
       String(i.received.delivered), String(i.received.queued), String(i.received.refused), String(i.received.stalls)])]);
+  if (s.pairs?.length) {
+    out += `\n${table([['PAIR (FROM -> TO)', 'STATE', 'WRITTEN', 'READ', 'DEPTH'],
+      ...s.pairs.map((p) => [`${p.from} -> ${p.to}`, p.state, String(p.ring.recordsWritten), String(p.ring.recordsRead), String(p.ring.depth)])])}`;
+  }
   if (s.links) {
     const inbound = new Map(s.links.in.map((i) => [i.peer, i]));
     const peers = new Set([...s.links.out.map((l) => l.peer), ...inbound.keys()]);

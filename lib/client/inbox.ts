@@ -1,7 +1,10 @@
 /**
- * Inbox: reads one instance's rx ring and turns its records into what they
- * mean: a message for `messages$`, a reply to one of its requests, or a bounce
- * of something it sent, reassembling fragments on the way.
+ * Inbox: reads one ring an instance reads (its rx ring, or a pair ring:
+ * pair-reader.ts) and turns its records into what they mean: a message for
+ * `messages$`, a reply to one of its requests, or a bounce of something it
+ * sent, reassembling fragments on the way. A pair marker in the rx ring
+ * (pair-marker.ts) is none of these: it is taken when the walk reaches it,
+ * held messages or not, and handed to the sink to open its ring.
  *
  * A record leaves the ring only by being taken (a compare-and-swap of its
  * taken bit) right before it is handed out, so if the app dies the agent
@@ -19,6 +22,13 @@
 import { Frag, fragOf, kindOf, Layout, Reassembler, recordType, type Ring } from '../native/index.js';
 import { ENVELOPE_BYTES, envAux, envCorr, envEpoch, envFlags, envLocal, envNode, Flag, RecordKind, WHOLE_MESSAGE_MAX } from '../protocol/envelope.js';
 
+/** The one writer of a pair ring: its records are from it, whatever their envelopes say. */
+export interface PairSource {
+  node: number;
+  local: number;
+  epoch: number;
+}
+
 const WHOLE_DATA = recordType(RecordKind.DATA, Frag.COMPLETE);
 
 /** Where an Inbox delivers. `payload` is a copy unless zero-copy applies (a view valid during the call). */
@@ -28,6 +38,8 @@ export interface InboxSink {
   message(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void;
   reply(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void;
   bounce(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void;
+  /** A pair marker (rx ring only; the agent stamped its sender): open the pair ring its payload names. */
+  marker?(payload: Uint8Array, node: number, local: number, epoch: number): void;
 }
 
 /** A fragmented message being put together: where its records are (taken at its end, when whole). */
@@ -49,7 +61,7 @@ export class Inbox {
     // the common case first, with no view made for the record: a whole message that can be handed out now
     if (type === WHOLE_DATA && len >= ENVELOPE_BYTES && this.holdFrom < 0) {
       const flags = envFlags(data, start);
-      if (!(flags & (Flag.REPLY | Flag.ABORT)) && this.sink.canDeliver()) {
+      if (!(flags & (Flag.REPLY | Flag.ABORT | Flag.PAIR)) && this.sink.canDeliver()) {
         this.handOut(type, data, start, len, pos, flags);
         return true;
       }
@@ -63,6 +75,8 @@ export class Inbox {
     private ring: Ring,
     private readonly sink: InboxSink,
     private readonly zeroCopy: boolean,
+    /** A pair ring's writer (its records carry messages and replies only); none for an rx ring. */
+    private readonly source?: PairSource,
   ) {
     this.wholeMax = Math.min(WHOLE_MESSAGE_MAX, ring.capacity / 4);
   }
@@ -80,6 +94,11 @@ export class Inbox {
   /** Messages held in the ring for want of a subscriber. */
   get holding(): boolean {
     return this.holdFrom >= 0;
+  }
+
+  /** Records after the read position (none: read to the end of what was written). */
+  get drained(): boolean {
+    return !this.ring.available();
   }
 
   /** Large messages partly received. */
@@ -120,6 +139,17 @@ export class Inbox {
     }
     const kind = kindOf(type);
     const flags = envFlags(body);
+    if (flags & Flag.PAIR) {
+      // a marker: never a message, never held; in a pair ring (or not whole) it is nothing
+      if (this.ring.take(pos) && !this.source && kind === RecordKind.DATA && fragOf(type) === Frag.COMPLETE) {
+        this.sink.marker?.(body.subarray(ENVELOPE_BYTES), envNode(body), envLocal(body), envEpoch(body));
+      }
+      return true;
+    }
+    if (this.source && kind !== RecordKind.DATA) {
+      this.ring.take(pos); // its writer has nothing else to say
+      return true;
+    }
     if (kind === RecordKind.DATA && !(flags & Flag.REPLY)) {
       if (this.holdFrom >= 0 || !this.sink.canDeliver()) {
         if (this.holdFrom < 0) this.holdFrom = pos;
@@ -129,8 +159,8 @@ export class Inbox {
       return true;
     }
     if (!this.ring.take(pos)) return true;
-    const node = envNode(body);
-    const local = envLocal(body);
+    const node = this.nodeOf(body);
+    const local = this.localOf(body);
     const payload = body.subarray(ENVELOPE_BYTES);
     if (kind === RecordKind.BOUNCE) {
       const whole = this.bounceChunk(`${node}:${local}:${envCorr(body)}`, fragOf(type), payload);
@@ -144,17 +174,30 @@ export class Inbox {
           return true; // a broken reply: the request times out
         }
       }
-      if (whole) this.sink.reply(whole, flags, node, local, envCorr(body), envEpoch(body));
+      if (whole) this.sink.reply(whole, flags, node, local, envCorr(body), this.epochOf(body));
     }
     return true;
+  }
+
+  // the sender of a record: the pair ring's writer, or what the agent stamped
+  private nodeOf(env: Uint8Array, at = 0): number {
+    return this.source ? this.source.node : envNode(env, at);
+  }
+
+  private localOf(env: Uint8Array, at = 0): number {
+    return this.source ? this.source.local : envLocal(env, at);
+  }
+
+  private epochOf(env: Uint8Array, at = 0): number {
+    return this.source ? this.source.epoch : envEpoch(env, at);
   }
 
   /** A record of a message for `messages$`, which can be handed out now. */
   private onMessageRecord(type: number, body: Uint8Array, pos: number, flags: number): void {
     const frag = fragOf(type);
     if (frag === Frag.COMPLETE && !(flags & Flag.ABORT)) return this.handOut(type, body, 0, body.length, pos, flags);
-    const node = envNode(body);
-    const local = envLocal(body);
+    const node = this.nodeOf(body);
+    const local = this.localOf(body);
     if (flags & Flag.ABORT) {
       this.ring.take(pos);
       this.forget(node, local);
@@ -172,7 +215,11 @@ export class Inbox {
       return;
     }
     if (a.whole) a.positions.push(pos);
-    else if (!this.ring.take(pos)) return;
+    else if (!this.ring.take(pos)) {
+      // its writer's side took it back (a pair ring whose writer lost the agent: pair-writer.ts): the message is its again
+      this.forget(node, local);
+      return;
+    }
     let whole: Uint8Array | null;
     try {
       whole = this.messages.push(key, type, body.subarray(ENVELOPE_BYTES));
@@ -199,7 +246,7 @@ export class Inbox {
 
   /** Hand out `payload`, from the sender named in the envelope at `at` in `env`. */
   private deliver(payload: Uint8Array, flags: number, env: Uint8Array, at = 0): void {
-    this.sink.message(payload, flags, envNode(env, at), envLocal(env, at), envCorr(env, at), envEpoch(env, at));
+    this.sink.message(payload, flags, this.nodeOf(env, at), this.localOf(env, at), envCorr(env, at), this.epochOf(env, at));
   }
 
   /** Bounce fragments: collected per message; a report may begin mid-message (a streamed one). */

@@ -8,23 +8,21 @@
  *   messages$      messages to this instance (hot; held in the ring while nobody subscribes)
  *   undeliverable$ messages it sent that could not be delivered, with a reason (hot)
  *
- * Sending goes through its Outbox into the tx ring; reading through its Inbox
- * from the rx ring; its view of the mesh lives in Watches.
+ * Sending and reading go through its InstanceRings: the tx and rx rings the
+ * agent made for it, and the pair rings to and from other instances on this
+ * host; its view of the mesh lives in Watches.
  */
 import { firstValueFrom, Observable, ReplaySubject, Subject } from 'rxjs';
-import { Ring, type Doorbell } from '../native/index.js';
 import { ControlMessage } from '../protocol/control-messages.js';
-import type { AppRequest, ControlRequests, Created } from '../protocol/control-bodies.js';
-import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, envCorr, envFlags, envLocal, envNode, Flag } from '../protocol/envelope.js';
+import type { Created, PairClosedEvent } from '../protocol/control-bodies.js';
+import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, Flag } from '../protocol/envelope.js';
 import {
   AgentLostError, BadArgumentError, ClosedError, ConflictError, CrossGameError, InDoubtError, KickedError, LimitError, MeshError, NoRouteError, NotWatchedError, RemoteError,
 } from '../protocol/errors.js';
 import { gameOf, validatePattern, validateService, validateUserData } from '../protocol/names.js';
-import { Inbox } from './inbox.js';
 import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
-import { lostMessages } from './lost-messages.js';
+import { InstanceRings, type HeldRing, type RingsHost } from './instance-rings.js';
 import { Message, type InstanceRef, type ReplyPort, type Undeliverable } from './message.js';
-import { Outbox, type Unsent } from './outbox.js';
 import { decodePayload, encodePayload } from './payload.js';
 import { PendingRequests } from './pending-requests.js';
 import { ConsistentHashStrategy } from './strategies/consistent-hash.js';
@@ -37,19 +35,12 @@ import { Watches, type WatchHost } from './watches.js';
 
 export type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
 
-/** What an Instance needs from its Mesh. */
-export interface InstanceHost extends WatchHost {
-  readonly agentBell: Doorbell;
-  /** The incarnation of the agent we are connected to. */
-  readonly epoch: number;
-  /** A request to the agent, its answer decoded (control-bodies.ts). */
-  control<K extends AppRequest>(type: K, body: ControlRequests[K]['body']): Promise<ControlRequests[K]['answer']>;
+/** What an Instance needs from its Mesh (its rings' needs included: the incarnation, the doorbells, control requests). */
+export interface InstanceHost extends WatchHost, RingsHost {
   attach(inst: Instance, localId: number): void;
   detach(localId: number): void;
   /** The instance is closed for good. */
   forget(inst: Instance): void;
-  /** Run the pump soon (an instance started reading). */
-  wake(): void;
   /** The names of an address (an address of another epoch keeps its epoch). */
   resolveRef(node: number, localId: number, epoch?: number): InstanceRef;
   /** The queue depth the agent last reported for an instance (0 when unknown). */
@@ -84,12 +75,13 @@ export class Instance implements ReplyPort, AsyncDisposable {
   };
   private readonly loadOf = (ref: InstanceRef): number => this.host.load(ref.node, ref.localId);
   private readonly requests = new PendingRequests();
-  private tx: Ring | undefined;
-  private outbox: Outbox | undefined;
-  private inbox: Inbox | undefined;
-  /** rx rings of earlier agent incarnations that still hold messages for a subscriber to come. */
-  private legacy: { inbox: Inbox; ring: Ring }[] = [];
-  private rx: Ring | undefined;
+  /** Its rings with the agent it is connected to. */
+  private rings: InstanceRings | undefined;
+  /** Rings of earlier agent incarnations that still hold messages for a subscriber to come. */
+  private legacy: HeldRing[] = [];
+  /** Numbers its large plain messages (Outbox): one count for all its rings. */
+  private largeNo = 0;
+  private readonly nextLarge = (): number => (this.largeNo = this.largeNo >= 0xfffffff0 ? 1 : this.largeNo + 1);
   private localId = 0;
   private selfRef: InstanceRef | undefined;
   private state: State = 'starting';
@@ -108,7 +100,7 @@ export class Instance implements ReplyPort, AsyncDisposable {
     this.watches = new Watches(host, {
       online: (ref) => this.onlineSubject.next(ref),
       offline: (ref, reason) => {
-        this.inbox?.forget(ref.node, ref.localId);
+        this.rings?.forget(ref.node, ref.localId);
         this.offlineSubject.next({ instance: ref, reason });
       },
     }, options.replayOnline === true);
@@ -165,18 +157,18 @@ export class Instance implements ReplyPort, AsyncDisposable {
   private attachRings(created: Created): void {
     this.localId = created.localId;
     this.selfRef = created.info;
-    this.tx = Ring.open(created.txPath, 'producer');
-    this.tx.setBell(this.host.agentBell); // wake a parked agent
-    this.rx = Ring.open(created.rxPath, 'consumer');
-    this.rx.setSpaceBell(this.host.agentBell); // wake an agent waiting for room in our rx ring
-    this.outbox = new Outbox(this.tx);
-    this.inbox = new Inbox(this.rx, {
+    this.rings = new InstanceRings(created, this.host, {
       canDeliver: () => this.messageSubject.observed && this.state !== 'closing' && this.state !== 'closed',
       message: (payload, flags, node, local, corr, epoch) => this.onMessage(payload, flags, node, local, corr, epoch),
       reply: (payload, flags, node, local, corr, epoch) => this.onReply(payload, flags, node, local, corr, epoch),
       bounce: (payload, flags, node, local, corr, epoch) => this.onBounce(payload, flags, node, local, corr, epoch),
-    }, this.options.zeroCopy === true);
+    }, this.options.zeroCopy === true, this.nextLarge, (payload, flags, node, local, corr, reason) => this.report(payload, flags, node, local, corr, reason));
     this.host.attach(this, this.localId);
+  }
+
+  /** PAIR_CLOSED: the reader of a pair ring we write went away, or the writer of one we read. */
+  pairClosed(ev: PairClosedEvent): void {
+    this.rings?.pairClosed(ev);
   }
 
   /**
@@ -190,29 +182,11 @@ export class Instance implements ReplyPort, AsyncDisposable {
     if (this.state !== 'online' && this.state !== 'closing') return;
     const wasClosing = this.state === 'closing';
     this.state = 'suspended';
-    this.reportLost(this.outbox?.close() ?? []);
-    this.outbox = undefined;
-    this.tx?.close();
-    this.tx = undefined;
-    if (this.inbox && this.rx) {
-      this.rx.setSpaceBell(null); // the agent's doorbell is closed: its fd number may be reused by anything
-      if (this.started) this.inbox.pump(Number.MAX_SAFE_INTEGER);
-      if (this.inbox.holding && !wasClosing) this.legacy.push({ inbox: this.inbox, ring: this.rx });
-      else this.rx.close();
-    }
-    this.inbox = undefined;
-    this.rx = undefined;
+    this.legacy.push(...(this.rings?.suspend(this.started, !wasClosing) ?? []));
+    this.rings = undefined;
     this.requests.rejectAll(err);
     this.watches.lost();
     if (wasClosing) this.release(err);
-  }
-
-  /** Report what the dead agent had not settled, from our tx ring and the Outbox. */
-  private reportLost(unsent: Unsent[]): void {
-    if (!this.tx) return;
-    for (const m of lostMessages(this.tx, unsent)) {
-      this.report(m.payload, envFlags(m.envelope), envNode(m.envelope), envLocal(m.envelope), envCorr(m.envelope), m.reason);
-    }
   }
 
   /**
@@ -261,12 +235,13 @@ export class Instance implements ReplyPort, AsyncDisposable {
   private async shutdown(): Promise<void> {
     this.state = 'closing';
     const localId = this.localId;
-    if (this.outbox?.pending) await this.outbox.whenWritable(5000).catch(() => {});
+    if (this.rings?.pending) await this.rings.whenWritable(5000).catch(() => {});
+    this.rings?.stopWriting(); // no pair ring is written after this: their readers read them to the end
     await this.watches.closeAll();
     // answered once everything we sent is read and settled; meanwhile the pump reads its reports
     await this.host.control(ControlMessage.CLOSE, { localId }).catch(() => {});
     if (this.state !== 'closing') return;
-    this.inbox?.pump(Number.MAX_SAFE_INTEGER);
+    this.rings?.pump(Number.MAX_SAFE_INTEGER);
     await this.host.control(ControlMessage.RELEASE, { localId }).catch(() => {});
     if (this.state === 'closing') this.release();
   }
@@ -287,17 +262,14 @@ export class Instance implements ReplyPort, AsyncDisposable {
 
   private release(err?: Error): void {
     if (this.state === 'closed') return;
-    const unsent = this.outbox?.close() ?? [];
+    const rings = this.rings;
+    this.rings = undefined;
     this.state = 'closed';
     this.host.forget(this);
-    for (const u of unsent) {
-      this.report(u.payload, envFlags(u.envelope), envNode(u.envelope), envLocal(u.envelope), envCorr(u.envelope), BounceReason.QUEUE_FULL);
-    }
+    rings?.close(); // what is still queued in JS is reported queue_full
     if (this.localId) this.host.detach(this.localId);
     this.requests.rejectAll(err ?? new ClosedError('instance closed'));
     this.watches.complete();
-    this.tx?.close();
-    this.rx?.close();
     for (const l of this.legacy) l.ring.close();
     this.legacy = [];
     for (const s of [this.onlineSubject, this.offlineSubject, this.messageSubject, this.undeliverableSubject]) s.complete();
@@ -314,17 +286,17 @@ export class Instance implements ReplyPort, AsyncDisposable {
       this.legacy = this.legacy.filter((l) => l.inbox.holding || (l.ring.close(), false));
       if (this.legacy.length > 0) return n; // messages of the old incarnation go first
     }
-    return n + (this.inbox?.pump() ?? 0);
+    return n + (this.rings?.pump() ?? 0);
   }
 
-  /** Set the parked word of the rx ring: false if data arrived meanwhile. */
+  /** Set the parked word of every ring it reads: false if data arrived meanwhile. */
   park(): boolean {
-    return !this.rx || !this.started || this.state === 'closed' || this.rx.park();
+    return !this.rings || !this.started || this.state === 'closed' || this.rings.park();
   }
 
   /** The doorbell rang: an Outbox waiting for room tries again. */
   wakeOutbox(): void {
-    this.outbox?.wake();
+    this.rings?.wake();
   }
 
   // ---------------------------------------------------------------- watching
@@ -346,8 +318,8 @@ export class Instance implements ReplyPort, AsyncDisposable {
 
   // ---------------------------------------------------------------- sending
 
-  private ensureOnline(): Outbox {
-    if (this.state === 'online' && this.outbox) return this.outbox;
+  private ensureOnline(): InstanceRings {
+    if (this.state === 'online' && this.rings) return this.rings;
     if (this.state === 'suspended') throw new AgentLostError('the agent connection is lost; reconnecting');
     if (this.kickedBy) throw new KickedError('instance was replaced by another registration');
     throw new ClosedError(this.state === 'starting' ? 'instance has not started up yet' : 'instance is closed');
@@ -401,7 +373,12 @@ export class Instance implements ReplyPort, AsyncDisposable {
   }
 
   stats(): InstanceStats {
-    return { watches: this.watches.count, pendingRequests: this.requests.size, writeWaiters: this.outbox?.waiting ?? 0, partialMessages: this.inbox?.partials ?? 0 };
+    return {
+      watches: this.watches.count,
+      pendingRequests: this.requests.size,
+      writeWaiters: this.rings?.waiting ?? 0,
+      partialMessages: this.rings?.partials ?? 0,
+    };
   }
 
   /** Stateless send: one instance of `service`, load-balanced. Returns the
@@ -494,7 +471,7 @@ export class Instance implements ReplyPort, AsyncDisposable {
 
   /** One message of ours was not delivered (or may not have been): tell its request and undeliverable$. */
   private report(payload: Uint8Array, flags: number, node: number, local: number, corr: number, reasonCode: BounceReason, epoch?: number): void {
-    if (flags & Flag.REPLY) return; // a reply to a requester that went away: nobody to tell
+    if (flags & (Flag.REPLY | Flag.PAIR)) return; // a reply to a requester that went away: nobody to tell; a pair marker: nobody's message
     const reason = BOUNCE_REASON_NAMES[reasonCode] ?? 'offline';
     const to = this.host.resolveRef(node, local, epoch);
     if (flags & Flag.REQUEST) {

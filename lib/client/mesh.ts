@@ -1,7 +1,10 @@
 /**
  * Mesh: an app's connection to its local agent (tbuspp's TBaseAgentClientInit).
  * It authenticates over the control socket, creates instances, and pumps the
- * rx rings of all its instances when the agent rings its doorbell.
+ * rings all its instances read (rx rings, pair rings) when its doorbell rings:
+ * the agent rings it, and so do the apps writing pair rings to its instances.
+ * It holds the doorbells of those apps (opened once, shared by every pair
+ * ring to one app).
  */
 import { createConnection } from 'node:net';
 import { Subject, type Observable } from 'rxjs';
@@ -10,7 +13,7 @@ import { gameProof } from '../protocol/auth.js';
 import { FramedConnection } from '../protocol/connection.js';
 import { ControlMessage } from '../protocol/control-messages.js';
 import {
-  ANSWERS, faultEvent, kickedEvent, loadReport, offlineEvent, onlineEvent,
+  ANSWERS, faultEvent, kickedEvent, loadReport, offlineEvent, onlineEvent, pairClosedEvent,
   type AppRequest, type ControlRequests, type InstanceInfo, type OfflineEvent, type OnlineEvent, type WatchAnswer,
 } from '../protocol/control-bodies.js';
 import { AgentLostError, ClosedError, MeshError } from '../protocol/errors.js';
@@ -33,6 +36,13 @@ export interface ConnectOptions {
   /** Where the connection's lifecycle is reported (agent lost, reconnected), each line with a level: `console`, a pino
    * logger (`objectFirst(pino)` keeps the fields) or your own. Default silent. Nothing is logged per message. */
   log?: LogOption;
+  /**
+   * Pair rings (default true): messages between two instances on this host go
+   * through a ring the agent makes for that pair, without the agent in between,
+   * once the agent agrees (same game and Unix user, within its limits). False:
+   * everything goes through the agent, as before pair rings.
+   */
+  pairs?: boolean;
 }
 
 const RECONNECT_MIN_MS = 100;
@@ -66,7 +76,13 @@ export class Mesh implements InstanceHost, AsyncDisposable {
   /** Emits each time the connection is back and every instance is registered and started again. */
   readonly reconnected$: Observable<void> = this.reconnectedSubject.asObservable();
   private connected = false;
+  /** The optional features this agent and we both have (HELLO). */
+  private caps: string[] = [];
+  /** Doorbells of other app connections (pair rings), with how many rings use each. */
+  private readonly bells = new Map<string, { bell: Doorbell; users: number }>();
   private clientBell!: Doorbell;
+  /** Our doorbell's path (the readers of our pair rings ring it). */
+  bellPath = '';
   agentBell!: Doorbell;
   agentId = '';
   /** The incarnation of the agent we are connected to: every ref we hand out is of it. */
@@ -108,13 +124,17 @@ export class Mesh implements InstanceHost, AsyncDisposable {
     });
     this.conn = conn;
     try {
-      const hello = await this.control(ControlMessage.HELLO, { gameId: this.options.gameId, pid: process.pid, ...versionFields(CONTROL_PROTOCOL) });
+      const fields = versionFields(CONTROL_PROTOCOL);
+      if (this.options.pairs === false) fields.caps = fields.caps.filter((c) => c !== 'pairs'); // nobody sends us pair markers
+      const hello = await this.control(ControlMessage.HELLO, { gameId: this.options.gameId, pid: process.pid, ...fields });
       agreeVersion('control', CONTROL_PROTOCOL, hello);
+      this.caps = hello.caps ?? [];
       const welcome = await this.control(ControlMessage.AUTH, { proof: gameProof(this.options.password, hello.nonce) });
       this.agentId = welcome.agentId;
       if (this.epoch !== welcome.epoch) this.refs.clear(); // node numbers are the new agent's own
       this.epoch = welcome.epoch;
       this.clientBell = Doorbell.open(welcome.clientBell);
+      this.bellPath = welcome.clientBell;
       this.agentBell = Doorbell.open(welcome.agentBell);
       this.clientBell.listen(() => this.schedule());
       this.connected = true;
@@ -177,6 +197,30 @@ export class Mesh implements InstanceHost, AsyncDisposable {
     this.schedule();
   }
 
+  /** Pair rings with this agent: it and we speak them, and the app did not turn them off. */
+  get pairs(): boolean {
+    return this.caps.includes('pairs');
+  }
+
+  openBell(path: string): Doorbell {
+    let b = this.bells.get(path);
+    if (!b) this.bells.set(path, (b = { bell: Doorbell.open(path), users: 0 }));
+    b.users++;
+    return b.bell;
+  }
+
+  releaseBell(path: string): void {
+    const b = this.bells.get(path);
+    if (!b || --b.users > 0) return;
+    this.bells.delete(path);
+    b.bell.close();
+  }
+
+  private closeBells(): void {
+    for (const b of this.bells.values()) b.bell.close();
+    this.bells.clear();
+  }
+
   resolveRef(node: number, localId: number, epoch = this.epoch): InstanceRef {
     const known = epoch === this.epoch ? this.refs.get(`${node}:${localId}`) : undefined;
     return known ?? { service: '', userData: '', id: `#${node}:${localId}`, agentId: '', node, localId, epoch };
@@ -215,6 +259,11 @@ export class Mesh implements InstanceHost, AsyncDisposable {
       case ControlMessage.FAULT: {
         const fault = faultEvent(body);
         this.instances.get(fault.localId)?.fail(MeshError.parse(fault));
+        return;
+      }
+      case ControlMessage.PAIR_CLOSED: {
+        const ev = pairClosedEvent(body);
+        this.instances.get(ev.localId)?.pairClosed(ev);
         return;
       }
     }
@@ -266,12 +315,14 @@ export class Mesh implements InstanceHost, AsyncDisposable {
         inst.suspend(err); // what the agent had delivered is still handed out, what it had not settled reported
         inst.fail(err);
       }
+      this.closeBells();
       this.live.clear();
       this.lostSubject.next(err);
       this.lostSubject.complete();
       return;
     }
     for (const inst of this.live) inst.suspend(err);
+    this.closeBells(); // (every ring using one was unmapped or unhooked by suspend)
     this.lostSubject.next(err);
     void this.reconnect();
   }
@@ -314,6 +365,7 @@ export class Mesh implements InstanceHost, AsyncDisposable {
     this.conn.close();
     this.clientBell?.close();
     this.agentBell?.close();
+    this.closeBells();
     this.lostSubject.complete();
     this.reconnectedSubject.complete();
   }

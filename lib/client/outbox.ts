@@ -1,12 +1,14 @@
 /**
- * Outbox: the sending side of one instance's tx ring. push() appends records
+ * Outbox: the sending side of one ring an instance writes (its tx ring, or a
+ * pair ring: pair-writer.ts). push() appends records
  * to a bounded RecordBatch; one flush per event-loop turn hands the whole
  * batch to C in one call. Messages larger than a record go out as fragments
  * (resumable). When neither the ring nor the batch has room, QueueFullError
  * is thrown at once: nothing buffers without bound. A full ring asks the
  * agent to ring this app's doorbell when it has read (no polling), and
  * whenWritable() lets a sender wait (bounded) until what is queued in JS has
- * gone into the ring.
+ * gone into the ring. A pair ring's Outbox has a gate: nothing goes into the
+ * ring before the gate opens (its marker is in the tx ring: pair-writer.ts).
  */
 import { forEachRecord, fragOf, kindOf, Frag, RecordBatch, type Ring } from '../native/index.js';
 import { ENVELOPE_BYTES, RecordKind, writeEnvelope } from '../protocol/envelope.js';
@@ -36,20 +38,36 @@ export class Outbox {
   private large: LargeMessage | null = null;
   private flushQueued = false;
   private waitingForSpace = false;
+  /** a flush found the gate closed */
+  private gated = false;
   private closed = false;
   private readonly waiters = new Set<Waiter>();
-  /** Numbers this instance's fragmented plain messages (in `corr`), so their reports reassemble per message. */
-  private nextLarge = 1;
+  /** Messages pushed, and how many of them are in the ring (they go in in order). */
+  private pushed = 0;
+  private written = 0;
 
-  constructor(private readonly ring: Ring) {}
+  constructor(
+    private readonly ring: Ring,
+    /** Numbers large plain messages (shared by an instance's Outboxes: their reports reassemble per number). */
+    private readonly nextLarge: () => number,
+    /** Nothing is written into the ring while this says false (wake() once it says true). */
+    private readonly gate: () => boolean = () => true,
+    /** Called after a flush that put messages into the ring. */
+    private readonly onWritten: () => void = () => {},
+  ) {}
 
   /** Records waiting in JS (bounded by the batch size plus one large message). */
   get pending(): boolean {
     return this.batch.length > 0 || this.large !== null;
   }
 
-  /** Queue one message. Throws QueueFullError when there is no room. */
-  push(node: number, local: number, epoch: number, flags: number, corr: number, payload: Uint8Array): void {
+  /** Has message number `n` (push() returned it) gone into the ring? */
+  hasWritten(n: number): boolean {
+    return this.written >= n;
+  }
+
+  /** Queue one message; returns its number (see hasWritten). Throws QueueFullError when there is no room. */
+  push(node: number, local: number, epoch: number, flags: number, corr: number, payload: Uint8Array): number {
     if (this.closed) throw new ClosedError('instance closed');
     const bodyLen = ENVELOPE_BYTES + payload.length;
     if (bodyLen <= this.ring.maxRecord) {
@@ -62,24 +80,25 @@ export class Outbox {
       writeEnvelope(this.batch.buffer, node, local, flags, corr, epoch, 0, at);
       this.batch.buffer.set(payload, at + ENVELOPE_BYTES);
       this.schedule();
-      return;
+      return ++this.pushed;
     }
     this.flush();
     if (this.large || this.batch.length > 0) throw new QueueFullError('the tx ring is full');
     const prefix = new Uint8Array(ENVELOPE_BYTES);
-    if (corr === 0) {
-      corr = this.nextLarge;
-      this.nextLarge = this.nextLarge >= 0xfffffff0 ? 1 : this.nextLarge + 1;
-    }
+    if (corr === 0) corr = this.nextLarge(); // (in `corr`: reports of several large messages reassemble apart)
     writeEnvelope(prefix, node, local, flags, corr, epoch, payload.length);
-    const offset = this.ring.writeFragments(RecordKind.DATA, payload, 0, prefix);
+    const offset = this.gate() ? this.ring.writeFragments(RecordKind.DATA, payload, 0, prefix) : 0;
     if (offset < payload.length) {
       // keep a copy: the caller may reuse its buffer as soon as send() returns
       const copy = new Uint8Array(payload.length);
       copy.set(payload);
       this.large = { payload: copy, prefix, offset };
       this.schedule();
+    } else {
+      this.written++;
+      this.onWritten();
     }
+    return ++this.pushed;
   }
 
   private schedule(): void {
@@ -95,12 +114,19 @@ export class Outbox {
   flush(): void {
     if (this.closed) return;
     this.waitingForSpace = false;
+    this.gated = !this.gate();
+    if (this.gated) return;
+    const before = this.written;
     if (this.large) {
       const l = this.large;
       l.offset = this.ring.writeFragments(RecordKind.DATA, l.payload, l.offset, l.prefix);
-      if (l.offset >= l.payload.length) this.large = null;
+      if (l.offset >= l.payload.length) {
+        this.large = null;
+        this.written++;
+      }
     }
-    if (!this.large && this.batch.length > 0) this.ring.writeBatch(this.batch);
+    if (!this.large && this.batch.length > 0) this.written += this.ring.writeBatch(this.batch); // (records of the batch are whole messages)
+    if (this.written > before) this.onWritten();
     if (!this.pending) {
       if (this.waiters.size > 0) for (const w of [...this.waiters]) w.resolve();
       return;
@@ -111,9 +137,9 @@ export class Outbox {
     else setImmediate(() => this.flush());
   }
 
-  /** The doorbell rang: if we wait for room, try again. */
+  /** The doorbell rang (or the gate may have opened): if we wait for room or for the gate, try again. */
   wake(): void {
-    if (this.waitingForSpace) this.flush();
+    if (this.waitingForSpace || this.gated) this.flush();
   }
 
   /** Senders waiting in whenWritable(). */
@@ -147,13 +173,17 @@ export class Outbox {
     });
   }
 
-  /** Close; returns the messages still queued in JS (never written to the ring), whole. */
-  close(): Unsent[] {
+  /**
+   * Close; returns the messages still queued in JS (never written to the ring),
+   * in order. Of a large message partly written, the part not written; with
+   * `whole`, all of it (its writer reports it whole: pair-writer.ts).
+   */
+  close(whole = false): Unsent[] {
     this.closed = true;
     for (const w of [...this.waiters]) w.reject(new ClosedError('instance closed'));
     const out: Unsent[] = [];
     if (this.large) {
-      out.push({ envelope: this.large.prefix, payload: this.large.payload.subarray(this.large.offset) });
+      out.push({ envelope: this.large.prefix, payload: whole ? this.large.payload : this.large.payload.subarray(this.large.offset) });
       this.large = null;
     }
     forEachRecord(this.batch.buffer, 0, this.batch.length, (type, body) => {

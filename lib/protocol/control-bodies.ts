@@ -75,6 +75,18 @@ export interface ResolveRequest {
   localId: number;
 }
 
+/** OPEN_PAIR: a pair ring from instance `localId` (the app's) straight to local instance `to`. */
+export interface OpenPairRequest {
+  localId: number;
+  to: number;
+}
+
+/**
+ * PAIR_DONE, one of two: the app writes no more into pair ring (`localId` -> `to`),
+ * or it read pair ring (`from` -> `localId`) to its end and unmapped it.
+ */
+export type PairDoneRequest = { localId: number; to: number } | { localId: number; from: number };
+
 export function helloRequest(value: unknown): HelloRequest {
   const b = object(value, 'the HELLO body');
   // a game id that is no string is the client's mistake; a string is the app's choice (INVALID_NAME)
@@ -107,6 +119,22 @@ export function unwatchRequest(value: unknown): UnwatchRequest {
 export function resolveRequest(value: unknown): ResolveRequest {
   const b = object(value, 'the RESOLVE body');
   return { node: integer(b, 'node', 0, U32), localId: integer(b, 'localId', 0, U32) };
+}
+
+export function openPairRequest(value: unknown): OpenPairRequest {
+  const b = object(value, 'the OPEN_PAIR body');
+  return { localId: integer(b, 'localId', 0, U32), to: integer(b, 'to', 0, U32) };
+}
+
+export function pairDoneRequest(value: unknown): PairDoneRequest {
+  const b = object(value, 'the PAIR_DONE body');
+  return { localId: integer(b, 'localId', 0, U32), ...pairEnd(b) };
+}
+
+/** Exactly one of `to` and `from`. */
+function pairEnd(b: Record<string, unknown>): { to: number } | { from: number } {
+  if ((b.to === undefined) === (b.from === undefined)) throw new ProtocolError(`exactly one of 'to' and 'from' must be given`);
+  return b.to !== undefined ? { to: integer(b, 'to', 0, U32) } : { from: integer(b, 'from', 0, U32) };
 }
 
 // ---------------------------------------------------------------- agent -> app: answers and events
@@ -187,6 +215,19 @@ export interface FaultEvent {
   message: string;
 }
 
+/** OPEN_PAIR's answer: the ring (the app maps it as its writer) and the doorbell of the reader's app (to ring when it sleeps). */
+export interface PairOpened {
+  path: string;
+  bell: string;
+}
+
+/**
+ * PAIR_CLOSED, one of two: instance `to` went away (the app stops writing pair
+ * ring `localId` -> `to` and answers PAIR_DONE), or the writer `from` of pair
+ * ring `from` -> `localId` went away (the app reads it to its end).
+ */
+export type PairClosedEvent = ({ localId: number; to: number } | { localId: number; from: number }) & { reason: OfflineReason };
+
 /** One instance's queue depth: bytes waiting for it (its rx ring plus the agent's staging). */
 export interface LoadItem {
   node: number;
@@ -255,6 +296,16 @@ export function faultEvent(value: unknown): FaultEvent {
   return { localId: integer(b, 'localId', 0, U32), code: text(b, 'code', MAX_ERROR_CODE), message: text(b, 'message', MAX_ERROR_MESSAGE, 0) };
 }
 
+export function pairOpened(value: unknown): PairOpened {
+  const b = object(value, 'the OPEN_PAIR answer');
+  return { path: text(b, 'path', MAX_PATH), bell: text(b, 'bell', MAX_PATH) };
+}
+
+export function pairClosedEvent(value: unknown): PairClosedEvent {
+  const b = object(value, 'the PAIR_CLOSED body');
+  return { localId: integer(b, 'localId', 0, U32), ...pairEnd(b), reason: offlineReason(b.reason) };
+}
+
 export function loadReport(value: unknown): LoadReport {
   return { items: list(object(value, 'the LOAD body'), 'items').map(loadItem) };
 }
@@ -277,6 +328,8 @@ export interface ControlRequests {
   [ControlMessage.CLOSE]: { body: InstanceRequest; answer: Empty };
   [ControlMessage.RESOLVE]: { body: ResolveRequest; answer: InstanceInfo };
   [ControlMessage.RELEASE]: { body: InstanceRequest; answer: Empty };
+  [ControlMessage.OPEN_PAIR]: { body: OpenPairRequest; answer: PairOpened };
+  [ControlMessage.PAIR_DONE]: { body: PairDoneRequest; answer: Empty };
 }
 export type AppRequest = keyof ControlRequests;
 
@@ -291,4 +344,6 @@ export const ANSWERS: { readonly [K in AppRequest]: (value: unknown) => ControlR
   [ControlMessage.CLOSE]: empty,
   [ControlMessage.RESOLVE]: instanceInfo,
   [ControlMessage.RELEASE]: empty,
+  [ControlMessage.OPEN_PAIR]: pairOpened,
+  [ControlMessage.PAIR_DONE]: empty,
 };

@@ -37,6 +37,15 @@ export const ControlMessage = {
   FAULT: 43,
   /** agent -> app LoadReport: rx queue depths of this agent's instances (changes only, at most every ~100 ms) */
   LOAD: 44,
+  /** app -> agent {localId, to} -> {path, bell}: a pair ring from instance `localId` straight to local
+   * instance `to` (pair-marker.ts); FAILURE when refused (the app keeps sending through the agent) */
+  OPEN_PAIR: 45,
+  /** app -> agent {localId, to} -> {}: the app writes no more into pair ring (localId -> to);
+   * {localId, from} -> {}: it reads pair ring (from -> localId) no more (read to its end; or it could not open it) */
+  PAIR_DONE: 46,
+  /** agent -> app {localId, to, reason}: instance `to` went away: stop writing pair ring (localId -> to),
+   * then PAIR_DONE; {localId, from, reason}: the writer of pair ring (from -> localId) went away: read it to its end */
+  PAIR_CLOSED: 47,
 } as const;
 export type ControlMessage = (typeof ControlMessage)[keyof typeof ControlMessage];
 

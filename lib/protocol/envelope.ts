@@ -9,6 +9,8 @@
  *                  on a link: the destination's local id
  *   8  u32 flags   bit 0 CBOR value, bit 1 request, bit 2 reply, bit 3 error reply,
  *                  bit 4 abort (the fragmented message from this source ends here, unfinished),
+ *                  bit 5 pair marker (its sender's later messages to this destination come through
+ *                  a pair ring the agent made: pair-marker.ts; never handed to messages$),
  *                  bits 16-23 bounce reason (BOUNCE records)
  *   12 u32 corr    request/reply correlation id; in a fragmented plain message, its number among
  *                  its sender's (so reports of several large messages reassemble apart)
@@ -40,6 +42,8 @@ export const Flag = {
   REPLY: 4,
   ERROR_REPLY: 8,
   ABORT: 16,
+  /** A pair-ring marker (pair-marker.ts): not a message; it opens the ring its payload names. */
+  PAIR: 32,
 } as const;
 
 /** Why a message was not delivered (bits 16-23 of a BOUNCE's flags). */

@@ -23,8 +23,11 @@ export interface VersionRange {
   readonly caps: readonly string[];
 }
 
-/** fragments: messages larger than a ring record; load-reports: LOAD events; status: STATUS requests. */
-export const CONTROL_PROTOCOL: VersionRange = { min: 1, max: 1, caps: ['fragments', 'load-reports', 'status'] };
+/**
+ * fragments: messages larger than a ring record; load-reports: LOAD events; status: STATUS requests;
+ * pairs: pair rings (OPEN_PAIR, PAIR_DONE, PAIR_CLOSED, and pair markers in the rx ring: pair-marker.ts).
+ */
+export const CONTROL_PROTOCOL: VersionRange = { min: 1, max: 1, caps: ['fragments', 'load-reports', 'status', 'pairs'] };
 /**
  * 2: agents authenticate (CHALLENGE, HELLO proofs); 1 authenticated nothing and is refused.
  * lease-ttl: HELLO may ask for a TTL; uptime: the HELLO answer says how long the name server has run.

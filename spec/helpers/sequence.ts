@@ -31,6 +31,25 @@ export async function sendAll(from: Instance, to: InstanceRef, count: number, ma
   }
 }
 
+/**
+ * Send `count` numbered messages from `from` to `to` and wait (up to `ms`) until `to` has them all in order or
+ * something went wrong; returns how many arrived in order (`expected`) and how many did not (`bad`).
+ */
+export async function streamInOrder(from: Instance, to: Instance, count: number, ms = 30_000): Promise<{ expected: number; bad: number }> {
+  const seq = checkSequence(to);
+  try {
+    await sendAll(from, to.ref!, count);
+    const end = performance.now() + ms;
+    while (seq.expected !== count && seq.bad === 0) {
+      if (performance.now() > end) throw new Error(`timed out waiting for ${count} messages (${seq.expected} so far)`);
+      await sleep(5);
+    }
+    return { expected: seq.expected, bad: seq.bad };
+  } finally {
+    seq.stop();
+  }
+}
+
 /** Watch `inst.messages$` for seqPayload numbers: `expected` is the next one due, `bad` counts gaps, duplicates and reorderings. */
 export function checkSequence(inst: Instance): { readonly expected: number; readonly bad: number; stop(): void } {
   const state = { expected: 0, bad: 0 };

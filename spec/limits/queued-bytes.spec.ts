@@ -23,7 +23,8 @@ const Queued = suite('limits queued bytes');
 Queued.before(async () => {
   up = await startUp({
     fullMs: 60_000, // no stall refusals (queue_full) while a spec runs
-    args: ['--ring-bytes', '16384', '--max-queued-bytes-per-app', '20000', '--max-queued-bytes-per-game', '24000'],
+    // every message through the agent: pair rings hold nothing in the agent (a full one is the sender's QueueFullError)
+    args: ['--ring-bytes', '16384', '--max-queued-bytes-per-app', '20000', '--max-queued-bytes-per-game', '24000', '--max-pairs-per-instance', '0'],
   });
 });
 Queued.after(async () => {

@@ -3,7 +3,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { NoRouteError, TimeoutError, type Instance, type Mesh, type Undeliverable } from '../../lib/index.js';
 import { startUp, type MeshProcess } from '../helpers/mesh.js';
-import { checkSequence, sendAll } from '../helpers/sequence.js';
+import { streamInOrder } from '../helpers/sequence.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, sleep, until } from './wait.js';
 
@@ -32,10 +32,7 @@ Delivery.after(async () => {
 
 Delivery('delivery - 100 000 messages A->B arrive in order, none lost or duplicated', async () => {
   const COUNT = 100_000;
-  const seq = checkSequence(b);
-  await sendAll(a, b.ref!, COUNT);
-  await until(() => seq.expected === COUNT || seq.bad > 0, 30_000, `${COUNT} messages`);
-  seq.stop();
+  const seq = await streamInOrder(a, b, COUNT);
   assert.is(seq.bad, 0, 'no gap, duplicate or reordering');
   assert.is(seq.expected, COUNT);
 });

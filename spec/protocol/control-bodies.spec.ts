@@ -16,7 +16,8 @@ import { fetchStatus } from '../../lib/cli/status.js';
 import { ControlMessage } from '../../lib/protocol/control-messages.js';
 import {
   ANSWERS, authRequest, createRequest, empty, faultEvent, helloRequest, instanceInfo, instanceRequest, kickedEvent, loadReport,
-  offlineEvent, onlineEvent, resolveRequest, unwatchRequest, watchAnswer, watchRequest, type InstanceInfo,
+  offlineEvent, onlineEvent, openPairRequest, pairClosedEvent, pairDoneRequest, resolveRequest, unwatchRequest, watchAnswer, watchRequest,
+  type InstanceInfo,
 } from '../../lib/protocol/control-bodies.js';
 import { AuthError, InvalidNameError, ProtocolError } from '../../lib/protocol/errors.js';
 import { GAME, KEY, startUp, type MeshProcess } from '../helpers/mesh.js';
@@ -35,10 +36,12 @@ const M = ControlMessage;
 const REQUESTS: Record<number, Decoder> = {
   [M.HELLO]: helloRequest, [M.AUTH]: authRequest, [M.CREATE]: createRequest, [M.STARTUP]: instanceRequest, [M.WATCH]: watchRequest,
   [M.UNWATCH]: unwatchRequest, [M.CLOSE]: instanceRequest, [M.RESOLVE]: resolveRequest, [M.STATUS]: empty, [M.RELEASE]: instanceRequest,
+  [M.OPEN_PAIR]: openPairRequest, [M.PAIR_DONE]: pairDoneRequest,
 };
 /** The decoder of each event body (the ones lib/client/mesh.ts runs). */
 const EVENTS: Record<number, Decoder> = {
   [M.ONLINE]: onlineEvent, [M.OFFLINE]: offlineEvent, [M.KICKED]: kickedEvent, [M.FAULT]: faultEvent, [M.LOAD]: loadReport,
+  [M.PAIR_CLOSED]: pairClosedEvent,
 };
 /** The decoder of each kind of tapped body; none for STATUS answers (the agent's counters) and FAILURE bodies. */
 const BY_KIND: ByKind = { request: REQUESTS, answer: ANSWERS as unknown as Record<number, Decoder>, event: EVENTS };
@@ -106,8 +109,9 @@ async function exerciseEverything(): Promise<void> {
   const hostile = (await next(watcher.members$('g.tap-b.2.0'), (l) => l.length > 0))[0]!;
   await sendUntil(watcher, hostile, seenEvent(M.FAULT), 'a FAULT event');
 
-  await idle.close(); // OFFLINE closed
+  await idle.close(); // OFFLINE closed; PAIR_CLOSED for the pair ring the watcher writes to it, then PAIR_DONE
   await until(() => tap.of('event', M.OFFLINE).some((t) => (t.body as { reason: string }).reason === 'closed'), 8000, 'OFFLINE closed');
+  await until(() => tap.of('request', M.PAIR_DONE).length > 0, 8000, 'PAIR_CLOSED and PAIR_DONE');
   await status();
   await late.close(); // UNWATCH, CLOSE, RELEASE
   await watcher.close();
