@@ -15,7 +15,7 @@
 import type { Procs } from './compare-procs.js';
 import { median, type AppReady, type Channel, type PingArg, type RttResult, type SocketPingArg } from './mesh-ipc.js';
 
-export const RTT_SYSTEMS = ['rxmesh request/reply', 'rxmesh raw (sendTo/reply)', 'Unix socket', 'NATS request/reply', 'ZeroMQ REQ/REP'] as const;
+export const RTT_SYSTEMS = ['rxmesh request/reply', 'rxmesh request/reply, no reply poll', 'rxmesh raw (sendTo/reply)', 'Unix socket', 'NATS request/reply', 'ZeroMQ REQ/REP'] as const;
 export type RttSystem = (typeof RTT_SYSTEMS)[number];
 
 export interface RttOptions {
@@ -55,12 +55,17 @@ export async function measureRtt(procs: Procs, agentSocket: string, natsUrl: str
     const arg: SocketPingArg = { count: o.count, warmup: o.warmup, size: o.size };
     const mesh = await pairOf<AppReady>('rxmesh', 'mesh-app.ts', (role) => [agentSocket, role], 'pong');
     const meshArg: PingArg = { ...arg, to: mesh.ready.ref };
+    // the same replier; a requester that parks at once while it waits for a reply (connect's replySpinUs 0)
+    const parker = procs.child<AppReady>('rxmesh parking requester', 'mesh-app.ts', [agentSocket, 'ping-parking', '--reply-spin-us', '0'], 'requester');
+    started.push(parker);
+    await parker.ready;
     const sock = await pairOf('socket', 'socket-pingpong.ts', (role) => [role, procs.path('pingpong.sock')]);
     const nats = await pairOf('nats', 'nats-app.ts', () => [natsUrl], 'pong');
     const zmq = await pairOf('zmq', 'zmq-app.ts', () => [procs.root], 'pong');
     const pairs: Pair[] = [
       { system: 'rxmesh request/reply', run: () => mesh.requester.call('request', meshArg) },
       { system: 'rxmesh raw (sendTo/reply)', run: () => mesh.requester.call('ping', meshArg) },
+      { system: 'rxmesh request/reply, no reply poll', run: () => parker.call('request', meshArg) },
       { system: 'Unix socket', run: () => sock.requester.call('ping', arg) },
       { system: 'NATS request/reply', run: () => nats.requester.call('ping', arg) },
       { system: 'ZeroMQ REQ/REP', run: () => zmq.requester.call('ping', arg) },

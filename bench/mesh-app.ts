@@ -16,7 +16,7 @@
  *   lookup {userData}          the ref of that instance of the service as this app's agent numbers it
  *                              (for a receiver on another agent: bench/mesh-remote.ts)
  *
- *   mesh-app.ts <agent socket> <userData> [--zero-copy]
+ *   mesh-app.ts <agent socket> <userData> [--zero-copy] [--reply-spin-us N]   (connect's replySpinUs)
  *
  * Every message starts with a little-endian uint32 sequence number (workload.ts);
  * the receiving side checks it, so a lost, duplicated or reordered message
@@ -32,12 +32,13 @@ import { makePayload, readSeq, writeSeq } from './workload.js';
 
 const [socketPath, userData, ...flags] = process.argv.slice(2);
 if (!socketPath || !userData) {
-  console.error('usage: mesh-app.ts <agent socket> <userData> [--zero-copy]');
+  console.error('usage: mesh-app.ts <agent socket> <userData> [--zero-copy] [--reply-spin-us N]');
   process.exit(2);
 }
 exitWithParentIpc();
 
-const mesh = await connect({ gameId: BENCH_GAME, password: BENCH_KEY, agent: socketPath });
+const spinAt = flags.indexOf('--reply-spin-us');
+const mesh = await connect({ gameId: BENCH_GAME, password: BENCH_KEY, agent: socketPath, ...(spinAt >= 0 ? { replySpinUs: Number(flags[spinAt + 1]) } : {}) });
 const inst = mesh.instance(BENCH_SERVICE, { userData, watch: [BENCH_SERVICE], zeroCopy: flags.includes('--zero-copy') });
 const self = await firstValueFrom(inst.startup$);
 

@@ -1,7 +1,7 @@
 /** rxmesh public API, listed by name. */
 export { connect } from './client/connect.js';
 export { defaultAgentSocket, defaultShmDir } from './protocol/shm-home.js';
-export { Mesh, type ConnectOptions } from './client/mesh.js';
+export { Mesh, DEFAULT_REPLY_SPIN_US, type ConnectOptions } from './client/mesh.js';
 export { Instance, type InstanceOptions, type SendOptions, type RequestOptions, type StrategyName, type OfflineInfo, type InstanceStats } from './client/instance.js';
 export { Message, type InstanceRef, type Undeliverable } from './client/message.js';
 export type { Strategy, RouteContext } from './client/strategies/strategy.js';

@@ -289,6 +289,11 @@ export class Instance implements ReplyPort, AsyncDisposable {
     return n + (this.rings?.pump() ?? 0);
   }
 
+  /** A request of this instance awaits its reply. */
+  get awaitingReply(): boolean {
+    return this.requests.size > 0;
+  }
+
   /** Set the parked word of every ring it reads: false if data arrived meanwhile. */
   park(): boolean {
     return !this.rings || !this.started || this.state === 'closed' || this.rings.park();
