@@ -17,7 +17,8 @@
  *
  *   mesh-remote 64B: N msg/s, nats 64B: M msg/s, ratio R
  *   mesh-remote tls 64B: N msg/s, ratio to nats R, to plain P
- *   mesh-remote rtt p50 X us, nats rtt p50 Y us
+ *   mesh-remote rtt p50 X us, nats rtt p50 Y us            (raw sendTo / reply; NATS request/reply)
+ *   mesh-remote request/reply rtt p50 Q us, ratio to nats request/reply R
  *   mesh-remote tls rtt p50 X us (+D us against plain)
  *
  * Every child is killed and the shm directory removed on every way out.
@@ -176,6 +177,10 @@ async function startMesh(name: string, tls: string[][] | undefined) {
     async rtt(): Promise<number> {
       return (await ping.call<RttResult>('ping', { to: pongRef, count: RTT_COUNT, warmup: RTT_WARMUP, size: SIZE } satisfies PingArg)).p50;
     },
+    /** request/reply (`inst.request`, the default reply poll) to the same pong */
+    async requestRtt(): Promise<number> {
+      return (await ping.call<RttResult>('request', { to: pongRef, count: RTT_COUNT, warmup: RTT_WARMUP, size: SIZE } satisfies PingArg)).p50;
+    },
   };
 }
 
@@ -217,7 +222,7 @@ async function main(): Promise<void> {
   await plain.run();
   await tls.run();
   await natsRun();
-  const r = { mesh: [] as number[], tls: [] as number[], nats: [] as number[], meshRtt: [] as number[], tlsRtt: [] as number[], natsRtt: [] as number[] };
+  const r = { mesh: [] as number[], tls: [] as number[], nats: [] as number[], meshRtt: [] as number[], meshReq: [] as number[], tlsRtt: [] as number[], natsRtt: [] as number[] };
   for (let i = 0; i < REPS; i++) {
     if (runs('throughput')) {
       r.mesh.push(await plain.run());
@@ -227,6 +232,7 @@ async function main(): Promise<void> {
     }
     if (runs('rtt')) {
       r.meshRtt.push(await plain.rtt());
+      r.meshReq.push(await plain.requestRtt());
       r.tlsRtt.push(await tls.rtt());
       r.natsRtt.push(await natsRtt());
       verbose(`  run ${i + 1}: rtt mesh ${r.meshRtt[i]!.toFixed(1)} us, tls ${r.tlsRtt[i]!.toFixed(1)} us, nats ${r.natsRtt[i]!.toFixed(1)} us`);
@@ -240,6 +246,8 @@ async function main(): Promise<void> {
   if (runs('rtt')) {
     const [m, t, n] = [median(r.meshRtt), median(r.tlsRtt), median(r.natsRtt)];
     console.log(`mesh-remote rtt p50 ${m.toFixed(1)} us, nats rtt p50 ${n.toFixed(1)} us`);
+    const q = median(r.meshReq);
+    console.log(`mesh-remote request/reply rtt p50 ${q.toFixed(1)} us, ratio to nats request/reply ${(q / n).toFixed(2)}`);
     console.log(`mesh-remote tls rtt p50 ${t.toFixed(1)} us (${t >= m ? '+' : ''}${(t - m).toFixed(1)} us against plain)`);
   }
   for (const c of [...plain.apps, ...tls.apps, ...natsApps]) c.stop();
