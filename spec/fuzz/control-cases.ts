@@ -56,8 +56,8 @@ export interface ControlCase extends FuzzCase {
 }
 
 const M = ControlMessage;
-const REQUEST_TYPES = [M.CREATE, M.STARTUP, M.WATCH, M.UNWATCH, M.CLOSE, M.RELEASE, M.RESOLVE, M.STATUS] as const;
-const OTHER_TYPES = [0, 1, 2, 29, 45, 46, 0x7777, 0xffff, M.ONLINE, M.OFFLINE, M.KICKED, M.FAULT, M.LOAD];
+const REQUEST_TYPES = [M.CREATE, M.STARTUP, M.WATCH, M.UNWATCH, M.CLOSE, M.RELEASE, M.RESOLVE, M.STATUS, M.OPEN_PAIR, M.PAIR_DONE] as const;
+const OTHER_TYPES = [0, 1, 2, 29, 48, 49, 0x7777, 0xffff, M.ONLINE, M.OFFLINE, M.KICKED, M.FAULT, M.LOAD, M.PAIR_CLOSED];
 
 /** Never the canary's names: a same-game `replace` may legitimately take an instance. */
 export function avoidCanary(v: unknown): unknown {
