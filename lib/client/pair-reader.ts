@@ -72,7 +72,14 @@ export class PairReaders {
       this.host.done(from); // (gone already: it ended; else the agent stops its writer and bounces what it holds)
       return;
     }
-    ring.setSpaceBell(this.host.openBell(m.bell)); // wake its writer when it waits for room
+    let bell: Doorbell | null = null;
+    try {
+      bell = this.host.openBell(m.bell); // wake its writer when it waits for room
+    } catch (err) {
+      if (!(err instanceof RingError)) throw err;
+      // its writer's connection is gone (the agent removed its doorbell): nobody waits for room; what it wrote is read
+    }
+    ring.setSpaceBell(bell);
     const inbox = new Inbox(ring, this.host.sink, this.host.zeroCopy, { node: 0, local: from, epoch });
     this.readers.set(from, { from, ring, inbox, bell: m.bell, writerDone });
   }
