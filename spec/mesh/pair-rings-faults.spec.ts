@@ -184,6 +184,26 @@ Faults('pair rings - the writer SIGKILLed mid-stream: the reader gets everything
   assert.ok(got.length >= flushed, `everything the writer had put in a ring arrived (${got.length} of at least ${flushed})`);
 });
 
+Faults('pair rings - the writer gone before its reader read the marker (its doorbell removed): the reader still reads the ring, nothing crashes', async () => {
+  n++;
+  const writerApp = await app();
+  const a = writerApp.instance('g.pw.1.0', { userData: `a${n}` });
+  const b = (await app()).instance('g.pf.1.0', { userData: `b${n}` });
+  await next(a.startup$);
+  const to = await next(b.startup$); // b reads nothing yet: the marker will wait in its rx ring
+  const t = new Tally();
+  t.watch(a);
+  await stream(a, () => to, t, () => t.accepted >= 2000);
+  await written(up, a.ref!.localId, to.localId, 100); // the pair ring is in use: its marker is in b's rx ring, unread
+  await a.whenWritable(10_000);
+  await writerApp.close(); // its connection goes, and the agent removes its doorbell
+  const got: number[] = [];
+  b.messages$.subscribe((m) => got.push(seqOf(m.data)));
+  await until(() => got.length === t.accepted, 10_000, `all ${t.accepted} delivered`);
+  assertOrdered(got, 'deliveries');
+  assert.equal(t.reports.size, 0, 'nothing reported');
+});
+
 Faults('pair rings - the reader replaced by another registration mid-stream: delivered once or bounced once; the new one gets its own ring', async () => {
   n++;
   const a = (await app()).instance('g.pw.1.0', { userData: `a${n}` });
