@@ -1,15 +1,14 @@
-/** rxmesh public API, listed by name. */
+/**
+ * rxmesh: the app API, listed by name. Types and factories, operators,
+ * strategies by name, errors. Embedding the agent, the name server or a
+ * registry in a host program: `rxmesh/server` (lib/server.ts).
+ */
 export { connect } from './client/connect.js';
 export { defaultAgentSocket, defaultShmDir } from './protocol/shm-home.js';
-export { Mesh, DEFAULT_REPLY_SPIN_US, type ConnectOptions } from './client/mesh.js';
-export { Instance, type InstanceOptions, type SendOptions, type RequestOptions, type StrategyName, type OfflineInfo, type InstanceStats } from './client/instance.js';
-export { Message, type InstanceRef, type Undeliverable } from './client/message.js';
-export type { Strategy, RouteContext } from './client/strategies/strategy.js';
-export { RoundRobinStrategy } from './client/strategies/round-robin.js';
-export { RandomStrategy } from './client/strategies/random.js';
-export { LeastLoadedStrategy } from './client/strategies/least-loaded.js';
-export { ConsistentHashStrategy } from './client/strategies/consistent-hash.js';
-export { LocalFirstStrategy } from './client/strategies/local-first.js';
+export type { Mesh, Instance } from './client/mesh-api.js';
+export { DEFAULT_REPLY_SPIN_US, type ConnectOptions } from './client/mesh.js';
+export type { InstanceOptions, SendOptions, RequestOptions, StrategyName, OfflineInfo, InstanceStats } from './client/instance-options.js';
+export type { Message, InstanceRef, Undeliverable } from './client/message.js';
 export { toService, type ToServiceOptions } from './client/operators/to-service.js';
 export { toInstance } from './client/operators/to-instance.js';
 export { shardBy } from './client/operators/shard-by.js';
@@ -23,11 +22,8 @@ export {
   FrameTooLargeError, NotFoundError, ClosedError, KickedError, RemoteError, RingFailureError, BadArgumentError, InternalError,
   LimitError, InDoubtError, VersionError, NotInstalledError,
 } from './protocol/errors.js';
+export { NativeLoadError } from './native/index.js';
 export type { UndeliverableReason } from './protocol/envelope.js';
 export type { OfflineReason, ConflictStrategy } from './protocol/registry-messages.js';
 export { objectFirst, type Logger, type LogFields, type LogLevel, type LogOption, type ObjectFirstLogger } from './protocol/logger.js';
 export { validateService, validatePattern, validateUserData, matches, instanceId } from './protocol/names.js';
-export { Agent, type AgentOptions } from './agent/agent.js';
-export type { Registry, RegistryHealth, RegistryWatch, WatchEvent } from './registry/registry.js';
-export type { ReadinessChecks } from './protocol/ops-http.js';
-export { Ring, RecordBatch, Doorbell, Reassembler, RingError, NativeLoadError } from './native/index.js';

@@ -23,7 +23,7 @@ import type { AdmissionOptions } from '../protocol/admission.js';
 import { stderrLogger, toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { ControlMessage } from '../protocol/control-messages.js';
 import type { FaultEvent, InstanceInfo, KickedEvent, OfflineEvent, OnlineEvent, PairDoneRequest, PairOpened } from '../protocol/control-bodies.js';
-import { ConflictError, LimitError } from '../protocol/errors.js';
+import { ConflictError, ErrorCode, LimitError } from '../protocol/errors.js';
 import { instanceId } from '../protocol/names.js';
 import { OpsServer, type ReadinessChecks } from '../protocol/ops-http.js';
 import { keyOf, OfflineReason, type ConflictStrategy, type InstanceRecord } from '../protocol/registry-messages.js';
@@ -457,7 +457,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.log.error(`instance ${inst.info.id}: ${err.message}; dropping it`, { instance: inst.info.id });
     const session = this.control.session(inst.clientId);
     session?.forget(inst.localId);
-    session?.notify(ControlMessage.FAULT, { localId: inst.localId, code: 'RING', message: err.message } satisfies FaultEvent);
+    session?.notify(ControlMessage.FAULT, { localId: inst.localId, code: ErrorCode.RING_FAILURE, message: err.message } satisfies FaultEvent);
     this.leave(inst, OfflineReason.CRASHED, true);
     setImmediate(() => this.finish(inst));
   }

@@ -15,32 +15,24 @@
 import { firstValueFrom, Observable, ReplaySubject, Subject } from 'rxjs';
 import { ControlMessage } from '../protocol/control-messages.js';
 import type { Created, PairClosedEvent } from '../protocol/control-bodies.js';
-import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, Flag } from '../protocol/envelope.js';
-import {
-  AgentLostError, BadArgumentError, ClosedError, ConflictError, CrossGameError, InDoubtError, KickedError, LimitError, MeshError, NoRouteError, NotWatchedError, RemoteError,
-} from '../protocol/errors.js';
-import { gameOf, validatePattern, validateService, validateUserData } from '../protocol/names.js';
-import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
+import { AgentLostError, ClosedError, ConflictError, KickedError, MeshError, RingFailureError } from '../protocol/errors.js';
+import { validatePattern, validateService, validateUserData } from '../protocol/names.js';
+import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions } from './instance-options.js';
 import { InstanceRings, type HeldRing, type RingsHost } from './instance-rings.js';
-import { Message, type InstanceRef, type ReplyPort, type Undeliverable } from './message.js';
-import { decodePayload, encodePayload } from './payload.js';
-import { PendingRequests } from './pending-requests.js';
-import { ConsistentHashStrategy } from './strategies/consistent-hash.js';
-import { LeastLoadedStrategy } from './strategies/least-loaded.js';
-import { LocalFirstStrategy } from './strategies/local-first.js';
-import { RandomStrategy } from './strategies/random.js';
-import { RoundRobinStrategy } from './strategies/round-robin.js';
-import type { RouteContext, Strategy } from './strategies/strategy.js';
+import { Sender } from './instance-sender.js';
+import { ringFailure } from './ring-failure.js';
+import type { Instance } from './mesh-api.js';
+import { Message, type InstanceRef, type Undeliverable } from './message.js';
 import { Watches, type WatchHost } from './watches.js';
 
 export type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
 
 /** What an Instance needs from its Mesh (its rings' needs included: the incarnation, the doorbells, control requests). */
 export interface InstanceHost extends WatchHost, RingsHost {
-  attach(inst: Instance, localId: number): void;
+  attach(inst: InstanceImpl, localId: number): void;
   detach(localId: number): void;
   /** The instance is closed for good. */
-  forget(inst: Instance): void;
+  forget(inst: InstanceImpl): void;
   /** The names of an address (an address of another epoch keeps its epoch). */
   resolveRef(node: number, localId: number, epoch?: number): InstanceRef;
   /** The queue depth the agent last reported for an instance (0 when unknown). */
@@ -49,13 +41,12 @@ export interface InstanceHost extends WatchHost, RingsHost {
 
 type State = 'starting' | 'online' | 'suspended' | 'closing' | 'closed';
 
-export class Instance implements ReplyPort, AsyncDisposable {
+export class InstanceImpl implements Instance {
   readonly userData: string;
   private readonly startupSubject = new ReplaySubject<InstanceRef>(1);
   private readonly onlineSubject = new Subject<InstanceRef>();
   private readonly offlineSubject = new Subject<OfflineInfo>();
   private readonly messageSubject = new Subject<Message>();
-  private readonly undeliverableSubject = new Subject<Undeliverable>();
   readonly startup$: Observable<InstanceRef> = this.startupSubject.asObservable();
   readonly online$: Observable<InstanceRef> = this.onlineSubject.asObservable();
   readonly offline$: Observable<OfflineInfo> = this.offlineSubject.asObservable();
@@ -63,18 +54,10 @@ export class Instance implements ReplyPort, AsyncDisposable {
    * before they are taken bounces them to their senders. */
   readonly messages$: Observable<Message> = this.reading(this.messageSubject);
   /** Hot. Messages this instance sent that could not be delivered, with a reason. */
-  readonly undeliverable$: Observable<Undeliverable> = this.reading(this.undeliverableSubject);
+  readonly undeliverable$: Observable<Undeliverable>;
 
   private readonly watches: Watches;
-  private readonly strategies: Record<StrategyName, Strategy> = {
-    'round-robin': new RoundRobinStrategy(),
-    random: new RandomStrategy(),
-    'least-loaded': new LeastLoadedStrategy(),
-    'consistent-hash': new ConsistentHashStrategy(),
-    'local-first': new LocalFirstStrategy(),
-  };
-  private readonly loadOf = (ref: InstanceRef): number => this.host.load(ref.node, ref.localId);
-  private readonly requests = new PendingRequests();
+  private readonly sender: Sender;
   /** Its rings with the agent it is connected to. */
   private rings: InstanceRings | undefined;
   /** Rings of earlier agent incarnations that still hold messages for a subscriber to come. */
@@ -95,6 +78,7 @@ export class Instance implements ReplyPort, AsyncDisposable {
     private readonly host: InstanceHost,
   ) {
     validateService(service);
+    const self = this; // eslint-disable-line @typescript-eslint/no-this-alias -- the Sender reads our id as it changes
     this.userData = validateUserData(options.userData);
     for (const p of options.watch ?? []) validatePattern(p);
     this.watches = new Watches(host, {
@@ -104,6 +88,16 @@ export class Instance implements ReplyPort, AsyncDisposable {
         this.offlineSubject.next({ instance: ref, reason });
       },
     }, options.replayOnline === true);
+    this.sender = new Sender({
+      service,
+      get name() { return self.selfRef?.id ?? service; },
+      membership: this.watches.membership,
+      ensureOnline: () => this.ensureOnline(),
+      startReading: () => this.startReading(),
+      resolveRef: (node, localId, epoch) => host.resolveRef(node, localId, epoch),
+      load: (node, localId) => host.load(node, localId),
+    });
+    this.undeliverable$ = this.reading(this.sender.undeliverable);
     void this.start();
   }
 
@@ -142,8 +136,9 @@ export class Instance implements ReplyPort, AsyncDisposable {
       const localId = this.localId;
       this.release();
       // CREATE went through but a later step failed: give the name back.
-      if (localId) void this.host.control(ControlMessage.CLOSE, { localId }).then(() => this.host.control(ControlMessage.RELEASE, { localId })).catch(() => {});
-      this.startupSubject.error(err instanceof MeshError ? err : new MeshError('INTERNAL', (err as Error).message, { cause: err }));
+      this.giveBack(localId);
+      const e = ringFailure(err);
+      this.startupSubject.error(e instanceof MeshError ? e : new MeshError('INTERNAL', (e as Error).message, { cause: e }));
     }
   }
 
@@ -154,15 +149,28 @@ export class Instance implements ReplyPort, AsyncDisposable {
     });
   }
 
+  /** Close and release a registration on the agent without waiting (a failed start, a broken ring). */
+  private giveBack(localId: number): void {
+    if (localId) void this.host.control(ControlMessage.CLOSE, { localId }).then(() => this.host.control(ControlMessage.RELEASE, { localId })).catch(() => {});
+  }
+
   private attachRings(created: Created): void {
     this.localId = created.localId;
     this.selfRef = created.info;
+    try {
+      this.openRings(created);
+    } catch (err) {
+      throw ringFailure(err);
+    }
+  }
+
+  private openRings(created: Created): void {
     this.rings = new InstanceRings(created, this.host, {
       canDeliver: () => this.messageSubject.observed && this.state !== 'closing' && this.state !== 'closed',
       message: (payload, flags, node, local, corr, epoch) => this.onMessage(payload, flags, node, local, corr, epoch),
-      reply: (payload, flags, node, local, corr, epoch) => this.onReply(payload, flags, node, local, corr, epoch),
-      bounce: (payload, flags, node, local, corr, epoch) => this.onBounce(payload, flags, node, local, corr, epoch),
-    }, this.options.zeroCopy === true, this.nextLarge, (payload, flags, node, local, corr, reason) => this.report(payload, flags, node, local, corr, reason));
+      reply: (payload, flags, node, local, corr, epoch) => this.sender.onReply(payload, flags, node, local, corr, epoch, this.selfRef!),
+      bounce: (payload, flags, node, local, corr, epoch) => this.sender.onBounce(payload, flags, node, local, corr, epoch),
+    }, this.options.zeroCopy === true, this.nextLarge, (payload, flags, node, local, corr, reason) => this.sender.report(payload, flags, node, local, corr, reason));
     this.host.attach(this, this.localId);
   }
 
@@ -184,7 +192,7 @@ export class Instance implements ReplyPort, AsyncDisposable {
     this.state = 'suspended';
     this.legacy.push(...(this.rings?.suspend(this.started, !wasClosing) ?? []));
     this.rings = undefined;
-    this.requests.rejectAll(err);
+    this.sender.requests.rejectAll(err);
     this.watches.lost();
     if (wasClosing) this.release(err);
   }
@@ -254,6 +262,19 @@ export class Instance implements ReplyPort, AsyncDisposable {
     if (this.selfRef) this.offlineSubject.next({ instance: this.selfRef, reason: 'replaced' });
   }
 
+  /**
+   * Reading one of its rings failed (a RingError: something scribbled on it).
+   * The instance closes, its messages$ errors with a RingFailureError, and the
+   * agent is told to let it go; anything else is not ours to handle.
+   */
+  ringBroke(err: unknown): void {
+    const e = ringFailure(err);
+    if (!(e instanceof RingFailureError)) throw err;
+    const localId = this.localId;
+    this.fail(e);
+    this.giveBack(localId);
+  }
+
   /** The agent dropped the instance, or the agent connection was lost for good. */
   fail(err: MeshError): void {
     if (this.state === 'starting') this.startupSubject.error(err);
@@ -268,11 +289,13 @@ export class Instance implements ReplyPort, AsyncDisposable {
     this.host.forget(this);
     rings?.close(); // what is still queued in JS is reported queue_full
     if (this.localId) this.host.detach(this.localId);
-    this.requests.rejectAll(err ?? new ClosedError('instance closed'));
+    this.sender.requests.rejectAll(err ?? new ClosedError('instance closed'));
     this.watches.complete();
     for (const l of this.legacy) l.ring.close();
     this.legacy = [];
-    for (const s of [this.onlineSubject, this.offlineSubject, this.messageSubject, this.undeliverableSubject]) s.complete();
+    for (const s of [this.onlineSubject, this.offlineSubject, this.sender.undeliverable]) s.complete();
+    if (err instanceof RingFailureError) this.messageSubject.error(err); // the stream that broke says why
+    else this.messageSubject.complete();
   }
 
   // ---------------------------------------------------------------- reading (called by the Mesh pump)
@@ -291,7 +314,7 @@ export class Instance implements ReplyPort, AsyncDisposable {
 
   /** A request of this instance awaits its reply. */
   get awaitingReply(): boolean {
-    return this.requests.size > 0;
+    return this.sender.requests.size > 0;
   }
 
   /** Set the parked word of every ring it reads: false if data arrived meanwhile. */
@@ -321,8 +344,9 @@ export class Instance implements ReplyPort, AsyncDisposable {
     return this.watches.members$(service);
   }
 
-  // ---------------------------------------------------------------- sending
+  // ---------------------------------------------------------------- sending (Sender)
 
+  /** Its rings when it may send; throws why it may not. */
   private ensureOnline(): InstanceRings {
     if (this.state === 'online' && this.rings) return this.rings;
     if (this.state === 'suspended') throw new AgentLostError('the agent connection is lost; reconnecting');
@@ -330,124 +354,39 @@ export class Instance implements ReplyPort, AsyncDisposable {
     throw new ClosedError(this.state === 'starting' ? 'instance has not started up yet' : 'instance is closed');
   }
 
-  private deliver(to: InstanceRef, value: unknown, flags = 0, corr = 0): void {
-    const { bytes, flags: f } = encodePayload(value);
-    this.ensureOnline().push(to.node, to.localId, to.epoch, f | flags, corr, bytes);
-  }
-
-  /** Route to the instance a strategy picks (`via` while it is online); null when none is online. */
-  private route(service: string, opts: SendOptions): InstanceRef | null {
-    const m = this.watches.membership;
-    if (opts.via) {
-      if (opts.via.service !== service) throw new BadArgumentError(`via ${opts.via.id} is not an instance of '${service}'`);
-      if (m.isOnline(opts.via)) return opts.via;
-    }
-    this.sameGame(service);
-    if (!m.covers(service)) {
-      throw new NotWatchedError(`service '${service}' is not watched by ${this.selfRef?.id ?? this.service}: pass it in \`watch\` or await inst.service$('${service}') first`);
-    }
-    const strategy = this.strategies[opts.strategy ?? 'round-robin'];
-    if (!strategy) throw new BadArgumentError(`unknown strategy '${String(opts.strategy)}'`);
-    const ctx: RouteContext = { service, load: this.loadOf };
-    if (opts.key !== undefined) ctx.key = opts.key;
-    return strategy.select(m.members(service), ctx) ?? null;
-  }
-
-  /** Games are isolated: a service of another game is never routable from here (watching it fails too). */
-  private sameGame(service: string): void {
-    const game = gameOf(this.service);
-    if (gameOf(service) !== game) throw new CrossGameError(`service '${service}' belongs to game '${gameOf(service)}', not '${game}': an instance only reaches its own game`);
-  }
-
-  /** The queue depth (bytes waiting) its agent last reported for `ref`; 0 when unknown. */
   load(ref: InstanceRef): number {
     return this.host.load(ref.node, ref.localId);
   }
 
-  /**
-   * Resolves once this instance's outgoing queue has room again (at once when
-   * it has): the sender-side wait for a full tx ring. Bounded: rejects with
-   * QueueFullError after `timeoutMs`, ClosedError on close or when `signal` aborts.
-   */
   whenWritable(timeoutMs = 5000, signal?: AbortSignal): Promise<void> {
-    try {
-      return this.ensureOnline().whenWritable(timeoutMs, signal);
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return this.sender.whenWritable(timeoutMs, signal);
   }
 
   stats(): InstanceStats {
     return {
       watches: this.watches.count,
-      pendingRequests: this.requests.size,
+      pendingRequests: this.sender.requests.size,
       writeWaiters: this.rings?.waiting ?? 0,
       partialMessages: this.rings?.partials ?? 0,
     };
   }
 
-  /** Stateless send: one instance of `service`, load-balanced. Returns the
-   * routed instance (pass it back as `via` for sticky routing), or null when
-   * none is online (the message is reported on undeliverable$, reason no_route). */
   send(service: string, value: unknown, opts: SendOptions = {}): InstanceRef | null {
-    validateService(service);
-    this.ensureOnline();
-    const to = this.route(service, opts);
-    if (!to) {
-      this.noRoute(service, value, 0);
-      return null;
-    }
-    this.deliver(to, value);
-    return to;
+    return this.sender.send(service, value, opts);
   }
 
-  private noRoute(service: string, value: unknown, corr: number): void {
-    const { bytes, flags } = encodePayload(value);
-    const copy = bytes.slice();
-    const to = { service, userData: '', id: `${service}/`, agentId: '', node: 0, localId: 0, epoch: 0 };
-    queueMicrotask(() => this.undeliverableSubject.next({ to, reason: 'no_route', data: copy, corr, value: <T>() => decodePayload<T>(copy, flags) }));
-  }
-
-  /** Stateful send: exactly this instance. */
   sendTo(ref: InstanceRef, value: unknown): void {
-    this.deliver(ref, value);
+    this.sender.sendTo(ref, value);
   }
 
-  /** Send to every online instance of a service; returns how many. */
   broadcast(service: string, value: unknown): number {
-    validateService(service);
-    this.ensureOnline();
-    this.sameGame(service);
-    if (!this.watches.membership.covers(service)) throw new NotWatchedError(`service '${service}' is not watched`);
-    const members = this.watches.membership.members(service);
-    for (const m of members) this.deliver(m, value);
-    return members.length;
+    return this.sender.broadcast(service, value);
   }
 
-  /** Send a request and wait for its reply (cold: nothing is sent until called). */
   request(target: string | InstanceRef, value: unknown, opts: RequestOptions = {}): Promise<Message> {
-    try {
-      this.ensureOnline();
-      this.startReading();
-      const to = typeof target === 'string' ? this.route(validateService(target), opts) : target;
-      if (!to) return Promise.reject(new NoRouteError(`no instance of '${String(target)}' is online`));
-      return this.requests.start(to.id, opts.timeoutMs ?? 5000, opts.signal, (corr) => this.deliver(to, value, Flag.REQUEST, corr));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    return this.sender.request(target, value, opts);
   }
 
-  replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean): void {
-    const { bytes, flags } = encodePayload(value);
-    const replyFlags = request ? Flag.REPLY | (error ? Flag.ERROR_REPLY : 0) : 0;
-    this.ensureOnline().push(node, localId, epoch, flags | replyFlags, request ? corr : 0, bytes);
-  }
-
-  resolveRef(node: number, localId: number, epoch?: number): InstanceRef {
-    return this.host.resolveRef(node, localId, epoch);
-  }
-
-  /** The names of an instance known only by its address (e.g. a sender this instance never watched). */
   resolve(ref: InstanceRef): Promise<InstanceRef> {
     return this.host.control(ControlMessage.RESOLVE, { node: ref.node, localId: ref.localId });
   }
@@ -455,36 +394,6 @@ export class Instance implements ReplyPort, AsyncDisposable {
   // ---------------------------------------------------------------- what the Inbox hands out
 
   private onMessage(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void {
-    this.messageSubject.next(new Message(payload, flags, node, local, epoch, corr, this.selfRef!, this));
-  }
-
-  private onReply(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void {
-    const p = this.requests.settle(corr);
-    if (!p) return;
-    const msg = new Message(payload, flags, node, local, epoch, corr, this.selfRef!, this);
-    if (flags & Flag.ERROR_REPLY) {
-      const e = msg.value<{ code?: string; message?: string }>();
-      p.reject(new RemoteError(`${e?.code ?? 'REMOTE'}: ${e?.message ?? 'remote error'}`));
-    } else {
-      p.resolve(msg);
-    }
-  }
-
-  private onBounce(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void {
-    this.report(payload, flags, node, local, corr, bounceReasonOf(flags), epoch);
-  }
-
-  /** One message of ours was not delivered (or may not have been): tell its request and undeliverable$. */
-  private report(payload: Uint8Array, flags: number, node: number, local: number, corr: number, reasonCode: BounceReason, epoch?: number): void {
-    if (flags & (Flag.REPLY | Flag.PAIR)) return; // a reply to a requester that went away: nobody to tell; a pair marker: nobody's message
-    const reason = BOUNCE_REASON_NAMES[reasonCode] ?? 'offline';
-    const to = this.host.resolveRef(node, local, epoch);
-    if (flags & Flag.REQUEST) {
-      const why = `request to ${to.id} undeliverable: ${reason}`;
-      const err = reason === 'in_doubt' ? new InDoubtError(why) : reason === 'agent_lost' ? new AgentLostError(why)
-        : reason === 'limit' ? new LimitError(why) : new NoRouteError(why);
-      this.requests.settle(corr)?.reject(err);
-    }
-    this.undeliverableSubject.next({ to, reason, data: payload, corr: flags & Flag.REQUEST ? corr : 0, value: <T>() => decodePayload<T>(payload, flags) });
+    this.messageSubject.next(new Message(payload, flags, node, local, epoch, corr, this.selfRef!, this.sender));
   }
 }

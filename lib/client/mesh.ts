@@ -20,7 +20,8 @@ import {
 import { AgentLostError, BadArgumentError, ClosedError, MeshError } from '../protocol/errors.js';
 import { toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { agreeVersion, CONTROL_PROTOCOL, versionFields } from '../protocol/versions.js';
-import { Instance, type InstanceHost, type InstanceOptions } from './instance.js';
+import { InstanceImpl, type InstanceHost, type InstanceOptions } from './instance.js';
+import type { Instance, Mesh } from './mesh-api.js';
 import type { InstanceRef } from './message.js';
 import { Backoff } from '../protocol/backoff.js';
 
@@ -72,10 +73,10 @@ function noAgent(path: string, err: NodeJS.ErrnoException): string {
     `or \`rxmesh agent --registry ...\`, or point the app at a running one with the \`agent\` option or RXMESH_AGENT`;
 }
 
-export class Mesh implements InstanceHost, AsyncDisposable {
-  private readonly instances = new Map<number, Instance>();
+export class MeshImpl implements Mesh, InstanceHost {
+  private readonly instances = new Map<number, InstanceImpl>();
   /** Every instance not closed, whatever its connection state (localIds change on reconnect). */
-  private readonly live = new Set<Instance>();
+  private readonly live = new Set<InstanceImpl>();
   private readonly watchHandlers = new Map<number, WatchHandler>();
   /** Events of a watch whose WATCH answer has not been processed yet (they can share a packet). */
   private readonly early = new Map<number, (OnlineEvent | OfflineEvent)[]>();
@@ -120,8 +121,8 @@ export class Mesh implements InstanceHost, AsyncDisposable {
   }
 
   /** Connect and authenticate; rejects with AuthError on a wrong key. */
-  static async connect(options: ConnectOptions, socketPath: string): Promise<Mesh> {
-    const mesh = new Mesh(options, socketPath);
+  static async connect(options: ConnectOptions, socketPath: string): Promise<MeshImpl> {
+    const mesh = new MeshImpl(options, socketPath);
     try {
       await mesh.open();
     } catch (err) {
@@ -168,7 +169,7 @@ export class Mesh implements InstanceHost, AsyncDisposable {
   /** Create, register and start an instance (CreateInstance + RegisterInstance + StartupInstance). */
   instance(service: string, options: InstanceOptions): Instance {
     if (this.closed) throw new ClosedError('mesh is closed');
-    const inst = new Instance(service, options, this);
+    const inst = new InstanceImpl(service, options, this);
     this.live.add(inst);
     return inst;
   }
@@ -199,7 +200,7 @@ export class Mesh implements InstanceHost, AsyncDisposable {
     if (!this.closed) await this.control(ControlMessage.UNWATCH, { watchId });
   }
 
-  attach(inst: Instance, localId: number): void {
+  attach(inst: InstanceImpl, localId: number): void {
     this.instances.set(localId, inst);
     this.schedule();
   }
@@ -209,7 +210,7 @@ export class Mesh implements InstanceHost, AsyncDisposable {
   }
 
   /** The instance is closed for good. */
-  forget(inst: Instance): void {
+  forget(inst: InstanceImpl): void {
     this.live.delete(inst);
   }
 
@@ -310,8 +311,12 @@ export class Mesh implements InstanceHost, AsyncDisposable {
     this.scheduled = false;
     let work = 0;
     for (const inst of this.live) {
-      inst.wakeOutbox();
-      work += inst.pump();
+      try {
+        inst.wakeOutbox();
+        work += inst.pump();
+      } catch (err) {
+        inst.ringBroke(err); // a RingError: that instance closes, its messages$ says why; the others go on
+      }
     }
     if (work > 0) {
       this.dryAt = -1;

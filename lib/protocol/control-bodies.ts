@@ -208,7 +208,7 @@ export interface KickedEvent {
   by: InstanceInfo;
 }
 
-/** FAULT: the agent dropped the app's instance `localId` (a MeshError's wire form: e.g. RING for a corrupt ring). */
+/** FAULT: the agent dropped the app's instance `localId` (a MeshError's wire form: e.g. RING_FAILURE for a corrupt ring). */
 export interface FaultEvent {
   localId: number;
   code: string;

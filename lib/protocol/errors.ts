@@ -22,7 +22,7 @@ export const ErrorCode = {
   CLOSED: 'CLOSED',
   KICKED: 'KICKED',
   REMOTE: 'REMOTE',
-  RING: 'RING',
+  RING_FAILURE: 'RING_FAILURE',
   BAD_ARGUMENT: 'BAD_ARGUMENT',
   IN_DOUBT: 'IN_DOUBT',
   LIMIT: 'LIMIT',
@@ -50,7 +50,7 @@ const MESSAGES: Record<ErrorCode, string> = {
   CLOSED: 'the instance or connection is closed',
   KICKED: 'the instance was replaced by another registration',
   REMOTE: 'the remote handler failed',
-  RING: 'shared-memory ring error',
+  RING_FAILURE: 'shared-memory ring error',
   BAD_ARGUMENT: 'invalid argument (e.g. consistent-hash routing without a key)',
   IN_DOUBT: 'an agent died holding the message unacknowledged: it may or may not have been delivered',
   LIMIT: 'an agent limit was reached (instances, watches or bytes buffered per app or game, or memory mappings)',
@@ -88,7 +88,7 @@ export class MeshError extends Error {
   /** Rebuild the right subclass from its wire form (or a `CODE: message` string). */
   static parse(wire: { code: string; message?: string } | string): MeshError {
     const w = typeof wire === 'string' ? splitWire(wire) : wire;
-    const Ctor = CLASSES[w.code as ErrorCode];
+    const Ctor = CLASSES[(w.code === 'RING' ? ErrorCode.RING_FAILURE : w.code) as ErrorCode]; // 'RING': agents before 0.2
     const message = w.message ?? errorMessage(w.code);
     if (!Ctor) return new MeshError(ErrorCode.INTERNAL, `${w.code}: ${message}`);
     return new Ctor(message);
@@ -125,7 +125,7 @@ export class NotFoundError extends make(ErrorCode.NOT_FOUND, 'NotFoundError') {}
 export class ClosedError extends make(ErrorCode.CLOSED, 'ClosedError') {}
 export class KickedError extends make(ErrorCode.KICKED, 'KickedError') {}
 export class RemoteError extends make(ErrorCode.REMOTE, 'RemoteError') {}
-export class RingFailureError extends make(ErrorCode.RING, 'RingFailureError') {}
+export class RingFailureError extends make(ErrorCode.RING_FAILURE, 'RingFailureError') {}
 export class BadArgumentError extends make(ErrorCode.BAD_ARGUMENT, 'BadArgumentError') {}
 export class InDoubtError extends make(ErrorCode.IN_DOUBT, 'InDoubtError') {}
 export class LimitError extends make(ErrorCode.LIMIT, 'LimitError') {}
@@ -151,7 +151,7 @@ const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {
   CLOSED: ClosedError,
   KICKED: KickedError,
   REMOTE: RemoteError,
-  RING: RingFailureError,
+  RING_FAILURE: RingFailureError,
   BAD_ARGUMENT: BadArgumentError,
   IN_DOUBT: InDoubtError,
   LIMIT: LimitError,

@@ -20,6 +20,19 @@ export function loadEtcdBackend(): Promise<EtcdBackend> {
   return loadOptional(() => import('./etcd-registry.js'));
 }
 
+/**
+ * An EtcdRegistry on `url` (`etcd://host:port,...` or `etcds://...`), with the
+ * backend loaded on first use: a host program that never asks for one never
+ * loads etcd3. NotInstalledError when etcd3 or cockatiel is not installed.
+ */
+export async function createEtcdRegistry(
+  url: string,
+  options?: import('./etcd-registry.js').EtcdRegistryOptions,
+): Promise<import('./etcd-registry.js').EtcdRegistry> {
+  const { EtcdRegistry } = await loadEtcdBackend();
+  return new EtcdRegistry(url, options);
+}
+
 /** The etcd lister behind `rxmesh ls --registry etcd://...`, on the same terms. */
 export function loadEtcdLister(): Promise<typeof import('./etcd-list.js')> {
   return loadOptional(() => import('./etcd-list.js'));

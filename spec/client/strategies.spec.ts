@@ -1,10 +1,12 @@
 /** Routing strategies alone: pure functions of (candidates, ctx), no processes. */
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  BadArgumentError, ConsistentHashStrategy, LeastLoadedStrategy, LocalFirstStrategy, RandomStrategy, RoundRobinStrategy,
-  type InstanceRef,
-} from '../../lib/index.js';
+import { BadArgumentError, type InstanceRef } from '../../lib/index.js';
+import { ConsistentHashStrategy } from '../../lib/client/strategies/consistent-hash.js';
+import { LeastLoadedStrategy } from '../../lib/client/strategies/least-loaded.js';
+import { LocalFirstStrategy } from '../../lib/client/strategies/local-first.js';
+import { RandomStrategy } from '../../lib/client/strategies/random.js';
+import { RoundRobinStrategy } from '../../lib/client/strategies/round-robin.js';
 
 const SVC = 'g.scene.1.0';
 const ref = (userData: string, node = 0, localId = 1): InstanceRef => ({ service: SVC, userData, id: `${SVC}/${userData}`, agentId: node ? 'b' : 'a', node, localId, epoch: 1 });

@@ -123,4 +123,27 @@ Corrupt('corrupt rings - a sender rewriting records after the agent read them ca
   await victim.close();
 });
 
+Corrupt('corrupt rings - rx-record: a ring its app cannot read reaches it as RingFailureError (RING_FAILURE); the app and its other instance go on', async () => {
+  // The app's side of the same promise: a record in its rx ring scribbled on (here by the app itself)
+  // makes its reader fail; that instance closes, its messages$ errors with a MeshError, code
+  // RING_FAILURE (never the native RingError), and the process and its other instances keep working.
+  const svc = 'g.hostile-rx-record.1.0';
+  const watcher = mesh.instance('g.watch-rx-record.1.0', { userData: 'w', watch: [svc, `${svc}-bystander`] });
+  await next(watcher.startup$);
+  const f = startFixture('spec/isolation/fixtures/scribbler.ts', [JSON.stringify({ socket: up.socket, service: svc, what: 'rx-record' })]);
+  fixtures.push(f);
+  await f.waitFor('started ');
+  const target = (await next(watcher.members$(svc), (l) => l.length > 0))[0]!;
+  watcher.sendTo(target, new Uint8Array(16));
+  await f.waitFor('scribbled');
+  await f.waitFor('messages-');
+  assert.match(f.stdout, /messages-error RING_FAILURE RingFailureError/, f.stdout + f.stderr);
+  assert.ok(f.child.exitCode === null && f.child.signalCode === null, 'the app is still running');
+  const echoed = await watcher.request(`${svc}-bystander`, new TextEncoder().encode('still here'), { timeoutMs: 5000 });
+  assert.is(new TextDecoder().decode(echoed.data), 'still here');
+  assert.ok(up.fixture.child.exitCode === null && up.fixture.child.signalCode === null, 'the agent is still running');
+  await canaryRoundTrip('rx-record');
+  await watcher.close();
+});
+
 Corrupt.run();

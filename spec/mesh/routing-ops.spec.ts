@@ -6,6 +6,7 @@ import {
   MeshError, RemoteError, request, reply, shardBy, shardRequest, toInstance, toService,
   type Instance, type InstanceRef, type Mesh, type Message, type ReplyOutcome,
 } from '../../lib/index.js';
+import { internals } from '../../lib/client/internals.js';
 import { startUp, type MeshProcess } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, until } from './wait.js';
@@ -283,7 +284,7 @@ Ops('backpressure - the wait is bounded: a ring that never drains errors with QU
 Ops('holdWatch - leases are shared and counted; a service$ watch outlives them', async () => {
   const s = mesh.instance('g.lease.1.0', { userData: 'l' });
   await next(s.startup$);
-  const [a, b] = await Promise.all([s.holdWatch(SVC), s.holdWatch(SVC)]);
+  const [a, b] = await Promise.all([internals(s).holdWatch(SVC), internals(s).holdWatch(SVC)]);
   assert.is(s.stats().watches, 1, 'one watch for two holders');
   a!();
   a!();
@@ -297,9 +298,9 @@ Ops('holdWatch - leases are shared and counted; a service$ watch outlives them',
 });
 
 Ops('holdWatch - released and held again at once, the service stays routable (a release in flight covers nothing)', async () => {
-  const first = await sender.holdWatch(SVC);
+  const first = await internals(sender).holdWatch(SVC);
   first();
-  const second = await sender.holdWatch(SVC); // the first one's unwatch is still in flight
+  const second = await internals(sender).holdWatch(SVC); // the first one's unwatch is still in flight
   try {
     await new Promise((r) => setImmediate(r));
     assert.ok(sender.send(SVC, 1), 'routed');

@@ -38,7 +38,9 @@
  */
 import { mergeMap, Observable, type OperatorFunction } from 'rxjs';
 import { QueueFullError } from '../../protocol/errors.js';
-import type { Instance, RequestOptions } from '../instance.js';
+import type { RequestOptions } from '../instance-options.js';
+import { internals } from '../internals.js';
+import type { Instance } from '../mesh-api.js';
 import type { InstanceRef, Message } from '../message.js';
 
 export interface RequestOperatorOptions<T = unknown> extends Omit<RequestOptions, 'signal' | 'key'> {
@@ -73,7 +75,7 @@ export function request<T>(inst: Instance, target: string | InstanceRef, opts: R
   return (source) =>
     new Observable<Message>((subscriber) => {
       let release: (() => void) | undefined;
-      const held = typeof target === 'string' ? inst.holdWatch(target) : Promise.resolve(() => {});
+      const held = typeof target === 'string' ? internals(inst).holdWatch(target) : Promise.resolve(() => {});
       // a failed watch is reported through the first request
       held.then((r) => (subscriber.closed ? r() : (release = r)), () => {});
       const sub = source.pipe(mergeMap((v) => one(v, held), concurrency)).subscribe(subscriber);

@@ -29,7 +29,7 @@
  * @return An operator emitting the owning InstanceRef (or null) per value.
  */
 import type { OperatorFunction } from 'rxjs';
-import type { Instance } from '../instance.js';
+import type { Instance } from '../mesh-api.js';
 import type { InstanceRef } from '../message.js';
 import type { BackpressureOptions } from './send-each.js';
 import { toService } from './to-service.js';

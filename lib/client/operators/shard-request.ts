@@ -29,7 +29,7 @@
  * @return An operator emitting one reply Message per value.
  */
 import type { OperatorFunction } from 'rxjs';
-import type { Instance } from '../instance.js';
+import type { Instance } from '../mesh-api.js';
 import type { Message } from '../message.js';
 import { request, type RequestOperatorOptions } from './request.js';
 

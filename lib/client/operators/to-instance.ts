@@ -27,7 +27,7 @@
  * @return An operator emitting `ref` per value sent.
  */
 import type { OperatorFunction } from 'rxjs';
-import type { Instance } from '../instance.js';
+import type { Instance } from '../mesh-api.js';
 import type { InstanceRef } from '../message.js';
 import { sendEach, type BackpressureOptions } from './send-each.js';
 

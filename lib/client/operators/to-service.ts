@@ -32,7 +32,9 @@
  * @return An operator emitting the routed InstanceRef (or null) per value.
  */
 import type { OperatorFunction } from 'rxjs';
-import type { Instance, SendOptions } from '../instance.js';
+import type { SendOptions } from '../instance-options.js';
+import { internals } from '../internals.js';
+import type { Instance } from '../mesh-api.js';
 import type { InstanceRef } from '../message.js';
 import { sendEach, type BackpressureOptions } from './send-each.js';
 
@@ -54,6 +56,6 @@ export function toService<T>(inst: Instance, service: string, opts: ToServiceOpt
       return inst.send(service, value, k === undefined ? send : { ...send, key: k });
     },
     bounds,
-    () => inst.holdWatch(service),
+    () => internals(inst).holdWatch(service),
   );
 }
