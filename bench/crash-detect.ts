@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { startUp } from '../spec/helpers/mesh.js';
 import { startFixture } from '../spec/helpers/process.js';
 import { cleanupShm } from '../spec/helpers/shm.js';
-import { next } from '../spec/mesh/wait.js';
+import { next } from '../spec/helpers/wait.js';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' }, help: { type: 'boolean', default: false } } });
 if (values.help) {
@@ -26,7 +26,7 @@ try {
   const times: number[] = [];
   for (let i = 0; i < Number(values.runs); i++) {
     const online = next(watcher.online$, (r) => r.userData === `v${i}`);
-    const app = startFixture('spec/mesh/fixtures/app.ts', [up.socket, 'g.victim.1.0', `v${i}`]);
+    const app = startFixture('spec/helpers/fixtures/app.ts', [up.socket, 'g.victim.1.0', `v${i}`]);
     await app.waitFor('started');
     await online;
     const offline = next(watcher.offline$, (o) => o.instance.userData === `v${i}`);

@@ -13,7 +13,7 @@ import type { Instance, Mesh, Message } from '../../lib/index.js';
 import { runAll, runCli, startCli } from '../helpers/cli.js';
 import { GAME, KEY, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { cleanupShm, tempShmDir } from '../helpers/shm.js';
-import { next, until } from '../mesh/wait.js';
+import { next, until } from '../helpers/wait.js';
 
 const Adhoc = suite('cli adhoc');
 let up: MeshProcess;

@@ -10,7 +10,7 @@ import { runAll } from '../helpers/cli.js';
 import { etcdSpecsEnabled, startEtcd, type EtcdCluster } from '../helpers/etcd.js';
 import { GAME, GAMES, startAgent, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next } from '../mesh/wait.js';
+import { next } from '../helpers/wait.js';
 
 const enabled = etcdSpecsEnabled('cli/ls.spec.ts');
 const Ls = suite('cli ls');

@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { BadArgumentError, connect, type Mesh } from '../../lib/index.js';
 import { GAME, KEY, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next } from '../mesh/wait.js';
+import { next } from '../helpers/wait.js';
 
 const Spin = suite('reply spin');
 let up: MeshProcess;

@@ -8,7 +8,7 @@
  */
 import type { Instance, InstanceRef, Mesh } from '../../lib/index.js';
 import type { MeshProcess } from '../helpers/mesh.js';
-import { next } from '../mesh/wait.js';
+import { next } from '../helpers/wait.js';
 
 /** Service names the fuzzer must never generate (see cases: `avoidCanary`). */
 export const CANARY_SERVICE = 'g.fuzzcanary.1.0';

@@ -26,7 +26,7 @@ import { encodeFrame } from '../../lib/protocol/frame.js';
 import { NsMessage } from '../../lib/protocol/registry-messages.js';
 import { MESH_SECRET, startAgent, startNs, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next, sleep } from '../mesh/wait.js';
+import { next, sleep } from '../helpers/wait.js';
 import { FakePeer } from './fake-peer.js';
 import { authenticateRaw } from './ns-auth-raw.js';
 import { RawApp } from './raw-app.js';

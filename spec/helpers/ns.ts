@@ -14,6 +14,7 @@ import { NS_PROTOCOL, versionFields } from '../../lib/protocol/versions.js';
 import { NameServer, type NameServerOptions } from '../../lib/ns/server.js';
 import type { WatchEvent } from '../../lib/registry/registry.js';
 import { startFixture, type Fixture } from './process.js';
+import { waitFor } from './wait.js';
 
 export interface NsHandle {
   ns: NameServer;
@@ -27,7 +28,7 @@ export interface NsHandle {
 export const NS_SECRET = 'spec-ns-secret';
 
 /** A name server on 127.0.0.1 with ephemeral ports (unless given), the spec secret and a captured log. */
-export async function startNs(options: Partial<NameServerOptions> = {}): Promise<NsHandle> {
+export async function startNsInProcess(options: Partial<NameServerOptions> = {}): Promise<NsHandle> {
   const logs: string[] = [];
   const ns = await NameServer.start({
     host: '127.0.0.1',
@@ -41,19 +42,6 @@ export async function startNs(options: Partial<NameServerOptions> = {}): Promise
     },
   });
   return { ns, logs, url: `ns://127.0.0.1:${ns.port}`, close: () => ns.close() };
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Poll `probe` until it returns something truthy; fail after `timeoutMs`. */
-export async function waitFor<T>(probe: () => T | undefined | null | false, what: string, timeoutMs = 3000): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v) return v;
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 /** Collects watch events; `next` waits for the first not yet taken that matches. */

@@ -1,5 +1,5 @@
 /**
- * Peer apps in their own processes (spec/mesh/fixtures/peer.ts), for specs
+ * Peer apps in their own processes (spec/helpers/fixtures/peer.ts), for specs
  * that kill a sender or a receiver: start one, wait until it is online, read
  * what it logged, and read the agent's ledger of messages an app had taken
  * when it died (RXMESH_TEST_HOOKS).
@@ -30,7 +30,7 @@ export interface Peer {
 const started = new Set<Fixture>();
 
 export async function startPeer(o: PeerOptions): Promise<Peer> {
-  const fixture = startFixture('spec/mesh/fixtures/peer.ts', [JSON.stringify(o)]);
+  const fixture = startFixture('spec/helpers/fixtures/peer.ts', [JSON.stringify(o)]);
   started.add(fixture);
   await fixture.waitFor('started ');
   const localId = Number(/started (\d+)/.exec(fixture.stdout)![1]);

@@ -12,7 +12,7 @@ import { QueueFullError, type Mesh, type Undeliverable } from '../../lib/index.j
 import { startUp, type MeshProcess } from '../helpers/mesh.js';
 import { startFixture, type Fixture } from '../helpers/process.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next, sleep, until } from '../mesh/wait.js';
+import { next, sleep, until } from '../helpers/wait.js';
 
 let up: MeshProcess;
 let mesh: Mesh;

@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { GAMES, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { startFixture, type Fixture } from '../helpers/process.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next } from '../mesh/wait.js';
+import { next } from '../helpers/wait.js';
 
 const possible = process.getuid?.() === 0 && existsSync('/usr/sbin/useradd');
 let user: { name: string; uid: number; gid: number } | undefined;

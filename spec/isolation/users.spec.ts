@@ -15,7 +15,7 @@ import type { Mesh } from '../../lib/index.js';
 import { GAMES, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { startFixture, type Fixture } from '../helpers/process.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next } from '../mesh/wait.js';
+import { next } from '../helpers/wait.js';
 
 interface User {
   name: string;

@@ -8,7 +8,8 @@ import { ConflictError, InvalidNameError, MeshError, NotFoundError, ProtocolErro
 import { encodeFrame } from '../../lib/protocol/frame.js';
 import { NsMessage, type InstanceRecord } from '../../lib/protocol/registry-messages.js';
 import { loadGames } from '../../lib/ns/games.js';
-import { closedWithin, httpGet, rawAgent, rawClient, rawSocket, startNs, waitFor, type NsHandle } from '../helpers/ns.js';
+import { closedWithin, httpGet, rawAgent, rawClient, rawSocket, startNsInProcess, type NsHandle } from '../helpers/ns.js';
+import { waitFor } from '../helpers/wait.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,7 +53,7 @@ const http = suite('ns http');
 let h: NsHandle;
 let conns: FramedConnection[] = [];
 http.before(async () => {
-  h = await startNs({ games: GAMES, leaseTtlMs: 5000 });
+  h = await startNsInProcess({ games: GAMES, leaseTtlMs: 5000 });
   const a = await agent(h, 'agent-a');
   const b = await agent(h, 'agent-b');
   conns = [a.conn, b.conn];
@@ -126,7 +127,7 @@ let open: FramedConnection[] = [];
 proto.before.each(async () => {
   // Long enough that a raw agent which never heartbeats keeps its lease for
   // the whole test (the expiry test starts its own short-TTL server).
-  p = await startNs({ games: GAMES, leaseTtlMs: 10_000 });
+  p = await startNsInProcess({ games: GAMES, leaseTtlMs: 10_000 });
 });
 proto.after.each(async () => {
   open.forEach((c) => c.close());
@@ -165,7 +166,7 @@ proto('ns - reject conflict names the holder', async () => {
 
 proto('ns - an expired lease takes its instances offline (agent_lost) and closes its connection', async () => {
   await p.close();
-  p = await startNs({ games: GAMES, leaseTtlMs: TTL });
+  p = await startNsInProcess({ games: GAMES, leaseTtlMs: TTL });
   const w = await track('watcher');
   const { watchId } = await w.conn.request<{ watchId: number }>(NsMessage.WATCH, { gameId: 'g', pattern: 'g.*.*.*' });
   const a = await track('silent'); // never heartbeats
@@ -215,7 +216,7 @@ proto('ns - the same holder: again on its lease is a no-op, on a new lease (agen
 
 proto('ns - start fails cleanly on a port in use', async () => {
   try {
-    await startNs({ port: p.ns.port });
+    await startNsInProcess({ port: p.ns.port });
     assert.unreachable('the port is taken');
   } catch (err) {
     assert.is((err as NodeJS.ErrnoException).code, 'EADDRINUSE');

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { connect, reply } from '../../lib/index.js';
 import { startFixture } from '../helpers/process.js';
 import { cleanupShm, tempShmDir } from '../helpers/shm.js';
-import { next } from '../mesh/wait.js';
+import { next } from '../helpers/wait.js';
 
 const Embedded = suite('embedded server');
 Embedded.after(cleanupShm);

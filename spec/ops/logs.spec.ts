@@ -15,7 +15,7 @@ import * as assert from 'uvu/assert';
 import { connect, objectFirst, type Logger, type LogFields } from '../../lib/index.js';
 import { GAME, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { refusal, until } from '../mesh/wait.js';
+import { refusal, until } from '../helpers/wait.js';
 
 const Logs = suite('logs');
 const procs: MeshProcess[] = [];

@@ -13,7 +13,7 @@ import { startAgent, startNs, startUp, type MeshProcess } from '../helpers/mesh.
 import { find, promtool, scrape, scrapeUntil, value } from '../helpers/scrape.js';
 import { repoRoot } from '../helpers/process.js';
 import { cleanupShm, tempShmDir } from '../helpers/shm.js';
-import { next, until } from '../mesh/wait.js';
+import { next, until } from '../helpers/wait.js';
 
 /** promtool finds nothing to say about `text` (exit 0, no problem lines). */
 function assertClean(text: string, what: string): void {

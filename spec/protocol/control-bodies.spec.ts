@@ -23,7 +23,7 @@ import { AuthError, InvalidNameError, ProtocolError } from '../../lib/protocol/e
 import { GAME, KEY, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { startFixture, type Fixture } from '../helpers/process.js';
 import { cleanupShm, tempShmDir } from '../helpers/shm.js';
-import { next, sleep, until } from '../mesh/wait.js';
+import { next, sleep, until } from '../helpers/wait.js';
 import type { Variant } from './body-variants.js';
 import {
   assertEachType, decodeAll, decoderIn, sampleTests, type ByKind, type Decoder, type Decoders, type ErrorClass,

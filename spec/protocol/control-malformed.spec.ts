@@ -15,11 +15,11 @@ import * as assert from 'uvu/assert';
 import { AgentLostError, connect, MeshError, ProtocolError, type Mesh } from '../../lib/index.js';
 import { FramedConnection } from '../../lib/protocol/connection.js';
 import { ControlMessage } from '../../lib/protocol/control-messages.js';
-import { roundTrip } from '../bounds/raw.js';
+import { roundTrip } from '../helpers/raw-control.js';
 import { RawApp } from '../fuzz/raw-app.js';
 import { GAME, KEY, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next, until } from '../mesh/wait.js';
+import { next, until } from '../helpers/wait.js';
 import { FrameTap, type Tapped } from './frame-tap.js';
 
 const M = ControlMessage;

@@ -19,7 +19,7 @@ import { freePort } from '../helpers/etcd.js';
 import { startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
 import { startPeer, stopPeers } from '../helpers/peer.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next, sleep, until } from '../mesh/wait.js';
+import { next, sleep, until } from '../helpers/wait.js';
 import { assertEachType, decodeAll, decoderIn, sampleTests, samples, type ByKind, type Decoders } from './decoder-checks.js';
 import { LinkTap, type LinkTapped } from './link-tap.js';
 

@@ -27,7 +27,7 @@ import { NS_PROTOCOL, versionFields } from '../../lib/protocol/versions.js';
 import { MESH_SECRET, startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
 import { helloBody, rawClient } from '../helpers/ns.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next, until } from '../mesh/wait.js';
+import { next, until } from '../helpers/wait.js';
 import type { Variant } from './body-variants.js';
 import {
   assertEachType, decodeAll, decoderIn, sampleTests, samples, type ByKind, type Decoder, type Decoders, type ErrorClass,

@@ -14,7 +14,8 @@ import * as assert from 'uvu/assert';
 import { gameProof } from '../../lib/protocol/auth.js';
 import { ConflictError, CrossGameError, InvalidNameError, MeshError } from '../../lib/protocol/errors.js';
 import type { InstanceRecord, Registry } from '../../lib/registry/registry.js';
-import { EventLog, waitFor } from '../helpers/ns.js';
+import { EventLog } from '../helpers/ns.js';
+import { waitFor } from '../helpers/wait.js';
 
 export const CONTRACT_GAMES = { cg: 'contract-key-1', cg2: 'contract-key-2' } as const;
 

@@ -12,7 +12,7 @@ import { startAgent, type MeshProcess } from '../helpers/mesh.js';
 import { makePki, type Authority, type Issued, type Pki } from '../helpers/pki.js';
 import { startFixture, type Fixture } from '../helpers/process.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next } from '../mesh/wait.js';
+import { next } from '../helpers/wait.js';
 
 const enabled = etcdSpecsEnabled('etcd-cli.spec.ts');
 const Cli = suite('etcd cli');

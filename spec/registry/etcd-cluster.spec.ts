@@ -11,10 +11,10 @@ import { EtcdRegistry, type EtcdRegistryOptions } from '../../lib/registry/etcd-
 import type { InstanceRecord, WatchEvent } from '../../lib/registry/registry.js';
 import { etcdSpecsEnabled, startEtcd, type EtcdCluster } from '../helpers/etcd.js';
 import { GAMES, startAgent, type MeshProcess } from '../helpers/mesh.js';
-import { EventLog, sleep, waitFor } from '../helpers/ns.js';
+import { EventLog } from '../helpers/ns.js';
 import { startFixture, type Fixture } from '../helpers/process.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next } from '../mesh/wait.js';
+import { next, sleep, waitFor } from '../helpers/wait.js';
 
 const enabled = etcdSpecsEnabled('etcd-cluster.spec.ts');
 

@@ -14,7 +14,8 @@ import { keyOf } from '../../lib/protocol/registry-messages.js';
 import { EtcdRegistry, parseEtcdUrl, type EtcdRegistryOptions } from '../../lib/registry/etcd-registry.js';
 import type { InstanceRecord, WatchEvent } from '../../lib/registry/registry.js';
 import { etcdSpecsEnabled, startEtcd, type EtcdCluster } from '../helpers/etcd.js';
-import { EventLog, sleep, waitFor } from '../helpers/ns.js';
+import { EventLog } from '../helpers/ns.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { startFixture, type Fixture } from '../helpers/process.js';
 import { CONTRACT_GAMES, registryContract } from './contract.js';
 

@@ -5,13 +5,14 @@ import { keyOf } from '../../lib/protocol/registry-messages.js';
 import { parseNsUrl } from '../../lib/registry/ns-connect.js';
 import { NsRegistry, type NsRegistryOptions } from '../../lib/registry/ns-registry.js';
 import type { InstanceRecord, WatchEvent } from '../../lib/registry/registry.js';
-import { EventLog, httpGet, killChildren, NS_SECRET, sleep, spawnAgent, startNs, waitFor, type NsHandle } from '../helpers/ns.js';
+import { EventLog, httpGet, killChildren, NS_SECRET, spawnAgent, startNsInProcess, type NsHandle } from '../helpers/ns.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 import { CONTRACT_GAMES, registryContract } from './contract.js';
 
 const TTL = 600;
 
 registryContract('ns', async () => {
-  const h = await startNs({ games: CONTRACT_GAMES });
+  const h = await startNsInProcess({ games: CONTRACT_GAMES });
   const clients: NsRegistry[] = [];
   return {
     registry: () => {
@@ -40,8 +41,8 @@ test.after.each(async () => {
   servers = [];
 });
 
-async function ns(options: Parameters<typeof startNs>[0] = {}): Promise<NsHandle> {
-  const h = await startNs({ games: CONTRACT_GAMES, leaseTtlMs: TTL, ...options });
+async function ns(options: Parameters<typeof startNsInProcess>[0] = {}): Promise<NsHandle> {
+  const h = await startNsInProcess({ games: CONTRACT_GAMES, leaseTtlMs: TTL, ...options });
   servers.push(h);
   return h;
 }

@@ -17,7 +17,7 @@ import { startAgent, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { NetHosts, startInNetns, type NetHost } from '../helpers/netns.js';
 import { makePki, type Issued, type Pki } from '../helpers/pki.js';
 import { tempShmDir } from '../helpers/shm.js';
-import { next } from '../mesh/wait.js';
+import { next } from '../helpers/wait.js';
 import type { Outcomes, Pem, Target } from './outcomes.js';
 
 export const VICTIM = { service: 'g.victim.1.0', userData: 'v' };

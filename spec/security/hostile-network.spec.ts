@@ -22,7 +22,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { netnsSpecsEnabled } from '../helpers/netns.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next } from '../mesh/wait.js';
+import { next } from '../helpers/wait.js';
 import { VERIFY_GUESSES, WRONG_SECRETS, type Outcomes } from './outcomes.js';
 import { FAR, HostileWorld, targetOf, VICTIM, type HostileMesh } from './hostile-mesh.js';
 

@@ -26,7 +26,7 @@ import { factsOf, helloFrame, type Challenge } from '../helpers/link-handshake.j
 import { MESH_SECRET, startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
 import { seqOf, seqPayload } from '../helpers/sequence.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next, sleep, until } from '../mesh/wait.js';
+import { next, sleep, until } from '../helpers/wait.js';
 
 const FORGED_SRC = 4242;
 const EVIL = new TextEncoder().encode('EVIL');

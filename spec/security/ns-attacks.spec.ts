@@ -17,8 +17,8 @@ import { NsMessage } from '../../lib/protocol/registry-messages.js';
 import { NS_PROTOCOL, versionFields } from '../../lib/protocol/versions.js';
 import { NsRegistry } from '../../lib/registry/ns-registry.js';
 import type { InstanceRecord } from '../../lib/registry/registry.js';
-import { refusal } from '../mesh/wait.js';
-import { authenticate, helloBody, NS_SECRET, rawAgent, rawClient, sleep, startNs, waitFor, type NsHandle } from '../helpers/ns.js';
+import { refusal, sleep, waitFor } from '../helpers/wait.js';
+import { authenticate, helloBody, NS_SECRET, rawAgent, rawClient, startNsInProcess, type NsHandle } from '../helpers/ns.js';
 
 const GAMES = { g: 'game-key-g', h: 'game-key-h' };
 const VICTIM = { gameId: 'g', service: 'g.victim.1.0', userData: 'v' };
@@ -33,7 +33,7 @@ interface Scene {
 
 /** A name server and a victim agent whose instance g.victim.1.0/v is online. */
 async function scene(): Promise<Scene> {
-  const ns = await startNs({ games: GAMES, leaseTtlMs: 2000 });
+  const ns = await startNsInProcess({ games: GAMES, leaseTtlMs: 2000 });
   const victim = new NsRegistry(ns.url, { secret: NS_SECRET, requestTimeoutMs: 3000 });
   const kicks: unknown[] = [];
   await victim.open({ agentId: 'victim-agent', address: '10.0.0.2:7000' }, { kicked: (i) => kicks.push(i) });
@@ -188,7 +188,7 @@ Attacks('ns attack - guessing the mesh secret: 10 failures from one address, the
 });
 
 Attacks('ns attack - a name server without the secret is not believed: the agent refuses its answer (AUTH) and registers nothing there', async () => {
-  const fake = await startNs({ games: GAMES, secret: 'another-mesh' });
+  const fake = await startNsInProcess({ games: GAMES, secret: 'another-mesh' });
   try {
     const agent = new NsRegistry(fake.url, { secret: NS_SECRET, requestTimeoutMs: 2000 });
     const err = await refusal(agent.open({ agentId: 'careful-agent', address: '' }, { kicked: () => {} }));

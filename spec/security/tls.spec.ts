@@ -18,7 +18,7 @@ import { NS_PROTOCOL, versionFields } from '../../lib/protocol/versions.js';
 import { startAgent, startUp, type MeshProcess } from '../helpers/mesh.js';
 import { makePki, type Authority, type Issued } from '../helpers/pki.js';
 import { cleanupShm } from '../helpers/shm.js';
-import { next, until } from '../mesh/wait.js';
+import { next, until } from '../helpers/wait.js';
 
 const pki = makePki();
 let mesh: Authority;
