@@ -4,6 +4,7 @@ export { defaultAgentSocket, defaultShmDir } from './protocol/shm-home.js';
 export { Mesh, DEFAULT_REPLY_SPIN_US, type ConnectOptions } from './client/mesh.js';
 export { Instance, type InstanceOptions, type SendOptions, type RequestOptions, type StrategyName, type OfflineInfo, type InstanceStats } from './client/instance.js';
 export { Message, type InstanceRef, type Undeliverable } from './client/message.js';
+export { type DrainOptions, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_DRAIN_QUIET_MS } from './client/drain.js';
 export type { Strategy, RouteContext } from './client/strategies/strategy.js';
 export { RoundRobinStrategy } from './client/strategies/round-robin.js';
 export { RandomStrategy } from './client/strategies/random.js';

@@ -15,11 +15,12 @@
 import { firstValueFrom, Observable, ReplaySubject, Subject } from 'rxjs';
 import { ControlMessage } from '../protocol/control-messages.js';
 import type { Created, PairClosedEvent } from '../protocol/control-bodies.js';
-import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, Flag } from '../protocol/envelope.js';
+import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, Flag, WHOLE_MESSAGE_MAX } from '../protocol/envelope.js';
 import {
   AgentLostError, BadArgumentError, ClosedError, ConflictError, CrossGameError, InDoubtError, KickedError, LimitError, MeshError, NoRouteError, NotWatchedError, RemoteError,
 } from '../protocol/errors.js';
 import { gameOf, validatePattern, validateService, validateUserData } from '../protocol/names.js';
+import { drain, drainOptions, type DrainOptions } from './drain.js';
 import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
 import { InstanceRings, type HeldRing, type RingsHost } from './instance-rings.js';
 import { Message, type InstanceRef, type ReplyPort, type Undeliverable } from './message.js';
@@ -45,6 +46,8 @@ export interface InstanceHost extends WatchHost, RingsHost {
   resolveRef(node: number, localId: number, epoch?: number): InstanceRef;
   /** The queue depth the agent last reported for an instance (0 when unknown). */
   load(node: number, localId: number): number;
+  /** The agent takes DRAIN requests (drain.ts). */
+  readonly drains: boolean;
 }
 
 type State = 'starting' | 'online' | 'suspended' | 'closing' | 'closed';
@@ -88,6 +91,10 @@ export class Instance implements ReplyPort, AsyncDisposable {
   private kickedBy = false;
   private started = false;
   private closing: Promise<void> | undefined;
+  private draining: Promise<void> | undefined;
+  /** Messages handed out, and requests among them not answered yet: what a drain watches. */
+  private handedOut = 0;
+  private owed = 0;
 
   constructor(
     readonly service: string,
@@ -227,6 +234,35 @@ export class Instance implements ReplyPort, AsyncDisposable {
     return this.closing;
   }
 
+  /**
+   * Graceful drain (drain.ts): leave routing at once (watchers see it offline,
+   * reason `draining`), keep reading and answering what was already sent to
+   * it, then close; at `timeoutMs` close anyway (what is unread is bounced).
+   * It may still send and request meanwhile. Idempotent: a second call, or one
+   * while it closes, returns the same promise as the first (or as close()).
+   */
+  drain(opts: DrainOptions = {}): Promise<void> {
+    let checked: Required<DrainOptions>;
+    try {
+      checked = drainOptions(opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.draining) return this.draining;
+    if (this.state === 'starting') return firstValueFrom(this.startup$).then(() => this.drain(opts), () => {});
+    if (this.state !== 'online' || this.closing) return this.close();
+    const localId = this.localId;
+    this.draining = drain({
+      leaveRouting: () => (this.host.drains ? this.host.control(ControlMessage.DRAIN, { localId }).then(() => true) : Promise.resolve(false)),
+      open: () => this.state === 'online' && !this.closing,
+      handedOut: () => this.handedOut,
+      owed: () => this.owed,
+      unread: () => this.rings?.unread ?? false,
+      close: () => this.close(),
+    }, checked);
+    return this.draining;
+  }
+
   /** `await using inst = mesh.instance(...)`: closed at the end of the scope, as close() does. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
@@ -335,8 +371,8 @@ export class Instance implements ReplyPort, AsyncDisposable {
     this.ensureOnline().push(to.node, to.localId, to.epoch, f | flags, corr, bytes);
   }
 
-  /** Route to the instance a strategy picks (`via` while it is online); null when none is online. */
-  private route(service: string, opts: SendOptions): InstanceRef | null {
+  /** Route to the instance a strategy picks (`via` while it is online; never `exclude`); null when none is online. */
+  private route(service: string, opts: SendOptions, exclude?: InstanceRef): InstanceRef | null {
     const m = this.watches.membership;
     if (opts.via) {
       if (opts.via.service !== service) throw new BadArgumentError(`via ${opts.via.id} is not an instance of '${service}'`);
@@ -350,7 +386,8 @@ export class Instance implements ReplyPort, AsyncDisposable {
     if (!strategy) throw new BadArgumentError(`unknown strategy '${String(opts.strategy)}'`);
     const ctx: RouteContext = { service, load: this.loadOf };
     if (opts.key !== undefined) ctx.key = opts.key;
-    return strategy.select(m.members(service), ctx) ?? null;
+    const members = m.members(service);
+    return strategy.select(exclude ? members.filter((r) => r.node !== exclude.node || r.localId !== exclude.localId) : members, ctx) ?? null;
   }
 
   /** Games are isolated: a service of another game is never routable from here (watching it fails too). */
@@ -424,22 +461,47 @@ export class Instance implements ReplyPort, AsyncDisposable {
     return members.length;
   }
 
-  /** Send a request and wait for its reply (cold: nothing is sent until called). */
+  /**
+   * Send a request and wait for its reply (cold: nothing is sent until called).
+   * One addressed to a service that comes back `offline` (never handed out:
+   * its instance left, e.g. drained, before reading it) is sent once more, to
+   * another instance (not with `reroute: false`, nor when larger than a
+   * whole-delivered message).
+   */
   request(target: string | InstanceRef, value: unknown, opts: RequestOptions = {}): Promise<Message> {
     try {
       this.ensureOnline();
       this.startReading();
-      const to = typeof target === 'string' ? this.route(validateService(target), opts) : target;
+      const service = typeof target === 'string' ? validateService(target) : undefined;
+      const to = service !== undefined ? this.route(service, opts) : (target as InstanceRef);
       if (!to) return Promise.reject(new NoRouteError(`no instance of '${String(target)}' is online`));
-      return this.requests.start(to.id, opts.timeoutMs ?? 5000, opts.signal, (corr) => this.deliver(to, value, Flag.REQUEST, corr));
+      const { bytes, flags } = encodePayload(value);
+      const retry = service !== undefined && opts.reroute !== false && bytes.length <= WHOLE_MESSAGE_MAX
+        ? (from: InstanceRef, payload: Uint8Array, corr: number): boolean => this.reroute(service, opts, from, payload, flags, corr)
+        : undefined;
+      return this.requests.start(to.id, opts.timeoutMs ?? 5000, opts.signal, (corr) => this.ensureOnline().push(to.node, to.localId, to.epoch, flags | Flag.REQUEST, corr, bytes), retry);
     } catch (err) {
       return Promise.reject(err);
+    }
+  }
+
+  /** A request to `service` came back `offline` from `from`, never handed out: send it (whole, as it came back) to another instance. */
+  private reroute(service: string, opts: SendOptions, from: InstanceRef, payload: Uint8Array, flags: number, corr: number): boolean {
+    if (this.state !== 'online') return false;
+    try {
+      const to = this.route(service, { ...opts, via: undefined }, from);
+      if (!to) return false;
+      this.rings!.push(to.node, to.localId, to.epoch, flags | Flag.REQUEST, corr, payload.slice());
+      return true;
+    } catch {
+      return false; // (reported as it came back)
     }
   }
 
   replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean): void {
     const { bytes, flags } = encodePayload(value);
     const replyFlags = request ? Flag.REPLY | (error ? Flag.ERROR_REPLY : 0) : 0;
+    if (request && this.owed > 0) this.owed--;
     this.ensureOnline().push(node, localId, epoch, flags | replyFlags, request ? corr : 0, bytes);
   }
 
@@ -455,6 +517,8 @@ export class Instance implements ReplyPort, AsyncDisposable {
   // ---------------------------------------------------------------- what the Inbox hands out
 
   private onMessage(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void {
+    this.handedOut++;
+    if (flags & Flag.REQUEST) this.owed++;
     this.messageSubject.next(new Message(payload, flags, node, local, epoch, corr, this.selfRef!, this));
   }
 
@@ -480,6 +544,7 @@ export class Instance implements ReplyPort, AsyncDisposable {
     const reason = BOUNCE_REASON_NAMES[reasonCode] ?? 'offline';
     const to = this.host.resolveRef(node, local, epoch);
     if (flags & Flag.REQUEST) {
+      if (reason === 'offline' && this.requests.retry(corr, to, payload)) return; // sent again, to another instance: nothing to report
       const why = `request to ${to.id} undeliverable: ${reason}`;
       const err = reason === 'in_doubt' ? new InDoubtError(why) : reason === 'agent_lost' ? new AgentLostError(why)
         : reason === 'limit' ? new LimitError(why) : new NoRouteError(why);
