@@ -6,6 +6,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BadArgumentError, ClosedError, NoRouteError, type Instance, type InstanceRef, type Mesh, type OfflineInfo, type Undeliverable } from '../../lib/index.js';
+import { OfflineReason, reasonFor } from '../../lib/protocol/registry-messages.js';
 import { startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, refusal, sleep, until } from '../mesh/wait.js';
@@ -207,6 +208,12 @@ Drain('mesh.drain - drains every instance (watchers see draining), then closes t
   assert.is((await Promise.all(replies)).length, 2);
   await d;
   assert.throws(() => mesh3.instance(SVC, { userData: 'late' }), (e: Error) => e instanceof ClosedError);
+});
+
+Drain('drain - a peer that did not name the draining capability is told closed (an older build refuses the word)', () => {
+  assert.is(reasonFor(OfflineReason.DRAINING, ['uptime']), 'closed');
+  assert.is(reasonFor(OfflineReason.DRAINING, ['draining']), 'draining');
+  assert.is(reasonFor(OfflineReason.CRASHED, []), 'crashed');
 });
 
 Drain.run();
