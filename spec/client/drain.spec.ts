@@ -7,6 +7,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BadArgumentError, ClosedError, NoRouteError, type Instance, type InstanceRef, type Mesh, type OfflineInfo, type Undeliverable } from '../../lib/index.js';
 import { OfflineReason, reasonFor } from '../../lib/protocol/registry-messages.js';
+import { decodeInstance, encodeInstance, instancePath } from '../../lib/registry/etcd-keys.js';
 import { startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, refusal, sleep, until } from '../mesh/wait.js';
@@ -214,6 +215,12 @@ Drain('drain - a peer that did not name the draining capability is told closed (
   assert.is(reasonFor(OfflineReason.DRAINING, ['uptime']), 'closed');
   assert.is(reasonFor(OfflineReason.DRAINING, ['draining']), 'draining');
   assert.is(reasonFor(OfflineReason.CRASHED, []), 'crashed');
+  // etcd: the tombstone an older agent reads says closed, a new one reads draining
+  const record = { gameId: 'g', service: SVC, userData: 'u', agentId: 'a', address: '', localId: 1, epoch: 2, online: true };
+  const value = encodeInstance(record, { online: true, offline: OfflineReason.DRAINING });
+  assert.is((JSON.parse(value.toString()) as { offline: string }).offline, 'closed');
+  assert.is(decodeInstance(instancePath(record), value)?.offline, 'draining');
+  assert.is(decodeInstance(instancePath(record), encodeInstance(record, { online: true, offline: OfflineReason.CLOSED }))?.offline, 'closed');
 });
 
 Drain.run();
