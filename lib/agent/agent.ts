@@ -314,6 +314,20 @@ export class Agent implements SessionHost, UnreadRoutes {
     await this.whenDrained(inst, 2 * this.limits.fullMs + 1000);
   }
 
+  /**
+   * DRAIN from its app: out of the registry now (watchers everywhere see it
+   * offline, reason `draining`), so senders pick others; still a destination
+   * (Router, pair rings) for what they had addressed to it, until its CLOSE.
+   * Its name is free meanwhile: a successor may register it. Resolves once the
+   * registry took the deregistration.
+   */
+  async drainInstance(inst: LocalInstance): Promise<void> {
+    if (inst.state !== 'online') return; // not started, or leaving already: nothing to drain
+    inst.state = 'draining';
+    if (this.byKey.get(keyOf(inst.record)) === inst) this.byKey.delete(keyOf(inst.record));
+    await this.registry.deregister(inst.record, OfflineReason.DRAINING);
+  }
+
   /** RELEASE from its app: it reads no more; what it left unread goes back to the senders. */
   releaseInstance(inst: LocalInstance): void {
     this.leave(inst, OfflineReason.CLOSED, true);
@@ -385,10 +399,11 @@ export class Agent implements SessionHost, UnreadRoutes {
   /** Not a destination any more (its waiting data bounces); what it sent still goes out. */
   private leave(inst: LocalInstance, reason: OfflineReason, deregister: boolean): void {
     if (inst.state === 'leaving' || inst.state === 'gone') return;
+    const deregistered = inst.state === 'draining'; // (with reason `draining`, when it began)
     inst.state = 'leaving';
     this.path.round(() => inst.sink.leave());
     this.pairs.leaving(inst, reason);
-    if (!deregister) return;
+    if (!deregister || deregistered) return;
     this.registry.deregister(inst.record, reason).catch((err: Error) => this.log.warn(`deregister ${inst.info.id}: ${err.message}`, { instance: inst.info.id }));
   }
 

@@ -10,13 +10,13 @@ import { agreeVersion, commonCaps, CONTROL_PROTOCOL } from '../protocol/versions
 import { ControlMessage } from '../protocol/control-messages.js';
 import {
   authRequest, createRequest, empty, helloRequest, instanceRequest, openPairRequest, pairDoneRequest, resolveRequest, unwatchRequest, watchRequest,
-  type CreateRequest, type Created, type Empty, type HelloAnswer, type InstanceInfo, type PairDoneRequest, type PairOpened, type WatchAnswer, type Welcome,
+  type CreateRequest, type Created, type Empty, type HelloAnswer, type InstanceInfo, type OfflineEvent, type PairDoneRequest, type PairOpened, type WatchAnswer, type Welcome,
 } from '../protocol/control-bodies.js';
 import type { FramedConnection } from '../protocol/connection.js';
 import type { Logger } from '../protocol/logger.js';
 import { newNonce } from '../protocol/auth.js';
 import { gameOf } from '../protocol/names.js';
-import { OfflineReason, type ConflictStrategy } from '../protocol/registry-messages.js';
+import { OfflineReason, reasonFor, type ConflictStrategy } from '../protocol/registry-messages.js';
 import type { GameVerdict, RegistryWatch } from '../registry/registry.js';
 import type { PeerCred } from '../native/index.js';
 import type { LocalInstance } from './local-instance.js';
@@ -35,6 +35,8 @@ export interface SessionHost {
   closeClientBell(clientId: number): void;
   createInstance(clientId: number, gameId: string, service: string, userData: string, conflict: ConflictStrategy): Promise<LocalInstance>;
   startupInstance(inst: LocalInstance): Promise<InstanceInfo>;
+  /** DRAIN: out of the registry (reason `draining`), still a destination until CLOSE; resolves once deregistered. */
+  drainInstance(inst: LocalInstance): Promise<void>;
   /** Leave routing; resolves once what it sent is read and settled. */
   closeInstance(inst: LocalInstance): Promise<void>;
   /** After CLOSE: the app reads no more. */
@@ -95,6 +97,7 @@ export class ClientSession {
       case ControlMessage.UNWATCH: return this.unwatch(unwatchRequest(body).watchId);
       case ControlMessage.CLOSE: return this.host.closeInstance(this.instance(instanceRequest(body).localId)).then((): Empty => ({}));
       case ControlMessage.RELEASE: return this.releaseInstance(instanceRequest(body).localId);
+      case ControlMessage.DRAIN: return this.host.drainInstance(this.instance(instanceRequest(body).localId)).then((): Empty => ({}));
       case ControlMessage.OPEN_PAIR: {
         const { localId, to } = openPairRequest(body);
         return this.host.openPair(this.clientId, this.instance(localId), to);
@@ -134,6 +137,13 @@ export class ClientSession {
     this.nonce = newNonce();
     this.caps = commonCaps(CONTROL_PROTOCOL, hello.caps).filter((c) => c !== 'pairs' || this.host.pairRings);
     return { nonce: this.nonce, agentId: this.host.agentId, v, caps: this.caps };
+  }
+
+  /** A watch event as this app can read it: `draining` only to an app that named that capability (else `closed`). */
+  private event(type: number, ev: unknown): unknown {
+    if (type !== ControlMessage.OFFLINE) return ev;
+    const off = ev as OfflineEvent;
+    return off.reason === OfflineReason.DRAINING ? { ...off, reason: reasonFor(off.reason, this.caps) } : off;
   }
 
   /** The app reads pair rings (and so may be sent pair markers). */
@@ -209,7 +219,7 @@ export class ClientSession {
   private async watch(pattern: string): Promise<WatchAnswer> {
     this.checkGame(pattern);
     const watchId = this.nextWatchId++;
-    const { watch, instances } = await this.host.watch(this.clientId, this.gameId!, pattern, (type, ev) => this.conn.send(type, ev), watchId);
+    const { watch, instances } = await this.host.watch(this.clientId, this.gameId!, pattern, (type, ev) => this.conn.send(type, this.event(type, ev)), watchId);
     if (this.closed) {
       await watch.close();
       throw new MeshError('CLOSED');

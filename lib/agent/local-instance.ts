@@ -8,7 +8,9 @@
  *
  * Lifecycle: registered -> online (routable) -> leaving (not a destination any
  * more; what it sent still goes out and settles) -> gone (rings unmapped and
- * removed; what it left unread bounced to the senders).
+ * removed; what it left unread bounced to the senders). A drain (DRAIN) puts
+ * `draining` between online and leaving: out of the registry, so no sender
+ * picks it any more, but still a destination for what was sent to it.
  */
 import { unlinkSync } from 'node:fs';
 import { Ring, type Doorbell, type RingOptions } from '../native/index.js';
@@ -21,7 +23,7 @@ import type { Destination } from './router.js';
 import type { RecordSink } from './record-sink.js';
 import { Source, type SourceHost } from './source.js';
 
-export type InstanceState = 'registered' | 'online' | 'leaving' | 'gone';
+export type InstanceState = 'registered' | 'online' | 'draining' | 'leaving' | 'gone';
 
 export class LocalInstance implements Destination {
   state: InstanceState = 'registered';
@@ -66,8 +68,9 @@ export class LocalInstance implements Destination {
     return this.record.gameId;
   }
 
+  /** A destination: online, or draining (gone from the registry, still taking what senders had addressed to it). */
   get routable(): boolean {
-    return this.state === 'online';
+    return this.state === 'online' || this.state === 'draining';
   }
 
   get maxRecord(): number {

@@ -28,7 +28,7 @@ export interface AgentMetricsOptions {
   instanceLabels?: number | undefined;
 }
 
-const STATES = ['registered', 'online', 'leaving'];
+const STATES = ['registered', 'online', 'draining', 'leaving'];
 const LINK_STATES: LinkState[] = ['idle', 'connecting', 'up', 'down', 'failed', 'retired'];
 const RINGS = ['tx', 'rx'] as const;
 

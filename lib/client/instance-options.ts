@@ -48,6 +48,13 @@ export interface RequestOptions extends SendOptions {
   timeoutMs?: number;
   /** Aborting it drops the pending request (its timer too) and rejects it with ClosedError. */
   signal?: AbortSignal;
+  /**
+   * A request addressed to a service that comes back `offline` (its instance
+   * left, e.g. drained, before reading it: never handed out) is sent once more
+   * to another instance, within the same timeout. Default true; false rejects
+   * it at once (NoRouteError). Requests to an InstanceRef are never re-sent.
+   */
+  reroute?: boolean;
 }
 
 /** Counters of what an instance holds (specs check that operators release everything). */

@@ -145,6 +145,11 @@ export class InstanceRings {
     return this.outbox.waiting + (this.writers?.waiting ?? 0);
   }
 
+  /** Some ring it reads holds messages not handed out yet (held for a subscriber, or not read yet). */
+  get unread(): boolean {
+    return this.inbox.holding || !this.inbox.drained || (this.readers?.unread ?? false);
+  }
+
   /** Large messages partly received. */
   get partials(): number {
     return this.inbox.partials + (this.readers?.partials ?? 0);

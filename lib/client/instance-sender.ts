@@ -8,7 +8,7 @@
  * or suspended instance refuses sends with the reason.
  */
 import { Subject } from 'rxjs';
-import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, Flag } from '../protocol/envelope.js';
+import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, Flag, WHOLE_MESSAGE_MAX } from '../protocol/envelope.js';
 import {
   AgentLostError, BadArgumentError, CrossGameError, InDoubtError, LimitError, NoRouteError, NotWatchedError, RemoteError,
 } from '../protocol/errors.js';
@@ -43,6 +43,8 @@ export interface SenderHost {
   resolveRef(node: number, localId: number, epoch?: number): InstanceRef;
   /** The queue depth its agent last reported for an instance (0 when unknown). */
   load(node: number, localId: number): number;
+  /** It answered a request (a drain counts what it still owes). */
+  answered(): void;
 }
 
 export class Sender implements ReplyPort {
@@ -87,15 +89,38 @@ export class Sender implements ReplyPort {
     return members.length;
   }
 
+  /**
+   * A request addressed to a service that comes back `offline` (never handed
+   * out: its instance left, e.g. drained, before reading it) is sent once more,
+   * to another instance (not with `reroute: false`, nor when larger than a
+   * whole-delivered message).
+   */
   request(target: string | InstanceRef, value: unknown, opts: RequestOptions): Promise<Message> {
     try {
       this.host.ensureOnline();
       this.host.startReading();
-      const to = typeof target === 'string' ? this.route(validateService(target), opts) : target;
+      const service = typeof target === 'string' ? validateService(target) : undefined;
+      const to = service !== undefined ? this.route(service, opts) : (target as InstanceRef);
       if (!to) return Promise.reject(new NoRouteError(`no instance of '${String(target)}' is online`));
-      return this.requests.start(to.id, opts.timeoutMs ?? 5000, opts.signal, (corr) => this.deliver(to, value, Flag.REQUEST, corr));
+      const { bytes, flags } = encodePayload(value);
+      const retry = service !== undefined && opts.reroute !== false && bytes.length <= WHOLE_MESSAGE_MAX
+        ? (from: InstanceRef, payload: Uint8Array, corr: number): boolean => this.reroute(service, opts, from, payload, flags, corr)
+        : undefined;
+      return this.requests.start(to.id, opts.timeoutMs ?? 5000, opts.signal, (corr) => this.push(to.node, to.localId, to.epoch, flags | Flag.REQUEST, corr, bytes), retry);
     } catch (err) {
       return Promise.reject(err);
+    }
+  }
+
+  /** A request to `service` came back `offline` from `from`, never handed out: send it (whole, as it came back) to another instance. */
+  private reroute(service: string, opts: SendOptions, from: InstanceRef, payload: Uint8Array, flags: number, corr: number): boolean {
+    try {
+      const to = this.route(service, { ...opts, via: undefined }, from);
+      if (!to) return false;
+      this.push(to.node, to.localId, to.epoch, flags | Flag.REQUEST, corr, payload.slice());
+      return true;
+    } catch {
+      return false; // (not online any more, or no room: reported as it came back)
     }
   }
 
@@ -104,6 +129,7 @@ export class Sender implements ReplyPort {
   replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean): void {
     const { bytes, flags } = encodePayload(value);
     const replyFlags = request ? Flag.REPLY | (error ? Flag.ERROR_REPLY : 0) : 0;
+    if (request) this.host.answered();
     this.push(node, localId, epoch, flags | replyFlags, request ? corr : 0, bytes);
   }
 
@@ -144,6 +170,7 @@ export class Sender implements ReplyPort {
     const reason = BOUNCE_REASON_NAMES[reasonCode] ?? 'offline';
     const to = this.host.resolveRef(node, local, epoch);
     if (flags & Flag.REQUEST) {
+      if (reason === 'offline' && this.requests.retry(corr, to, payload)) return; // sent again, to another instance: nothing to report
       const why = `request to ${to.id} undeliverable: ${reason}`;
       const err = reason === 'in_doubt' ? new InDoubtError(why) : reason === 'agent_lost' ? new AgentLostError(why)
         : reason === 'limit' ? new LimitError(why) : new NoRouteError(why);
@@ -168,8 +195,8 @@ export class Sender implements ReplyPort {
     }
   }
 
-  /** Route to the instance a strategy picks (`via` while it is online); null when none is online. */
-  private route(service: string, opts: SendOptions): InstanceRef | null {
+  /** Route to the instance a strategy picks (`via` while it is online; never `exclude`); null when none is online. */
+  private route(service: string, opts: SendOptions, exclude?: InstanceRef): InstanceRef | null {
     const m = this.host.membership;
     if (opts.via) {
       if (opts.via.service !== service) throw new BadArgumentError(`via ${opts.via.id} is not an instance of '${service}'`);
@@ -183,7 +210,8 @@ export class Sender implements ReplyPort {
     if (!strategy) throw new BadArgumentError(`unknown strategy '${String(opts.strategy)}'`);
     const ctx: RouteContext = { service, load: this.loadOf };
     if (opts.key !== undefined) ctx.key = opts.key;
-    return strategy.select(m.members(service), ctx) ?? null;
+    const members = m.members(service);
+    return strategy.select(exclude ? members.filter((r) => r.node !== exclude.node || r.localId !== exclude.localId) : members, ctx) ?? null;
   }
 
   /** Games are isolated: a service of another game is never routable from here (watching it fails too). */

@@ -19,9 +19,11 @@ import { AgentLostError, ClosedError, ConflictError, KickedError, MeshError, Rin
 import { validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions } from './instance-options.js';
 import { InstanceRings, type HeldRing, type RingsHost } from './instance-rings.js';
+import { drain, drainOptions, type DrainOptions } from './drain.js';
 import { Sender } from './instance-sender.js';
 import { ringFailure } from './ring-failure.js';
 import type { Instance } from './mesh-api.js';
+import { Flag } from '../protocol/envelope.js';
 import { Message, type InstanceRef, type Undeliverable } from './message.js';
 import { Watches, type WatchHost } from './watches.js';
 
@@ -37,6 +39,8 @@ export interface InstanceHost extends WatchHost, RingsHost {
   resolveRef(node: number, localId: number, epoch?: number): InstanceRef;
   /** The queue depth the agent last reported for an instance (0 when unknown). */
   load(node: number, localId: number): number;
+  /** The agent takes DRAIN requests (drain.ts). */
+  readonly drains: boolean;
 }
 
 type State = 'starting' | 'online' | 'suspended' | 'closing' | 'closed';
@@ -71,6 +75,10 @@ export class InstanceImpl implements Instance {
   private kickedBy = false;
   private started = false;
   private closing: Promise<void> | undefined;
+  private draining: Promise<void> | undefined;
+  /** Messages handed out, and requests among them not answered yet: what a drain watches. */
+  private handedOut = 0;
+  private owed = 0;
 
   constructor(
     readonly service: string,
@@ -96,6 +104,9 @@ export class InstanceImpl implements Instance {
       startReading: () => this.startReading(),
       resolveRef: (node, localId, epoch) => host.resolveRef(node, localId, epoch),
       load: (node, localId) => host.load(node, localId),
+      answered: () => {
+        if (this.owed > 0) this.owed--;
+      },
     });
     this.undeliverable$ = this.reading(this.sender.undeliverable);
     void this.start();
@@ -233,6 +244,35 @@ export class InstanceImpl implements Instance {
     }
     this.closing ??= this.shutdown();
     return this.closing;
+  }
+
+  /**
+   * Graceful drain (drain.ts): leave routing at once (watchers see it offline,
+   * reason `draining`), keep reading and answering what was already sent to
+   * it, then close; at `timeoutMs` close anyway (what is unread is bounced).
+   * It may still send and request meanwhile. Idempotent: a second call, or one
+   * while it closes, returns the same promise as the first (or as close()).
+   */
+  drain(opts: DrainOptions = {}): Promise<void> {
+    let checked: Required<DrainOptions>;
+    try {
+      checked = drainOptions(opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.draining) return this.draining;
+    if (this.state === 'starting') return firstValueFrom(this.startup$).then(() => this.drain(opts), () => {});
+    if (this.state !== 'online' || this.closing) return this.close();
+    const localId = this.localId;
+    this.draining = drain({
+      leaveRouting: () => (this.host.drains ? this.host.control(ControlMessage.DRAIN, { localId }).then(() => true) : Promise.resolve(false)),
+      open: () => this.state === 'online' && !this.closing,
+      handedOut: () => this.handedOut,
+      owed: () => this.owed,
+      unread: () => this.rings?.unread ?? false,
+      close: () => this.close(),
+    }, checked);
+    return this.draining;
   }
 
   /** `await using inst = mesh.instance(...)`: closed at the end of the scope, as close() does. */
@@ -394,6 +434,8 @@ export class InstanceImpl implements Instance {
   // ---------------------------------------------------------------- what the Inbox hands out
 
   private onMessage(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number): void {
+    this.handedOut++;
+    if (flags & Flag.REQUEST) this.owed++;
     this.messageSubject.next(new Message(payload, flags, node, local, epoch, corr, this.selfRef!, this.sender));
   }
 }

@@ -20,6 +20,7 @@ import {
 import { AgentLostError, BadArgumentError, ClosedError, MeshError } from '../protocol/errors.js';
 import { toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { agreeVersion, CONTROL_PROTOCOL, versionFields } from '../protocol/versions.js';
+import { drainOptions, type DrainOptions } from './drain.js';
 import { InstanceImpl, type InstanceHost, type InstanceOptions } from './instance.js';
 import type { Instance, Mesh } from './mesh-api.js';
 import type { InstanceRef } from './message.js';
@@ -108,6 +109,7 @@ export class MeshImpl implements Mesh, InstanceHost {
   private dryAt = -1;
   private readonly spinMs: number;
   private closed = false;
+  private draining: Promise<void> | undefined;
   private readonly log: Logger;
 
   private constructor(
@@ -216,6 +218,11 @@ export class MeshImpl implements Mesh, InstanceHost {
 
   wake(): void {
     this.schedule();
+  }
+
+  /** The agent takes DRAIN requests (a build before drain does not: Instance.drain is then a close). */
+  get drains(): boolean {
+    return this.caps.includes('drain');
   }
 
   /** Pair rings with this agent: it and we speak them, and the app did not turn them off. */
@@ -407,6 +414,20 @@ export class MeshImpl implements Mesh, InstanceHost {
     this.closeBells();
     this.lostSubject.complete();
     this.reconnectedSubject.complete();
+  }
+
+  /**
+   * Drain every instance (Instance.drain, drain.ts) at once, then close the
+   * connection (NATS `drain()`). Idempotent: later calls return the same promise.
+   */
+  drain(opts: DrainOptions = {}): Promise<void> {
+    try {
+      drainOptions(opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.draining ??= Promise.allSettled([...this.live].map((i) => i.drain(opts))).then(() => this.close());
+    return this.draining;
   }
 
   /** `await using mesh = await connect(...)`: closed (every instance, then the connection) at the end of the scope. */

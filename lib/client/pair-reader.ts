@@ -119,6 +119,12 @@ export class PairReaders {
   }
 
   /** Rings read now (for stats). */
+  /** Some ring holds records not handed out yet (held for a subscriber, or not read yet). */
+  get unread(): boolean {
+    for (const r of this.readers.values()) if (r.inbox.holding || !r.inbox.drained) return true;
+    return false;
+  }
+
   get count(): number {
     return this.readers.size;
   }

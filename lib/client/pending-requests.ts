@@ -13,7 +13,7 @@
  * close) its slot entry and abort listener are released.
  */
 import { ClosedError, TimeoutError } from '../protocol/errors.js';
-import type { Message } from './message.js';
+import type { InstanceRef, Message } from './message.js';
 
 /** Width of a wheel slot: how late a timeout may fire. */
 export const TICK_MS = 10;
@@ -26,7 +26,12 @@ interface Pending {
   timeoutMs: number;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** Send it once more after a bounce that proves it was never handed out (used once). */
+  retry: Retry | undefined;
 }
+
+/** Re-send a bounced request (returned `payload`, from instance `from`) under the same correlation id; false: it could not. */
+export type Retry = (from: InstanceRef, payload: Uint8Array, corr: number) => boolean;
 
 export class PendingRequests {
   private readonly map = new Map<number, Pending>();
@@ -42,13 +47,13 @@ export class PendingRequests {
   }
 
   /** Register a request under a fresh correlation id; `send(corr)` puts it on the wire (a throw rejects it). */
-  start(label: string, timeoutMs: number, signal: AbortSignal | undefined, send: (corr: number) => void): Promise<Message> {
+  start(label: string, timeoutMs: number, signal: AbortSignal | undefined, send: (corr: number) => void, retry?: Retry): Promise<Message> {
     if (signal?.aborted) return Promise.reject(new ClosedError('request aborted'));
     const corr = this.nextCorr;
     this.nextCorr = this.nextCorr >= 0xfffffff0 ? 1 : this.nextCorr + 1;
     return new Promise<Message>((resolve, reject) => {
       const slot = Math.ceil((performance.now() + timeoutMs) / TICK_MS);
-      const p: Pending = { resolve, reject, slot, label, timeoutMs, signal, onAbort: undefined };
+      const p: Pending = { resolve, reject, slot, label, timeoutMs, signal, onAbort: undefined, retry };
       this.map.set(corr, p);
       this.enter(slot, corr);
       if (signal) {
@@ -76,6 +81,15 @@ export class PendingRequests {
     if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
     if (this.map.size === 0) this.timer?.unref();
     return p;
+  }
+
+  /** A request bounced before anyone took it: re-send it once (its retry), keeping its deadline. True if it went again. */
+  retry(corr: number, from: InstanceRef, payload: Uint8Array): boolean {
+    const p = this.map.get(corr);
+    const again = p?.retry;
+    if (!p || !again) return false;
+    p.retry = undefined;
+    return again(from, payload, corr);
   }
 
   rejectAll(err: Error): void {

@@ -38,7 +38,7 @@ import type { RateLimiter } from '../protocol/rate-limit.js';
 import type { Logger } from '../protocol/logger.js';
 import type { ThrottledLog } from '../protocol/throttled-log.js';
 import { agreeVersion, commonCaps, NS_PROTOCOL } from '../protocol/versions.js';
-import { NsMessage } from '../protocol/registry-messages.js';
+import { NsMessage, reasonFor } from '../protocol/registry-messages.js';
 import type { GameAuth } from './games.js';
 import type { Lease, LeaseLink, LeaseTable } from './leases.js';
 import type { RegistryStore, WatchSink } from './registry-store.js';
@@ -73,6 +73,8 @@ export class NsSession implements LeaseLink {
   private condemned = false;
   /** This connection's CHALLENGE nonce and agreed version (until HELLO). */
   private challenge: { nonce: Uint8Array; version: number } | undefined;
+  /** The optional features this agent and we both have (its CHALLENGE). */
+  private caps: string[] = [];
   /** The remote address, the key of its failed-authentication bucket. */
   private readonly host: string;
 
@@ -173,7 +175,8 @@ export class NsSession implements LeaseLink {
       throw new LimitError(`too many failed agent authentications from ${this.host}; retry in ${this.ctx.authFailures.waitSeconds(this.host)} s`);
     }
     this.challenge = { nonce: nsNonce(), version };
-    return { v: version, caps: commonCaps(NS_PROTOCOL, request.caps), nonce: this.challenge.nonce };
+    this.caps = commonCaps(NS_PROTOCOL, request.caps);
+    return { v: version, caps: this.caps, nonce: this.challenge.nonce };
   }
 
   private hello(body: unknown): NsHelloAnswer {
@@ -233,7 +236,7 @@ export class NsSession implements LeaseLink {
     let watchId = 0;
     const sink: WatchSink = (event) => {
       if (event.kind === 'online') this.send(NsMessage.ONLINE, { watchId, instance: event.instance } satisfies NsOnlineEvent);
-      else this.send(NsMessage.OFFLINE, { watchId, instance: event.instance, reason: event.reason } satisfies NsOfflineEvent);
+      else this.send(NsMessage.OFFLINE, { watchId, instance: event.instance, reason: reasonFor(event.reason, this.caps) } satisfies NsOfflineEvent);
     };
     const res = this.ctx.store.watch(gameId, pattern, sink);
     watchId = res.watchId;

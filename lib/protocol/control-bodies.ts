@@ -31,7 +31,7 @@ const MAX_PATH = 4096;
 const MAX_ERROR_CODE = 64;
 const MAX_ERROR_MESSAGE = 4096;
 
-// STATUS requests and the answers to UNWATCH, CLOSE and RELEASE are empty (body-checks.ts).
+// STATUS requests and the answers to UNWATCH, CLOSE, DRAIN and RELEASE are empty (body-checks.ts).
 export { empty, type Empty };
 
 // ---------------------------------------------------------------- app -> agent: requests
@@ -57,7 +57,7 @@ export interface CreateRequest {
   conflict: ConflictStrategy;
 }
 
-/** STARTUP, CLOSE and RELEASE: one of the connection's instances. */
+/** STARTUP, CLOSE, DRAIN and RELEASE: one of the connection's instances. */
 export interface InstanceRequest {
   localId: number;
 }
@@ -330,6 +330,7 @@ export interface ControlRequests {
   [ControlMessage.RELEASE]: { body: InstanceRequest; answer: Empty };
   [ControlMessage.OPEN_PAIR]: { body: OpenPairRequest; answer: PairOpened };
   [ControlMessage.PAIR_DONE]: { body: PairDoneRequest; answer: Empty };
+  [ControlMessage.DRAIN]: { body: InstanceRequest; answer: Empty };
 }
 export type AppRequest = keyof ControlRequests;
 
@@ -346,4 +347,5 @@ export const ANSWERS: { readonly [K in AppRequest]: (value: unknown) => ControlR
   [ControlMessage.RELEASE]: empty,
   [ControlMessage.OPEN_PAIR]: pairOpened,
   [ControlMessage.PAIR_DONE]: empty,
+  [ControlMessage.DRAIN]: empty,
 };

@@ -46,6 +46,10 @@ export const ControlMessage = {
   /** agent -> app {localId, to, reason}: instance `to` went away: stop writing pair ring (localId -> to),
    * then PAIR_DONE; {localId, from, reason}: the writer of pair ring (from -> localId) went away: read it to its end */
   PAIR_CLOSED: 47,
+  /** app -> agent {localId} -> {}: graceful drain (client/drain.ts). The instance leaves the registry (watchers see it
+   * offline, reason `draining`) but stays a destination: what is sent to it is still delivered until its CLOSE.
+   * Answered once the registry took the deregistration. Only to an agent whose HELLO named the `drain` capability. */
+  DRAIN: 48,
 } as const;
 export type ControlMessage = (typeof ControlMessage)[keyof typeof ControlMessage];
 

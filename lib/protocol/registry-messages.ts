@@ -40,8 +40,18 @@ export const OfflineReason = {
   CRASHED: 'crashed',
   REPLACED: 'replaced',
   AGENT_LOST: 'agent_lost',
+  /** It left routing to drain (client/drain.ts): it still answers what was sent to it, then closes. */
+  DRAINING: 'draining',
 } as const;
 export type OfflineReason = (typeof OfflineReason)[keyof typeof OfflineReason];
+
+/**
+ * The reason to tell a peer whose HELLO did not name the `draining` capability
+ * (a build before drain, whose decoder refuses the word): `closed`, which is
+ * what a drain ends in. Everything else as it is.
+ */
+export const reasonFor = (reason: OfflineReason, caps: readonly string[]): OfflineReason =>
+  reason === OfflineReason.DRAINING && !caps.includes('draining') ? OfflineReason.CLOSED : reason;
 
 export interface InstanceKey {
   gameId: string;

@@ -25,14 +25,16 @@ export interface VersionRange {
 
 /**
  * fragments: messages larger than a ring record; load-reports: LOAD events; status: STATUS requests;
- * pairs: pair rings (OPEN_PAIR, PAIR_DONE, PAIR_CLOSED, and pair markers in the rx ring: pair-marker.ts).
+ * pairs: pair rings (OPEN_PAIR, PAIR_DONE, PAIR_CLOSED, and pair markers in the rx ring: pair-marker.ts);
+ * drain: DRAIN requests; draining: OFFLINE events may say `draining` (else they say `closed`).
  */
-export const CONTROL_PROTOCOL: VersionRange = { min: 1, max: 1, caps: ['fragments', 'load-reports', 'status', 'pairs'] };
+export const CONTROL_PROTOCOL: VersionRange = { min: 1, max: 1, caps: ['fragments', 'load-reports', 'status', 'pairs', 'drain', 'draining'] };
 /**
  * 2: agents authenticate (CHALLENGE, HELLO proofs); 1 authenticated nothing and is refused.
- * lease-ttl: HELLO may ask for a TTL; uptime: the HELLO answer says how long the name server has run.
+ * lease-ttl: HELLO may ask for a TTL; uptime: the HELLO answer says how long the name server has run;
+ * draining: DEREGISTER and OFFLINE may carry the reason `draining` (else it travels as `closed`).
  */
-export const NS_PROTOCOL: VersionRange = { min: 2, max: 2, caps: ['lease-ttl', 'uptime'] };
+export const NS_PROTOCOL: VersionRange = { min: 2, max: 2, caps: ['lease-ttl', 'uptime', 'draining'] };
 /**
  * 3: proofs bind both addresses and every frame after the handshake is authenticated (link-seal.ts); 2 is refused.
  * seal-gmac: frames after the handshake sealed; grouped-fragments: a fragmented message settles as one.

@@ -91,6 +91,8 @@ export interface InstanceValue {
   online: boolean;
   meta?: Record<string, string>;
   offline?: OfflineReason;
+  /** A drain's tombstone: `offline` says `closed` (what a build before drain understands), this says `draining`. */
+  draining?: true;
 }
 
 export interface KickValue {
@@ -108,7 +110,10 @@ const REASONS: ReadonlySet<string> = new Set(Object.values(OfflineReason));
 export function encodeInstance(r: InstanceRecord, extra: { online: boolean; offline?: OfflineReason }): Buffer {
   const v: InstanceValue = { agentId: r.agentId, address: r.address, localId: r.localId, epoch: r.epoch, online: extra.online };
   if (r.meta) v.meta = r.meta;
-  if (extra.offline) v.offline = extra.offline;
+  if (extra.offline === OfflineReason.DRAINING) {
+    v.offline = OfflineReason.CLOSED;
+    v.draining = true;
+  } else if (extra.offline) v.offline = extra.offline;
   return Buffer.from(JSON.stringify(v));
 }
 
@@ -127,7 +132,7 @@ export function decodeInstance(path: string, value: Buffer): { record: InstanceR
   const epoch = typeof v.epoch === 'number' ? v.epoch : 0;
   const record: InstanceRecord = { ...key, agentId: v.agentId, address: v.address, localId: v.localId, epoch, online: v.online };
   if (v.meta && typeof v.meta === 'object') record.meta = v.meta;
-  const offline = typeof v.offline === 'string' && REASONS.has(v.offline) ? v.offline : undefined;
+  const offline = typeof v.offline === 'string' && REASONS.has(v.offline) ? (v.draining === true ? OfflineReason.DRAINING : v.offline) : undefined;
   return offline ? { record, offline } : { record };
 }
 

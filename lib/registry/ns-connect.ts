@@ -32,8 +32,8 @@ export function nsRequest<K extends NsRequest>(conn: FramedConnection, type: K, 
   return conn.request(type, body, timeoutMs).then(NS_ANSWERS[type]);
 }
 
-/** CHALLENGE + HELLO on a fresh connection; AuthError when either side's proof fails. */
-export async function nsHello(conn: FramedConnection, r: NsHelloOptions): Promise<NsHelloAnswer> {
+/** CHALLENGE + HELLO on a fresh connection (with the capabilities both sides have); AuthError when either side's proof fails. */
+export async function nsHello(conn: FramedConnection, r: NsHelloOptions): Promise<NsHelloAnswer & { caps: string[] }> {
   const challenge = await nsRequest(conn, NsMessage.CHALLENGE, versionFields(NS_PROTOCOL), r.timeoutMs);
   agreeVersion('name server', NS_PROTOCOL, challenge);
   const key = agentKey(r.secret, r.agentId);
@@ -49,7 +49,7 @@ export async function nsHello(conn: FramedConnection, r: NsHelloOptions): Promis
   if (!sameProof(welcomeProof(key, nonce, challenge.nonce, r.agentId, hello.leaseId), hello.proof)) {
     throw new AuthError('the name server failed the mesh-secret proof (it does not hold this mesh\'s secret)');
   }
-  return hello;
+  return { ...hello, caps: challenge.caps ?? [] };
 }
 
 /** A connected socket to the name server (TLS when `tls` is given), or RegistryUnavailableError. */

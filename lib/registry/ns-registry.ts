@@ -44,7 +44,7 @@ import {
   nsKickedEvent, nsOfflineEvent, nsOnlineEvent, type NsRequest, type NsRequests, type NsUnwatchRequest,
 } from '../protocol/ns-bodies.js';
 import type { TlsMaterial } from '../protocol/tls.js';
-import { keyOf, NsMessage, OfflineReason } from '../protocol/registry-messages.js';
+import { keyOf, NsMessage, OfflineReason, reasonFor } from '../protocol/registry-messages.js';
 import { connectNs, nsHello, nsRequest, parseNsUrl, type NsAddress } from './ns-connect.js';
 import { NsLink } from './ns-link.js';
 import { WatchMirror } from './watch-mirror.js';
@@ -88,6 +88,8 @@ export class NsRegistry implements Registry {
   private link: NsLink | undefined;
   private leaseId: string | undefined;
   private ttlMs = 3000;
+  /** The optional features the name server and we both have (its CHALLENGE answer): `draining` says it takes that reason. */
+  private caps: string[] = [];
   /** What this agent holds; deregistrations that did not reach the name server are re-sent when the lease is resumed. */
   private readonly held: HeldInstances;
   private readonly mirrors = new Set<WatchMirror>();
@@ -164,7 +166,7 @@ export class NsRegistry implements Registry {
   async deregister(key: InstanceKey, reason: OfflineReason): Promise<void> {
     this.held.release(keyOf(key));
     try {
-      await this.call(NsMessage.DEREGISTER, { key: plainKey(key), reason });
+      await this.call(NsMessage.DEREGISTER, { key: plainKey(key), reason: reasonFor(reason, this.caps) });
     } catch (err) {
       // Not sent: remember it for when the lease is resumed (a lost lease needs nothing).
       if (err instanceof RegistryUnavailableError) this.held.unsentLater(key, reason);
@@ -295,6 +297,7 @@ export class NsRegistry implements Registry {
       const reconnect = this.leaseId !== undefined;
       this.leaseId = hello.leaseId;
       this.ttlMs = hello.ttlMs;
+      this.caps = hello.caps;
       const uptime = hello.uptimeMs;
       const recovery = this.options.recoveryMs ?? this.ttlMs + this.maxBackoff;
       // Heartbeat from here on: re-registering thousands of instances may take longer than the TTL.
@@ -316,7 +319,7 @@ export class NsRegistry implements Registry {
     const t = this.requestTimeoutMs;
     const unsent = this.held.takeUnsent(); // a lost lease took those instances with it
     if (resumed) {
-      await Promise.all(unsent.map((u) => nsRequest(link.conn, NsMessage.DEREGISTER, u, t)));
+      await Promise.all(unsent.map((u) => nsRequest(link.conn, NsMessage.DEREGISTER, { key: u.key, reason: reasonFor(u.reason, this.caps) }, t)));
     } else {
       await Promise.all(this.held.entries().map(async ([k, h]) => {
         try {

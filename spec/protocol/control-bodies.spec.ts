@@ -36,7 +36,7 @@ const M = ControlMessage;
 const REQUESTS: Record<number, Decoder> = {
   [M.HELLO]: helloRequest, [M.AUTH]: authRequest, [M.CREATE]: createRequest, [M.STARTUP]: instanceRequest, [M.WATCH]: watchRequest,
   [M.UNWATCH]: unwatchRequest, [M.CLOSE]: instanceRequest, [M.RESOLVE]: resolveRequest, [M.STATUS]: empty, [M.RELEASE]: instanceRequest,
-  [M.OPEN_PAIR]: openPairRequest, [M.PAIR_DONE]: pairDoneRequest,
+  [M.OPEN_PAIR]: openPairRequest, [M.PAIR_DONE]: pairDoneRequest, [M.DRAIN]: instanceRequest,
 };
 /** The decoder of each event body (the ones lib/client/mesh.ts runs). */
 const EVENTS: Record<number, Decoder> = {
@@ -112,6 +112,10 @@ async function exerciseEverything(): Promise<void> {
   await idle.close(); // OFFLINE closed; PAIR_CLOSED for the pair ring the watcher writes to it, then PAIR_DONE
   await until(() => tap.of('event', M.OFFLINE).some((t) => (t.body as { reason: string }).reason === 'closed'), 8000, 'OFFLINE closed');
   await until(() => tap.of('request', M.PAIR_DONE).length > 0, 8000, 'PAIR_CLOSED and PAIR_DONE');
+  const drained = tapped.instance('g.tap-b.3.0', { userData: 'd' });
+  await next(drained.startup$);
+  await drained.drain({ quietMs: 10 }); // DRAIN, OFFLINE draining
+  await until(() => tap.of('event', M.OFFLINE).some((t) => (t.body as { reason: string }).reason === 'draining'), 8000, 'OFFLINE draining');
   await status();
   await late.close(); // UNWATCH, CLOSE, RELEASE
   await watcher.close();
