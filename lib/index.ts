@@ -9,6 +9,7 @@ export type { Mesh, Instance } from './client/mesh-api.js';
 export { DEFAULT_REPLY_SPIN_US, type ConnectOptions } from './client/mesh.js';
 export type { InstanceOptions, SendOptions, RequestOptions, StrategyName, OfflineInfo, InstanceStats } from './client/instance-options.js';
 export type { Message, InstanceRef, Undeliverable } from './client/message.js';
+export type { InstanceInfo } from './protocol/control-bodies.js';
 export { type DrainOptions, DEFAULT_DRAIN_TIMEOUT_MS, DEFAULT_DRAIN_QUIET_MS } from './client/drain.js';
 export { toService, type ToServiceOptions } from './client/operators/to-service.js';
 export { toInstance } from './client/operators/to-instance.js';

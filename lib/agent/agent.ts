@@ -140,6 +140,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.metrics = agentMetrics(this, { instanceLabels: options.metricsInstanceLabels });
   }
 
+  /** Make its shm dir and control socket, take its registry lease, and serve; rejects (and cleans up) when any step fails. */
   static async start(options: AgentOptions): Promise<Agent> {
     const agent = new Agent(options);
     await prepareShmDir(agent.shmDir, agent.socketPath, agent.users.dirMode);
@@ -218,19 +219,22 @@ export class Agent implements SessionHost, UnreadRoutes {
 
   // ---------------------------------------------------------------- SessionHost
 
+  /** @internal */
   verifyGame(gameId: string, nonce: Uint8Array, proof: Uint8Array): Promise<GameVerdict> {
     return this.registry.verifyGame(gameId, nonce, proof);
   }
 
+  /** @internal */
   serves(peer: PeerCred): boolean {
     return this.users.serves(peer);
   }
 
+  /** @internal */
   isAdmin(peer: PeerCred): boolean {
     return this.users.isAdmin(peer);
   }
 
-  /** The doorbell this user's apps ring to wake the agent (their own, when not ours). */
+  /** The doorbell this user's apps ring to wake the agent (their own, when not ours). @internal */
   agentBellFor(peer: PeerCred): string {
     if (peer.uid === this.users.agentUid) return this.agentBellPath;
     let bell = this.userBells.get(peer.uid);
@@ -243,6 +247,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     return bell.path;
   }
 
+  /** @internal */
   openClientBell(clientId: number, peer: PeerCred): string {
     const path = join(this.users.dirFor(peer), `c${clientId}.bell`);
     this.clientBells.set(clientId, Doorbell.create(path));
@@ -250,11 +255,13 @@ export class Agent implements SessionHost, UnreadRoutes {
     return path;
   }
 
+  /** @internal */
   closeClientBell(clientId: number): void {
     this.clientBells.get(clientId)?.close();
     this.clientBells.delete(clientId);
   }
 
+  /** @internal */
   async createInstance(clientId: number, gameId: string, service: string, userData: string, conflict: ConflictStrategy): Promise<LocalInstance> {
     const bell = this.clientBells.get(clientId);
     if (!bell) throw new Error('client has no doorbell');
@@ -301,6 +308,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     return inst;
   }
 
+  /** @internal */
   async startupInstance(inst: LocalInstance): Promise<InstanceInfo> {
     await this.registry.startup(inst.record);
     if (inst.state === 'registered') inst.state = 'online';
@@ -308,7 +316,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     return inst.info;
   }
 
-  /** CLOSE from its app: leave routing now, answer once what it sent is read and settled. */
+  /** CLOSE from its app: leave routing now, answer once what it sent is read and settled. @internal */
   async closeInstance(inst: LocalInstance): Promise<void> {
     this.leave(inst, OfflineReason.CLOSED, true);
     await this.whenDrained(inst, 2 * this.limits.fullMs + 1000);
@@ -320,6 +328,7 @@ export class Agent implements SessionHost, UnreadRoutes {
    * (Router, pair rings) for what they had addressed to it, until its CLOSE.
    * Its name is free meanwhile: a successor may register it. Resolves once the
    * registry took the deregistration.
+   * @internal
    */
   async drainInstance(inst: LocalInstance): Promise<void> {
     if (inst.state !== 'online') return; // not started, or leaving already: nothing to drain
@@ -328,14 +337,14 @@ export class Agent implements SessionHost, UnreadRoutes {
     await this.registry.deregister(inst.record, OfflineReason.DRAINING);
   }
 
-  /** RELEASE from its app: it reads no more; what it left unread goes back to the senders. */
+  /** RELEASE from its app: it reads no more; what it left unread goes back to the senders. @internal */
   releaseInstance(inst: LocalInstance): void {
     this.leave(inst, OfflineReason.CLOSED, true);
     this.pairs.released(inst, OfflineReason.CLOSED); // the client closed its pair rings before CLOSE
     this.finish(inst);
   }
 
-  /** Its app went away without closing it (crash, lost connection). */
+  /** Its app went away without closing it (crash, lost connection). @internal */
   async dropInstance(inst: LocalInstance, reason: OfflineReason): Promise<void> {
     if (this.closing) return;
     this.leave(inst, reason, true);
@@ -343,6 +352,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.finish(inst);
   }
 
+  /** @internal */
   async watch(clientId: number, gameId: string, pattern: string, onEvent: (type: number, body: unknown) => void, watchId: number): Promise<{ watch: RegistryWatch; instances: InstanceInfo[] }> {
     const slot = this.quota.take('watches', clientId, gameId);
     let watch: RegistryWatch;
@@ -363,23 +373,28 @@ export class Agent implements SessionHost, UnreadRoutes {
     return { watch: counted, instances: watch.snapshot.map((r) => this.toInfo(r)) };
   }
 
+  /** @internal */
   get pairRings(): boolean {
     return this.quota.options.maxPairsPerInstance > 0;
   }
 
+  /** @internal */
   openPair(clientId: number, from: LocalInstance, to: number): PairOpened {
     return this.pairs.open(clientId, from, to);
   }
 
+  /** @internal */
   pairDone(clientId: number, done: PairDoneRequest): void {
     if ('to' in done) this.pairs.writerDone(clientId, done.localId, done.to);
     else this.pairs.readerDone(clientId, done.from, done.localId);
   }
 
+  /** @internal */
   clientGone(clientId: number): void {
     this.pairs.clientGone(clientId);
   }
 
+  /** @internal */
   resolve(node: number, localId: number): InstanceInfo | undefined {
     const key = `${node}:${localId}`;
     return (node === 0 ? this.instances.get(localId)?.info : this.known.get(key)) ?? this.gone.get(key);
@@ -479,14 +494,17 @@ export class Agent implements SessionHost, UnreadRoutes {
 
   // ---------------------------------------------------------------- routes for bounces
 
+  /** @internal */
   ownSink(localId: number): LocalInstance['sink'] | undefined {
     return this.instances.get(localId)?.sink;
   }
 
+  /** @internal */
   epochOf(node: number): number | undefined {
     return this.nodes.agentOf(node)?.epoch;
   }
 
+  /** @internal */
   sendBack(node: number, type: number, record: Uint8Array, ticket: import('./record-sink.js').Ticket): void {
     if (this.links) this.links.sendBack(node, type, record, ticket);
   }

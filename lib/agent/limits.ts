@@ -21,6 +21,7 @@ import { silentLogger, type Logger } from '../protocol/logger.js';
 import type { LocalSink } from './local-sink.js';
 import { NO_ORIGIN, Offer, type Origin, type OfferResult, type RecordSink, type Ticket, type Waiter } from './record-sink.js';
 
+/** What one app connection and one game may hold in an agent (instances, watches, bytes queued). */
 export interface LimitOptions {
   /** Instances one app connection may hold at once. */
   maxInstancesPerApp: number;

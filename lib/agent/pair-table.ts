@@ -70,6 +70,7 @@ export interface PairHost {
   readonly log: Logger;
 }
 
+/** One pair ring as `rxmesh status` shows it: its writer, reader and depth. */
 export interface PairStatus {
   from: number;
   to: number;

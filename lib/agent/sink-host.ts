@@ -35,6 +35,7 @@ export interface SinkLimits {
 
 export type SinkState = 'open' | 'leaving' | 'closed';
 
+/** What an instance received: messages and bytes written to its rings, bounced, dropped. */
 export interface SinkStats {
   delivered: number;
   refused: number;

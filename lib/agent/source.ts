@@ -40,6 +40,7 @@ const WHOLE_DATA = recordType(RecordKind.DATA, Frag.COMPLETE);
 /** Slots of `bouncedBy`: one per BounceReason code (0 unused). */
 const BOUNCE_REASONS = Math.max(...Object.values(BounceReason)) + 1;
 
+/** What an instance sent: messages and bytes the agent read from its tx ring. */
 export interface SourceStats {
   read: number;
   bounced: number;

@@ -9,6 +9,7 @@ import type { SinkStats } from './sink-host.js';
 import type { SourceStats } from './source.js';
 import type { PairStatus } from './pair-table.js';
 
+/** One instance as `rxmesh status` shows it: names, state, ring depths and counters. */
 export interface InstanceStatus {
   id: string;
   localId: number;
@@ -39,6 +40,7 @@ export interface InstanceTotals {
   rxFull: number;
 }
 
+/** What `rxmesh status --json` prints: the agent, its instances, pairs, links and totals. */
 export interface AgentStatus {
   agentId: string;
   epoch: number;

@@ -25,6 +25,7 @@
  */
 import { BadArgumentError } from '../protocol/errors.js';
 
+/** How an instance drains (Instance.drain, Mesh.drain). */
 export interface DrainOptions {
   /** The longest the drain waits before it closes the instance anyway (what is unread then is bounced). Default 30000. */
   timeoutMs?: number;
@@ -32,7 +33,9 @@ export interface DrainOptions {
   quietMs?: number;
 }
 
+/** The default `timeoutMs` of a drain: 30 s. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+/** The default `quietMs` of a drain: 250 ms. */
 export const DEFAULT_DRAIN_QUIET_MS = 250;
 /** How often the drain looks at its instance's counters. */
 const POLL_MS = 5;

@@ -2,6 +2,7 @@
 import type { OfflineReason } from '../protocol/registry-messages.js';
 import type { InstanceRef } from './message.js';
 
+/** How `mesh.instance(service, options)` creates an instance. */
 export interface InstanceOptions {
   userData: string;
   /** What happens when the same service/userData is already registered. Default 'reject'. */
@@ -19,8 +20,10 @@ export interface InstanceOptions {
   zeroCopy?: boolean;
 }
 
+/** The routing strategies of stateless sends, by name (README "Routing"). */
 export type StrategyName = 'round-robin' | 'random' | 'least-loaded' | 'consistent-hash' | 'local-first';
 
+/** How a stateless send routes: the strategy, its key, or a sticky `via`. */
 export interface SendOptions {
   /** Default 'round-robin'. */
   strategy?: StrategyName;
@@ -43,6 +46,7 @@ export interface SendOptions {
   via?: InstanceRef;
 }
 
+/** A request's routing (as a send's), its timeout, an abort signal and whether it may be re-routed. */
 export interface RequestOptions extends SendOptions {
   /** Default 5000. */
   timeoutMs?: number;
@@ -69,6 +73,7 @@ export interface InstanceStats {
   partialMessages: number;
 }
 
+/** What offline$ emits: the instance that went offline and why. */
 export interface OfflineInfo {
   instance: InstanceRef;
   reason: OfflineReason;

@@ -7,6 +7,7 @@
  */
 import type { Observable } from 'rxjs';
 import type { AgentLostError } from '../protocol/errors.js';
+import type { DrainOptions } from './drain.js';
 import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions } from './instance-options.js';
 import type { InstanceRef, Message, Undeliverable } from './message.js';
 
@@ -26,6 +27,11 @@ export interface Mesh extends AsyncDisposable {
   instance(service: string, options: InstanceOptions): Instance;
   /** Close every instance, then the connection (DeleteInstanceObj for all). */
   close(): Promise<void>;
+  /**
+   * Drain every instance (see Instance.drain) at once, then close the
+   * connection (NATS `drain()`). Idempotent: later calls return the same promise.
+   */
+  drain(opts?: DrainOptions): Promise<void>;
 }
 
 /**
@@ -91,4 +97,14 @@ export interface Instance extends AsyncDisposable {
    * delivered or reported; messages waiting for it are bounced to their senders.
    */
   close(): Promise<void>;
+  /**
+   * Graceful drain for rolling deploys: leave routing at once (watchers on every
+   * agent see it offline, reason `draining`; stateless sends pick others, a
+   * sticky `via` falls back), keep reading and answering what was already sent
+   * to it, and close once it has been quiet for `quietMs`; at `timeoutMs` close
+   * anyway (what is unread is bounced to its senders). It may still send and
+   * request meanwhile. Idempotent: a second call returns the same promise.
+   * @throws BadArgumentError (as a rejection) on bad options
+   */
+  drain(opts?: DrainOptions): Promise<void>;
 }

@@ -26,6 +26,7 @@ import type { Instance, Mesh } from './mesh-api.js';
 import type { InstanceRef } from './message.js';
 import { Backoff } from '../protocol/backoff.js';
 
+/** How `connect()` reaches and authenticates with the local agent, and how the connection behaves. */
 export interface ConnectOptions {
   gameId: string;
   /** The game key. */

@@ -20,6 +20,10 @@ export interface ReplyPort {
   whenWritable(timeoutMs?: number, signal?: AbortSignal): Promise<void>;
 }
 
+/**
+ * A message to an instance, as `messages$` (or a request's reply) hands it out: its bytes, its sender
+ * (`from`, stamped by the agent), whether it is a request, and `reply`/`replyError` to answer it.
+ */
 export class Message {
   constructor(
     readonly data: Uint8Array,
@@ -67,6 +71,7 @@ export interface Undeliverable {
   to: InstanceRef;
   reason: UndeliverableReason;
   data: Uint8Array;
+  /** The payload decoded (as Message.value). */
   value<T = unknown>(): T;
   corr: number;
 }

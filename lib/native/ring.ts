@@ -13,6 +13,7 @@ import { Layout, native, ShmqResult, ShmqRole, viewOf, type RingHandle } from '.
 
 export type RingRole = 'producer' | 'consumer' | 'observer';
 
+/** A ring's size: its data capacity and largest record. */
 export interface RingOptions {
   /** Data area in bytes, a power of two (default 1 MiB). */
   capacity?: number;
@@ -23,6 +24,7 @@ export interface RingOptions {
 export const DEFAULT_CAPACITY = 1 << 20;
 export const DEFAULT_MAX_RECORD = 16 * 1024;
 
+/** A ring's occupancy: capacity, bytes used, records, the positions. */
 export interface RingStats {
   tail: number;
   head: number;

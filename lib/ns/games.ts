@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { verifyProof } from '../protocol/auth.js';
 import { validateGameId } from '../protocol/names.js';
 
+/** Game id → game key: the games a name server knows (loadGames reads them from a file). */
 export type GameKeys = Readonly<Record<string, string>>;
 
 /** Check a `{ "<gameId>": "<key>" }` map: valid game ids, non-empty string keys. */

@@ -54,6 +54,7 @@ export const NS_IDLE_TIMEOUT_MS = 60_000;
  */
 const GAME_GUESSES = { burst: 100, perSecond: 5 };
 
+/** How a name server listens, which games it knows and what it asks of agents. */
 export interface NameServerOptions {
   /** Interface to listen on (TCP and HTTP). Default 127.0.0.1. */
   host?: string;
@@ -89,6 +90,7 @@ export interface NsConnectionStats {
   http: AdmissionStats | null;
 }
 
+/** The embedded name server (`rxmesh ns`): the registry agents lease, watch and verify games with. Made by `NameServer.start`. */
 export class NameServer {
   private readonly store: RegistryStore;
   private readonly leases: LeaseTable;
@@ -211,6 +213,7 @@ export class NameServer {
     return { listening: this.tcp.listening && !this.closing, games: Object.keys(this.opts.games).length > 0 };
   }
 
+  /** Connections open on each port and what the bounds closed. */
   connections(): NsConnectionStats {
     return { tcp: this.tcpAdmission.stats(), http: this.http ? this.httpAdmission.stats() : null };
   }

@@ -27,6 +27,7 @@ import { ProtocolError } from './errors.js';
 import type { FrameGate } from './frame.js';
 import type { Logger } from './logger.js';
 
+/** Bounds on connections that have not authenticated yet: how many, how long, how many per peer. */
 export interface AdmissionOptions {
   /** A connection not authenticated this long after it was accepted is closed. */
   authTimeoutMs: number;
@@ -54,6 +55,7 @@ export const DEFAULT_ADMISSION: AdmissionOptions = {
 /** Why a bound closed a connection. */
 export type Trip = 'deadline' | 'idle' | 'evicted' | 'refused' | 'frame' | 'buffered';
 
+/** Connections a port holds and what its bounds closed. */
 export interface AdmissionStats {
   open: number;
   pending: number;

@@ -141,6 +141,7 @@ function pairEnd(b: Record<string, unknown>): { to: number } | { from: number } 
 
 /** What an app learns about an instance. `node` + `localId` is its address
  * as this agent sees it (node 0 = this agent). */
+/** An instance's address and names, as the agent reports them (`InstanceRef` in the client API). */
 export interface InstanceInfo {
   service: string;
   userData: string;

@@ -64,6 +64,7 @@ export const BounceReason = {
 } as const;
 export type BounceReason = (typeof BounceReason)[keyof typeof BounceReason];
 
+/** Why a message came back on undeliverable$ (`in_doubt`: it may have been delivered; every other reason: it was not). */
 export type UndeliverableReason = 'no_route' | 'offline' | 'link_down' | 'queue_full' | 'cross_game' | 'in_doubt' | 'agent_lost' | 'limit' | 'too_big';
 
 export const BOUNCE_REASON_NAMES: Record<BounceReason, UndeliverableReason> = {

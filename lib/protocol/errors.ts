@@ -4,6 +4,7 @@
  * on the wire as strings and come back through MeshError.parse.
  */
 
+/** The stable codes of MeshError (`err.code`); `errorMessage(code)` gives each one's fixed text. */
 export const ErrorCode = {
   AUTH: 'AUTH',
   CONFLICT: 'CONFLICT',
@@ -68,6 +69,12 @@ export function errorMessage(code: ErrorCode | string): string {
   return MESSAGES[code as ErrorCode] ?? `unknown error code ${code}`;
 }
 
+/**
+ * What every rxmesh error is: a stable `code` (ErrorCode), `retryable` (the
+ * same call may succeed later: QUEUE_FULL, TIMEOUT, AGENT_LOST,
+ * REGISTRY_UNAVAILABLE, NO_ROUTE) and a message. Test with `instanceof` on the
+ * subclass or compare `code`.
+ */
 export class MeshError extends Error {
   override name = 'MeshError';
   readonly retryable: boolean;
@@ -108,29 +115,53 @@ const make = (code: ErrorCode, name: string) =>
     }
   };
 
+/** The game id or key was refused at connect (AUTH); also an unknown game. */
 export class AuthError extends make(ErrorCode.AUTH, 'AuthError') {}
+/** The service/user data is registered by someone else and the conflict strategy is `reject` (CONFLICT). */
 export class ConflictError extends make(ErrorCode.CONFLICT, 'ConflictError') {}
+/** A service name, pattern or user data that is not valid (INVALID_NAME). */
 export class InvalidNameError extends make(ErrorCode.INVALID_NAME, 'InvalidNameError') {}
+/** A send, request or watch aimed at another game's service (CROSS_GAME). */
 export class CrossGameError extends make(ErrorCode.CROSS_GAME, 'CrossGameError') {}
+/** No instance of the service is online, or a request came back undelivered (NO_ROUTE; retryable). */
 export class NoRouteError extends make(ErrorCode.NO_ROUTE, 'NoRouteError') {}
+/** A stateless send to a service this instance does not watch (NOT_WATCHED): watch it or `await inst.service$(svc)`. */
 export class NotWatchedError extends make(ErrorCode.NOT_WATCHED, 'NotWatchedError') {}
+/** The outgoing ring is full (QUEUE_FULL; retryable): wait with `whenWritable()` and send again. */
 export class QueueFullError extends make(ErrorCode.QUEUE_FULL, 'QueueFullError') {}
+/** A request (or control call) got no answer in time (TIMEOUT; retryable). */
 export class TimeoutError extends make(ErrorCode.TIMEOUT, 'TimeoutError') {}
+/** The connection to the local agent is lost, or none is listening (AGENT_LOST; retryable). */
 export class AgentLostError extends make(ErrorCode.AGENT_LOST, 'AgentLostError') {}
+/** The registry (name server or etcd) cannot be reached (REGISTRY_UNAVAILABLE; retryable). */
 export class RegistryUnavailableError extends make(ErrorCode.REGISTRY_UNAVAILABLE, 'RegistryUnavailableError') {}
+/** The registry refused the agent: credentials, role or certificate (REGISTRY_AUTH). */
 export class RegistryAuthError extends make(ErrorCode.REGISTRY_AUTH, 'RegistryAuthError') {}
+/** A malformed or unexpected frame from the other side (PROTOCOL). */
 export class ProtocolError extends make(ErrorCode.PROTOCOL, 'ProtocolError') {}
+/** A frame larger than the receiver accepts (FRAME_TOO_LARGE). */
 export class FrameTooLargeError extends make(ErrorCode.FRAME_TOO_LARGE, 'FrameTooLargeError') {}
+/** No such instance (NOT_FOUND). */
 export class NotFoundError extends make(ErrorCode.NOT_FOUND, 'NotFoundError') {}
+/** The instance or connection is closed, or the call was aborted (CLOSED). */
 export class ClosedError extends make(ErrorCode.CLOSED, 'ClosedError') {}
+/** The instance was replaced by another registration of the same name (KICKED). */
 export class KickedError extends make(ErrorCode.KICKED, 'KickedError') {}
+/** The replier's handler failed: a request answered with an error (REMOTE). */
 export class RemoteError extends make(ErrorCode.REMOTE, 'RemoteError') {}
+/** A shared-memory ring failed (RING_FAILURE): the instance using it is closed; `cause` is the native error. */
 export class RingFailureError extends make(ErrorCode.RING_FAILURE, 'RingFailureError') {}
+/** An argument that cannot be used, e.g. consistent-hash without a key (BAD_ARGUMENT). */
 export class BadArgumentError extends make(ErrorCode.BAD_ARGUMENT, 'BadArgumentError') {}
+/** An agent died holding the message unacknowledged: it may or may not have been delivered (IN_DOUBT). */
 export class InDoubtError extends make(ErrorCode.IN_DOUBT, 'InDoubtError') {}
+/** An agent limit was reached: instances, watches, bytes queued, memory mappings or shm space (LIMIT). */
 export class LimitError extends make(ErrorCode.LIMIT, 'LimitError') {}
+/** The two sides speak no protocol version in common (VERSION): upgrade the older one. */
 export class VersionError extends make(ErrorCode.VERSION, 'VersionError') {}
+/** An optional package the feature needs is not installed, e.g. etcd3 (NOT_INSTALLED). */
 export class NotInstalledError extends make(ErrorCode.NOT_INSTALLED, 'NotInstalledError') {}
+/** A bug or an unexpected state inside rxmesh (INTERNAL). */
 export class InternalError extends make(ErrorCode.INTERNAL, 'InternalError') {}
 
 const CLASSES: Record<ErrorCode, new (message?: string) => MeshError> = {

@@ -15,15 +15,22 @@
  * `objectFirst(pinoLogger)` keeps both. Nothing on the per-message path logs.
  */
 
+/** The queryable parts of a log line (`peer`, `agentId`, `instance`...). */
 export type LogFields = Record<string, unknown>;
 
+/** Where rxmesh logs: four levels, each `(msg, fields?)` (`console` fits). */
 export interface Logger {
+  /** A fault: a listener threw, an unreadable ring. */
   error(msg: string, fields?: LogFields): void;
+  /** A refusal, a limit, a lost peer: the system copes. */
   warn(msg: string, fields?: LogFields): void;
+  /** Lifecycle: serving, a lease taken, reconnected, stopping. */
   info(msg: string, fields?: LogFields): void;
+  /** Detail: an idle link closed, a failed redial. */
   debug(msg: string, fields?: LogFields): void;
 }
 
+/** A level's name. */
 export type LogLevel = keyof Logger;
 
 /** What the library's options take: a Logger, or (as before levels) a function of the line, given every level. */
@@ -31,9 +38,13 @@ export type LogOption = Logger | ((msg: string) => void);
 
 /** A logger of the pino / bunyan shape: the fields first, then the message. */
 export interface ObjectFirstLogger {
+  /** pino's `logger.error(fields, msg)`. */
   error(fields: object, msg?: string): void;
+  /** pino's `logger.warn(fields, msg)`. */
   warn(fields: object, msg?: string): void;
+  /** pino's `logger.info(fields, msg)`. */
   info(fields: object, msg?: string): void;
+  /** pino's `logger.debug(fields, msg)`. */
   debug(fields: object, msg?: string): void;
 }
 

@@ -41,6 +41,7 @@ export function validatePattern(pattern: unknown): string {
   return pattern as string;
 }
 
+/** The user data, checked: a string matching `[A-Za-z0-9_.:-]{1,128}`; InvalidNameError otherwise. */
 export function validateUserData(userData: unknown): string {
   if (typeof userData !== 'string' || !USER_DATA.test(userData)) {
     throw new InvalidNameError(`user data ${shown(userData)} must match [A-Za-z0-9_.:-]{1,128}`);

@@ -32,6 +32,7 @@ export const NsMessage = {
 } as const;
 export type NsMessage = (typeof NsMessage)[keyof typeof NsMessage];
 
+/** What registering a name that is taken does: `reject` (ConflictError) or `replace` (the holder is kicked). */
 export type ConflictStrategy = 'reject' | 'replace';
 
 /** Why an instance went offline. */
@@ -53,6 +54,7 @@ export type OfflineReason = (typeof OfflineReason)[keyof typeof OfflineReason];
 export const reasonFor = (reason: OfflineReason, caps: readonly string[]): OfflineReason =>
   reason === OfflineReason.DRAINING && !caps.includes('draining') ? OfflineReason.CLOSED : reason;
 
+/** An instance's identity in a registry: game, service and user data. */
 export interface InstanceKey {
   gameId: string;
   service: string;

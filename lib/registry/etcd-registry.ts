@@ -58,6 +58,7 @@ export interface EtcdRegistryOptions extends Partial<EtcdCallOptions>, EtcdSecur
 
 type State = 'idle' | 'open' | 'closed';
 
+/** The Registry on etcd (`etcd://` or `etcds://`): a lease per agent, instances as keys under it. Made by createEtcdRegistry. */
 export class EtcdRegistry implements Registry {
   readonly hosts: string[];
   private readonly options: EtcdCallOptions;

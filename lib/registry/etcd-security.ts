@@ -16,11 +16,13 @@ import { readFileSync } from 'node:fs';
 import type { IOptions } from 'etcd3';
 import { GAMES, INSTANCES, KICKS } from './etcd-keys.js';
 
+/** etcd user and password (from a file or the environment, never the command line). */
 export interface EtcdAuth {
   username: string;
   password: string;
 }
 
+/** etcd client TLS: the CA, and a client certificate and key when etcd asks for one. */
 export interface EtcdTls {
   /** PEM: the CA (or CAs) that signed the etcd servers' certificates. */
   ca?: Buffer;

@@ -75,6 +75,7 @@ export function connectNs(host: string, port: number, timeoutMs: number, url: st
 
 export const DEFAULT_NS_REGISTRY_PORT = 9092;
 
+/** A name server's host and port, and whether it speaks TLS (`ns://` or `nss://`). */
 export interface NsAddress {
   host: string;
   port: number;

@@ -55,6 +55,7 @@ import { toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { Backoff } from '../protocol/backoff.js';
 import { HeldInstances, plainKey } from './held-instances.js';
 
+/** How an agent reaches the name server: the mesh secret it proves, TLS, timings, logs. */
 export interface NsRegistryOptions {
   /** The mesh secret this agent proves to the name server (ns-connect.ts). */
   secret: string;
@@ -77,6 +78,7 @@ export interface NsRegistryOptions {
 
 type State = 'idle' | 'connecting' | 'ready' | 'closed';
 
+/** The Registry on the embedded name server (`ns://host:port`): one connection, a lease, watches. */
 export class NsRegistry implements Registry {
   readonly address: NsAddress;
   private readonly requestTimeoutMs: number;

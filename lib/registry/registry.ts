@@ -10,10 +10,12 @@ export type GameVerdict = 'ok' | 'wrong_key' | 'unknown_game' | 'wrong_key_or_un
 
 export type { ConflictStrategy, InstanceKey, InstanceRecord, OfflineReason };
 
+/** What a registry watch reports: an instance online, or offline with a reason. */
 export type WatchEvent =
   | { kind: 'online'; instance: InstanceRecord }
   | { kind: 'offline'; instance: InstanceRecord; reason: OfflineReason };
 
+/** A watch on a pattern: its snapshot, and a way to stop it. */
 export interface RegistryWatch {
   /** The online instances matching the pattern when the watch started. */
   readonly snapshot: InstanceRecord[];
@@ -21,12 +23,14 @@ export interface RegistryWatch {
   close(): Promise<void>;
 }
 
+/** Who takes a lease: the agent's id, incarnation (epoch) and link address. */
 export interface AgentIdentity {
   agentId: string;
   /** Peer-link address (host:port) or '' */
   address: string;
 }
 
+/** What a registry tells its agent: a lease lost or regained, an instance kicked by another holder. */
 export interface RegistryEvents {
   /** One of our instances was replaced by a `replace` registration elsewhere. */
   kicked(instance: InstanceRecord, by: InstanceRecord): void;
@@ -42,6 +46,7 @@ export interface RegistryHealth {
   leaseRecoveries: number;
 }
 
+/** What an agent needs from its registry (the name server or etcd): a lease, registrations, watches, game keys. */
 export interface Registry {
   /** Connect and take a lease for this agent. */
   open(agent: AgentIdentity, events: RegistryEvents): Promise<void>;

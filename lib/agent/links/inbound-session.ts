@@ -39,6 +39,7 @@ export interface InboundHost {
   readonly log: Logger;
 }
 
+/** An inbound peer link's counters. */
 export interface InboundStats {
   peer: string;
   epoch: number;

@@ -48,8 +48,10 @@ export interface PeerLinkHost {
   retired(link: PeerLink, actualEpoch: number): void;
 }
 
+/** Where an outbound peer link is in its life. */
 export type LinkState = 'idle' | 'connecting' | 'up' | 'down' | 'failed' | 'retired';
 
+/** An outbound peer link's counters. */
 export interface LinkStats {
   peer: string;
   epoch: number;

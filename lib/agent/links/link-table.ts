@@ -20,6 +20,7 @@ import { LinkServer } from './link-server.js';
 import { DEFAULT_TIMINGS, type LinkStats, type LinkTimings } from './link-contract.js';
 import { PeerLink } from './peer-link.js';
 
+/** An agent's peer links: where it listens, the mesh secret, TLS, timings and bounds. */
 export interface LinkOptions extends Partial<LinkTimings> {
   /** 'host:port' to listen on for peers (port 0: any). */
   listen?: string;

@@ -43,8 +43,10 @@ import { from, isObservable, mergeMap, Observable, of, take, type ObservableInpu
 import { BadArgumentError, MeshError, QueueFullError } from '../../protocol/errors.js';
 import type { Message } from '../message.js';
 
+/** What reply() emits per message: the value it answered with, or the error it answered (or skipped a plain message) with. */
 export type ReplyOutcome<R> = { message: Message; ok: true; value: R } | { message: Message; ok: false; error: Error };
 
+/** reply()'s options. */
 export interface ReplyOptions {
   concurrency?: number;
   /** How long one reply may wait for a full tx ring to drain (ms). Default 5000. */
@@ -56,6 +58,11 @@ const errorBody = (err: unknown): { code: string; message: string } => ({
   message: err instanceof Error ? err.message : String(err),
 });
 
+/**
+ * On `messages$`: answer each request with `fn(message)` (a value, a Promise or an Observable's first value),
+ * with its correlation id; a throwing `fn` sends an error reply (the requester gets a RemoteError) and the
+ * stream goes on. A plain message is not answered: its outcome is `ok: false` (BAD_ARGUMENT).
+ */
 export function reply<R>(fn: (message: Message) => R | PromiseLike<R> | ObservableInput<R>, opts: ReplyOptions = {}): OperatorFunction<Message, ReplyOutcome<R>> {
   const drainTimeoutMs = opts.drainTimeoutMs ?? 5000;
   const answer = (message: Message) =>

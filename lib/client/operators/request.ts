@@ -43,6 +43,7 @@ import { internals } from '../internals.js';
 import type { Instance } from '../mesh-api.js';
 import type { InstanceRef, Message } from '../message.js';
 
+/** request()'s options: a request's (routing, timeout), `concurrency`, and backpressure bounds. */
 export interface RequestOperatorOptions<T = unknown> extends Omit<RequestOptions, 'signal' | 'key'> {
   /** The routing key, or a function taking it from each value (consistent-hash). */
   key?: string | number | ((value: T) => string | number);
@@ -51,6 +52,10 @@ export interface RequestOperatorOptions<T = unknown> extends Omit<RequestOptions
   drainTimeoutMs?: number;
 }
 
+/**
+ * Each value becomes a request to `target` (a service, routed as `send` routes, or an instance); emits each
+ * reply Message. Cold; `concurrency` requests in flight (default 1). Errors as Instance.request rejects.
+ */
 export function request<T>(inst: Instance, target: string | InstanceRef, opts: RequestOperatorOptions<T> = {}): OperatorFunction<T, Message> {
   const { concurrency = 1, drainTimeoutMs = 5000, key, ...reqOpts } = opts;
   const keyOf = typeof key === 'function' ? key : () => key;

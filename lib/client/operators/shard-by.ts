@@ -34,6 +34,7 @@ import type { InstanceRef } from '../message.js';
 import type { BackpressureOptions } from './send-each.js';
 import { toService } from './to-service.js';
 
+/** toService with consistent-hash on `keyFn(value)` (e.g. a player id): a key keeps its instance; emits the owner. */
 export function shardBy<T>(inst: Instance, service: string, keyFn: (value: T) => string | number, opts: BackpressureOptions = {}): OperatorFunction<T, InstanceRef | null> {
   return toService<T>(inst, service, { ...opts, strategy: 'consistent-hash', key: keyFn });
 }

@@ -33,8 +33,10 @@ import type { Instance } from '../mesh-api.js';
 import type { Message } from '../message.js';
 import { request, type RequestOperatorOptions } from './request.js';
 
+/** shardRequest's options: request's, less the routing it decides itself. */
 export type ShardRequestOptions = Omit<RequestOperatorOptions, 'strategy' | 'key' | 'via'>;
 
+/** `request` with consistent-hash on `keyFn(value)`: each key's requests are answered by the instance that owns it. */
 export function shardRequest<T>(inst: Instance, service: string, keyFn: (value: T) => string | number, opts: ShardRequestOptions = {}): OperatorFunction<T, Message> {
   return request<T>(inst, service, { ...opts, strategy: 'consistent-hash', key: keyFn });
 }

@@ -31,6 +31,7 @@ import type { Instance } from '../mesh-api.js';
 import type { InstanceRef } from '../message.js';
 import { sendEach, type BackpressureOptions } from './send-each.js';
 
+/** Stateful send of each value to one instance; emits `ref` per value. Backpressure as in toService. */
 export function toInstance<T>(inst: Instance, ref: InstanceRef, opts: BackpressureOptions = {}): OperatorFunction<T, InstanceRef> {
   return sendEach(inst, (value: T) => {
     inst.sendTo(ref, value);

@@ -38,11 +38,17 @@ import type { Instance } from '../mesh-api.js';
 import type { InstanceRef } from '../message.js';
 import { sendEach, type BackpressureOptions } from './send-each.js';
 
+/** toService's options: those of `send` (with `key` possibly a function of the value) and the backpressure bounds. */
 export interface ToServiceOptions<T> extends Omit<SendOptions, 'key'>, BackpressureOptions {
   /** The routing key, or a function taking it from each value (consistent-hash). */
   key?: string | number | ((value: T) => string | number);
 }
 
+/**
+ * Stateless send of each value to an instance of `service` (any strategy), watching the service while
+ * subscribed; emits the routed instance, or null when none is online (reported on undeliverable$).
+ * A full ring is waited out (bounded: BackpressureOptions), then errors with QueueFullError.
+ */
 export function toService<T>(inst: Instance, service: string, opts: ToServiceOptions<T> = {}): OperatorFunction<T, InstanceRef | null> {
   const { key, drainTimeoutMs, maxWaiting, ...send } = opts;
   const keyOf = typeof key === 'function' ? key : () => key;
