@@ -47,6 +47,8 @@ import { prepareShmDir } from './shm-dir.js';
 import { UserDirs } from './user-dirs.js';
 import { ledger, UnreadBouncer, type UnreadRoutes } from './unread.js';
 import { agentStatus, RetiredTotals, type AgentStatus } from './status.js';
+import { AppBells } from './app-bells.js';
+import { Directory } from './directory.js';
 
 export interface AgentOptions {
   registry: Registry;
@@ -82,8 +84,6 @@ export interface AgentOptions {
 
 /** Mappings an instance costs the agent: one per ring. */
 const MAPS_PER_INSTANCE = 2;
-/** Instances that went away, kept for RESOLVE (a message's sender may be gone before its receiver asks). */
-const GONE_KEPT = 1024;
 
 export class Agent implements SessionHost, UnreadRoutes {
   readonly agentId: string;
@@ -95,14 +95,9 @@ export class Agent implements SessionHost, UnreadRoutes {
   private readonly registry: Registry;
   private readonly instances = new Map<number, LocalInstance>();
   private readonly byKey = new Map<string, LocalInstance>();
-  private readonly clientBells = new Map<number, Doorbell>();
-  /** Users other than ours (an agent running as root): their own agent doorbell each, by uid. */
-  private readonly userBells = new Map<number, Doorbell>();
   private readonly users: UserDirs;
-  /** Remote instances seen through watches while online, by `node:localId` (local ones are in `instances`). */
-  private readonly known = new Map<string, InstanceInfo>();
-  /** The last GONE_KEPT instances that went offline, local or remote (for RESOLVE). */
-  private readonly gone = new Map<string, InstanceInfo>();
+  private readonly bells: AppBells;
+  private directory!: Directory;
   private readonly quota: Limits;
   private readonly maps: MapHeadroom;
   private readonly limits: SinkLimits;
@@ -131,6 +126,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.socketPath = join(this.shmDir, 'agent.sock');
     this.agentBellPath = join(this.shmDir, 'agent.bell');
     this.users = new UserDirs(this.shmDir);
+    this.bells = new AppBells(this.users, this.agentBellPath, () => this.path.schedule());
     this.log = toLogger(options.log, stderrLogger('[rxmesh agent] '));
     const capacity = options.ring?.capacity ?? DEFAULT_CAPACITY;
     this.limits = { fullMs: options.fullMs ?? 5000, maxWaitBytes: capacity, maxPartialBytes: options.maxPartialBytes ?? 256 * 1024 * 1024 };
@@ -146,6 +142,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     await prepareShmDir(agent.shmDir, agent.socketPath, agent.users.dirMode);
     agent.epoch = nextEpoch(agent.shmDir);
     agent.nodes = new NodeTable({ agentId: agent.agentId, epoch: agent.epoch });
+    agent.directory = new Directory(agent.epoch, agent.nodes, (localId) => agent.instances.get(localId)?.info);
     agent.router = new Router(agent.epoch, agent.instances);
     agent.bell = Doorbell.create(agent.agentBellPath);
     agent.path = new DataPath(agent.epoch, agent.router, agent.bell, (localId, err) => agent.fault(localId, err), agent.log);
@@ -166,6 +163,7 @@ export class Agent implements SessionHost, UnreadRoutes {
         destination: (epoch, local, game) => agent.router.inbound(epoch, local, game),
       }, options.links);
       agent.links = links;
+      agent.directory.links = links;
       agent.router.remote = links;
       agent.address ||= await links.listen();
     }
@@ -236,34 +234,22 @@ export class Agent implements SessionHost, UnreadRoutes {
 
   /** The doorbell this user's apps ring to wake the agent (their own, when not ours). @internal */
   agentBellFor(peer: PeerCred): string {
-    if (peer.uid === this.users.agentUid) return this.agentBellPath;
-    let bell = this.userBells.get(peer.uid);
-    if (!bell) {
-      bell = Doorbell.create(join(this.users.dirFor(peer), 'agent.bell'));
-      this.users.own(bell.path, peer);
-      bell.listen(() => this.path.schedule());
-      this.userBells.set(peer.uid, bell);
-    }
-    return bell.path;
+    return this.bells.agentBellFor(peer);
   }
 
   /** @internal */
   openClientBell(clientId: number, peer: PeerCred): string {
-    const path = join(this.users.dirFor(peer), `c${clientId}.bell`);
-    this.clientBells.set(clientId, Doorbell.create(path));
-    this.users.own(path, peer);
-    return path;
+    return this.bells.open(clientId, peer);
   }
 
   /** @internal */
   closeClientBell(clientId: number): void {
-    this.clientBells.get(clientId)?.close();
-    this.clientBells.delete(clientId);
+    this.bells.close(clientId);
   }
 
   /** @internal */
   async createInstance(clientId: number, gameId: string, service: string, userData: string, conflict: ConflictStrategy): Promise<LocalInstance> {
-    const bell = this.clientBells.get(clientId);
+    const bell = this.bells.of(clientId);
     if (!bell) throw new Error('client has no doorbell');
     const held = this.byKey.get(keyOf({ gameId, service, userData }));
     if (held && conflict === 'reject') {
@@ -278,7 +264,7 @@ export class Agent implements SessionHost, UnreadRoutes {
       this.maps.check(MAPS_PER_INSTANCE, (why) => this.quota.refuse(why)); // before mapping: past vm.max_map_count the agent would abort
       const peer = this.control.session(clientId)!.peer;
       const dir = this.users.dirFor(peer);
-      inst = new LocalInstance(localId, record, this.toInfo(record), join(dir, `i${localId}.tx`), join(dir, `i${localId}.rx`),
+      inst = new LocalInstance(localId, record, this.directory.toInfo(record), join(dir, `i${localId}.tx`), join(dir, `i${localId}.rx`),
         this.options.ring ?? {}, bell, this.path, this.limits, meter);
       this.users.own(inst.txPath, peer);
       this.users.own(inst.rxPath, peer);
@@ -358,10 +344,10 @@ export class Agent implements SessionHost, UnreadRoutes {
     let watch: RegistryWatch;
     try {
       watch = await this.registry.watch(gameId, pattern, (ev) => {
-        const instance = this.toInfo(ev.instance);
+        const instance = this.directory.toInfo(ev.instance);
         if (ev.kind === 'online') onEvent(ControlMessage.ONLINE, { watchId, instance } satisfies OnlineEvent);
         else {
-          this.wentAway(instance);
+          this.directory.wentAway(instance);
           onEvent(ControlMessage.OFFLINE, { watchId, instance, reason: ev.reason } satisfies OfflineEvent);
         }
       });
@@ -370,7 +356,7 @@ export class Agent implements SessionHost, UnreadRoutes {
       throw err;
     }
     const counted: RegistryWatch = { snapshot: watch.snapshot, close: () => { slot(); return watch.close(); } };
-    return { watch: counted, instances: watch.snapshot.map((r) => this.toInfo(r)) };
+    return { watch: counted, instances: watch.snapshot.map((r) => this.directory.toInfo(r)) };
   }
 
   /** @internal */
@@ -396,17 +382,7 @@ export class Agent implements SessionHost, UnreadRoutes {
 
   /** @internal */
   resolve(node: number, localId: number): InstanceInfo | undefined {
-    const key = `${node}:${localId}`;
-    return (node === 0 ? this.instances.get(localId)?.info : this.known.get(key)) ?? this.gone.get(key);
-  }
-
-  /** Offline: no longer kept as known, but among the last GONE_KEPT gone for RESOLVE. */
-  private wentAway(info: InstanceInfo): void {
-    const key = `${info.node}:${info.localId}`;
-    this.known.delete(key);
-    this.gone.delete(key);
-    this.gone.set(key, info);
-    if (this.gone.size > GONE_KEPT) this.gone.delete(this.gone.keys().next().value!);
+    return this.directory.resolve(node, localId);
   }
 
   // ---------------------------------------------------------------- instance lifecycle
@@ -456,7 +432,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.path.forget(inst.sink);
     this.instances.delete(inst.localId);
     this.retired.add(inst);
-    this.wentAway(inst.info);
+    this.directory.wentAway(inst.info);
     if (this.byKey.get(keyOf(inst.record)) === inst) this.byKey.delete(keyOf(inst.record));
     inst.destroy();
   }
@@ -465,7 +441,7 @@ export class Agent implements SessionHost, UnreadRoutes {
   private kick(inst: LocalInstance, by: InstanceRecord): void {
     if (inst.state === 'leaving' || inst.state === 'gone') return;
     const session = this.control.session(inst.clientId);
-    session?.notify(ControlMessage.KICKED, { localId: inst.localId, by: this.toInfo(by) } satisfies KickedEvent);
+    session?.notify(ControlMessage.KICKED, { localId: inst.localId, by: this.directory.toInfo(by) } satisfies KickedEvent);
     this.leave(inst, OfflineReason.REPLACED, false);
     if (this.byKey.get(keyOf(inst.record)) === inst) this.byKey.delete(keyOf(inst.record));
     setTimeout(() => {
@@ -507,21 +483,6 @@ export class Agent implements SessionHost, UnreadRoutes {
   /** @internal */
   sendBack(node: number, type: number, record: Uint8Array, ticket: import('./record-sink.js').Ticket): void {
     if (this.links) this.links.sendBack(node, type, record, ticket);
-  }
-
-  private toInfo(r: InstanceRecord): InstanceInfo {
-    const info: InstanceInfo = {
-      service: r.service,
-      userData: r.userData,
-      id: instanceId(r.service, r.userData),
-      agentId: r.agentId,
-      node: this.nodes.nodeOf(r.agentId, r.epoch),
-      localId: r.localId,
-      epoch: this.epoch,
-    };
-    this.links?.learn(r, info.node);
-    if (info.node !== 0) this.known.set(`${info.node}:${info.localId}`, info);
-    return info;
   }
 
   /** The address peers dial ('' without links). */
@@ -578,13 +539,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.instances.clear();
     await this.registry.close().catch((err: Error) => this.log.warn(`registry close: ${err.message}`));
     this.bell.close();
-    for (const b of this.clientBells.values()) b.close();
-    this.clientBells.clear();
-    for (const [uid, b] of this.userBells) {
-      b.close();
-      this.users.remove(uid);
-    }
-    this.userBells.clear();
+    this.bells.closeAll();
     await this.ops?.close();
     try {
       rmdirSync(this.shmDir);

@@ -45,6 +45,32 @@ export interface HeldRing {
   ring: Ring;
 }
 
+/** The rings of earlier agent incarnations that still hold messages for a subscriber to come; read before the new ones. */
+export class HeldRings {
+  private held: HeldRing[] = [];
+
+  add(rings: HeldRing[]): void {
+    this.held.push(...rings);
+  }
+
+  /** Read them; a ring read to the end is closed. Returns the records looked at and whether any still holds messages. */
+  pump(): { n: number; holding: boolean } {
+    let n = 0;
+    for (const l of this.held) n += l.inbox.pump();
+    this.held = this.held.filter((l) => l.inbox.holding || (l.ring.close(), false));
+    return { n, holding: this.held.length > 0 };
+  }
+
+  get empty(): boolean {
+    return this.held.length === 0;
+  }
+
+  close(): void {
+    for (const l of this.held) l.ring.close();
+    this.held = [];
+  }
+}
+
 export class InstanceRings {
   readonly localId: number;
   private readonly tx: Ring;

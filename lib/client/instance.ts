@@ -1,16 +1,9 @@
 /**
- * Instance: a service name plus user data, registered, started up and then
- * routable. Its streams:
- *   startup$       emits its own ref once online, then completes (errors with a MeshError)
- *   online$        watched instances coming online after the watch started (hot; with
- *                  `replayOnline` also those already online when it started)
- *   offline$       watched instances going offline, with a reason (hot)
- *   messages$      messages to this instance (hot; held in the ring while nobody subscribes)
- *   undeliverable$ messages it sent that could not be delivered, with a reason (hot)
- *
- * Sending and reading go through its InstanceRings: the tx and rx rings the
- * agent made for it, and the pair rings to and from other instances on this
- * host; its view of the mesh lives in Watches.
+ * InstanceImpl: what is behind the Instance interface (mesh-api.ts, where its
+ * streams and calls are documented). This file is its lifecycle (start,
+ * suspend and resume around an agent loss, drain, close, kick, fail) and the
+ * reading the Mesh pumps. Sending is its Sender (instance-sender.ts), its view
+ * of the mesh its Watches; its rings are InstanceRings.
  */
 import { firstValueFrom, Observable, ReplaySubject, Subject } from 'rxjs';
 import { ControlMessage } from '../protocol/control-messages.js';
@@ -18,7 +11,7 @@ import type { Created, PairClosedEvent } from '../protocol/control-bodies.js';
 import { AgentLostError, ClosedError, ConflictError, KickedError, MeshError, RingFailureError } from '../protocol/errors.js';
 import { validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions } from './instance-options.js';
-import { InstanceRings, type HeldRing, type RingsHost } from './instance-rings.js';
+import { HeldRings, InstanceRings, type RingsHost } from './instance-rings.js';
 import { drain, drainOptions, type DrainOptions } from './drain.js';
 import { Sender } from './instance-sender.js';
 import { ringFailure } from './ring-failure.js';
@@ -65,7 +58,7 @@ export class InstanceImpl implements Instance {
   /** Its rings with the agent it is connected to. */
   private rings: InstanceRings | undefined;
   /** Rings of earlier agent incarnations that still hold messages for a subscriber to come. */
-  private legacy: HeldRing[] = [];
+  private readonly legacy = new HeldRings();
   /** Numbers its large plain messages (Outbox): one count for all its rings. */
   private largeNo = 0;
   private readonly nextLarge = (): number => (this.largeNo = this.largeNo >= 0xfffffff0 ? 1 : this.largeNo + 1);
@@ -127,7 +120,6 @@ export class InstanceImpl implements Instance {
     this.host.wake();
   }
 
-  /** Its own ref, once online. */
   get ref(): InstanceRef | undefined {
     return this.selfRef;
   }
@@ -201,7 +193,7 @@ export class InstanceImpl implements Instance {
     if (this.state !== 'online' && this.state !== 'closing') return;
     const wasClosing = this.state === 'closing';
     this.state = 'suspended';
-    this.legacy.push(...(this.rings?.suspend(this.started, !wasClosing) ?? []));
+    this.legacy.add(this.rings?.suspend(this.started, !wasClosing) ?? []);
     this.rings = undefined;
     this.sender.requests.rejectAll(err);
     this.watches.lost();
@@ -246,13 +238,7 @@ export class InstanceImpl implements Instance {
     return this.closing;
   }
 
-  /**
-   * Graceful drain (drain.ts): leave routing at once (watchers see it offline,
-   * reason `draining`), keep reading and answering what was already sent to
-   * it, then close; at `timeoutMs` close anyway (what is unread is bounced).
-   * It may still send and request meanwhile. Idempotent: a second call, or one
-   * while it closes, returns the same promise as the first (or as close()).
-   */
+  /** Graceful drain (drain.ts; documented on the Instance interface). */
   drain(opts: DrainOptions = {}): Promise<void> {
     let checked: Required<DrainOptions>;
     try {
@@ -275,7 +261,6 @@ export class InstanceImpl implements Instance {
     return this.draining;
   }
 
-  /** `await using inst = mesh.instance(...)`: closed at the end of the scope, as close() does. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -331,8 +316,7 @@ export class InstanceImpl implements Instance {
     if (this.localId) this.host.detach(this.localId);
     this.sender.requests.rejectAll(err ?? new ClosedError('instance closed'));
     this.watches.complete();
-    for (const l of this.legacy) l.ring.close();
-    this.legacy = [];
+    this.legacy.close();
     for (const s of [this.onlineSubject, this.offlineSubject, this.sender.undeliverable]) s.complete();
     if (err instanceof RingFailureError) this.messageSubject.error(err); // the stream that broke says why
     else this.messageSubject.complete();
@@ -343,13 +327,9 @@ export class InstanceImpl implements Instance {
   /** Read what is waiting. Returns the records looked at. */
   pump(): number {
     if (!this.started || this.state === 'closed') return 0;
-    let n = 0;
-    if (this.legacy.length > 0) {
-      for (const l of this.legacy) n += l.inbox.pump();
-      this.legacy = this.legacy.filter((l) => l.inbox.holding || (l.ring.close(), false));
-      if (this.legacy.length > 0) return n; // messages of the old incarnation go first
-    }
-    return n + (this.rings?.pump() ?? 0);
+    if (this.legacy.empty) return this.rings?.pump() ?? 0;
+    const { n, holding } = this.legacy.pump();
+    return holding ? n : n + (this.rings?.pump() ?? 0); // messages of the old incarnation go first
   }
 
   /** A request of this instance awaits its reply. */
@@ -369,7 +349,6 @@ export class InstanceImpl implements Instance {
 
   // ---------------------------------------------------------------- watching
 
-  /** Watch a service so `send` can route to it (tbuspp's CreateService). */
   service$(service: string): Promise<void> {
     return this.watches.service(service);
   }
@@ -379,7 +358,6 @@ export class InstanceImpl implements Instance {
     return this.watches.hold(service, () => this.ensureOnline());
   }
 
-  /** Replays the current set of a service's online instances, then every change. */
   members$(service: string): Observable<InstanceRef[]> {
     return this.watches.members$(service);
   }

@@ -1,10 +1,11 @@
 /**
- * Mesh: an app's connection to its local agent (tbuspp's TBaseAgentClientInit).
- * It authenticates over the control socket, creates instances, and pumps the
- * rings all its instances read (rx rings, pair rings) when its doorbell rings:
- * the agent rings it, and so do the apps writing pair rings to its instances.
- * It holds the doorbells of those apps (opened once, shared by every pair
- * ring to one app).
+ * MeshImpl: what is behind the Mesh interface (mesh-api.ts), an app's
+ * connection to its local agent (tbuspp's TBaseAgentClientInit). It
+ * authenticates over the control socket, creates instances, hands the agent's
+ * events to them (WatchEvents for the watches), and pumps the rings all its
+ * instances read (rx rings, pair rings) when its doorbell rings: the agent
+ * rings it, and so do the apps writing pair rings to its instances (their
+ * doorbells: PeerBells).
  */
 import { createConnection } from 'node:net';
 import { availableParallelism } from 'node:os';
@@ -15,13 +16,15 @@ import { FramedConnection } from '../protocol/connection.js';
 import { ControlMessage } from '../protocol/control-messages.js';
 import {
   ANSWERS, faultEvent, kickedEvent, loadReport, offlineEvent, onlineEvent, pairClosedEvent,
-  type AppRequest, type ControlRequests, type InstanceInfo, type OfflineEvent, type OnlineEvent, type WatchAnswer,
+  type AppRequest, type ControlRequests, type WatchAnswer,
 } from '../protocol/control-bodies.js';
 import { AgentLostError, BadArgumentError, ClosedError, MeshError } from '../protocol/errors.js';
 import { toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { agreeVersion, CONTROL_PROTOCOL, versionFields } from '../protocol/versions.js';
 import { drainOptions, type DrainOptions } from './drain.js';
 import { InstanceImpl, type InstanceHost, type InstanceOptions } from './instance.js';
+import { PeerBells } from './peer-bells.js';
+import { WatchEvents, type WatchHandler } from './watch-events.js';
 import type { Instance, Mesh } from './mesh-api.js';
 import type { InstanceRef } from './message.js';
 import { Backoff } from '../protocol/backoff.js';
@@ -66,7 +69,6 @@ const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-type WatchHandler = (event: OnlineEvent | OfflineEvent) => void;
 
 /** Why the agent socket cannot be dialled, and what to do about it. */
 function noAgent(path: string, err: NodeJS.ErrnoException): string {
@@ -79,11 +81,7 @@ export class MeshImpl implements Mesh, InstanceHost {
   private readonly instances = new Map<number, InstanceImpl>();
   /** Every instance not closed, whatever its connection state (localIds change on reconnect). */
   private readonly live = new Set<InstanceImpl>();
-  private readonly watchHandlers = new Map<number, WatchHandler>();
-  /** Events of a watch whose WATCH answer has not been processed yet (they can share a packet). */
-  private readonly early = new Map<number, (OnlineEvent | OfflineEvent)[]>();
-  private highestWatchId = 0;
-  private readonly refs = new Map<string, InstanceRef>();
+  private readonly watchEvents = new WatchEvents();
   /** Queue depths the agent reported (LOAD), by `node:localId`: what `least-loaded` reads. */
   private readonly loads = new Map<string, number>();
   private readonly lostSubject = new Subject<AgentLostError>();
@@ -95,8 +93,8 @@ export class MeshImpl implements Mesh, InstanceHost {
   private connected = false;
   /** The optional features this agent and we both have (HELLO). */
   private caps: string[] = [];
-  /** Doorbells of other app connections (pair rings), with how many rings use each. */
-  private readonly bells = new Map<string, { bell: Doorbell; users: number }>();
+  /** Doorbells of other app connections (pair rings). */
+  private readonly peerBells = new PeerBells();
   private clientBell!: Doorbell;
   /** Our doorbell's path (the readers of our pair rings ring it). */
   bellPath = '';
@@ -155,7 +153,7 @@ export class MeshImpl implements Mesh, InstanceHost {
       this.caps = hello.caps ?? [];
       const welcome = await this.control(ControlMessage.AUTH, { proof: gameProof(this.options.password, hello.nonce) });
       this.agentId = welcome.agentId;
-      if (this.epoch !== welcome.epoch) this.refs.clear(); // node numbers are the new agent's own
+      this.watchEvents.connected(welcome.epoch); // node numbers are the new agent's own
       this.epoch = welcome.epoch;
       this.clientBell = Doorbell.open(welcome.clientBell);
       this.bellPath = welcome.clientBell;
@@ -189,17 +187,12 @@ export class MeshImpl implements Mesh, InstanceHost {
 
   async watch(pattern: string, onEvent: WatchHandler): Promise<WatchAnswer> {
     const res = await this.control(ControlMessage.WATCH, { pattern });
-    this.watchHandlers.set(res.watchId, onEvent);
-    this.highestWatchId = Math.max(this.highestWatchId, res.watchId);
-    for (const i of res.instances) this.remember(i);
-    const early = this.early.get(res.watchId);
-    this.early.delete(res.watchId);
-    if (early) queueMicrotask(() => { for (const ev of early) onEvent(ev); });
+    this.watchEvents.answered(res, onEvent);
     return res;
   }
 
   async unwatch(watchId: number): Promise<void> {
-    this.watchHandlers.delete(watchId);
+    this.watchEvents.unwatched(watchId);
     if (!this.closed) await this.control(ControlMessage.UNWATCH, { watchId });
   }
 
@@ -232,36 +225,21 @@ export class MeshImpl implements Mesh, InstanceHost {
   }
 
   openBell(path: string): Doorbell {
-    let b = this.bells.get(path);
-    if (!b) this.bells.set(path, (b = { bell: Doorbell.open(path), users: 0 }));
-    b.users++;
-    return b.bell;
+    return this.peerBells.open(path);
   }
 
   releaseBell(path: string): void {
-    const b = this.bells.get(path);
-    if (!b || --b.users > 0) return;
-    this.bells.delete(path);
-    b.bell.close();
+    this.peerBells.release(path);
   }
 
-  private closeBells(): void {
-    for (const b of this.bells.values()) b.bell.close();
-    this.bells.clear();
-  }
-
-  resolveRef(node: number, localId: number, epoch = this.epoch): InstanceRef {
-    const known = epoch === this.epoch ? this.refs.get(`${node}:${localId}`) : undefined;
-    return known ?? { service: '', userData: '', id: `#${node}:${localId}`, agentId: '', node, localId, epoch };
+  resolveRef(node: number, localId: number, epoch?: number): InstanceRef {
+    return this.watchEvents.resolveRef(node, localId, epoch);
   }
 
   load(node: number, localId: number): number {
     return this.loads.get(`${node}:${localId}`) ?? 0;
   }
 
-  private remember(info: InstanceInfo): void {
-    if (info.epoch === this.epoch) this.refs.set(`${info.node}:${info.localId}`, info);
-  }
 
   // ---------------------------------------------------------------- events and pumping
 
@@ -273,11 +251,11 @@ export class MeshImpl implements Mesh, InstanceHost {
   private onEvent(type: number, body: unknown): void {
     switch (type) {
       case ControlMessage.ONLINE:
-        return this.watchEvent(onlineEvent(body));
+        return this.watchEvents.event(onlineEvent(body));
       case ControlMessage.OFFLINE: {
         const ev = offlineEvent(body);
         this.loads.delete(`${ev.instance.node}:${ev.instance.localId}`);
-        return this.watchEvent(ev);
+        return this.watchEvents.event(ev);
       }
       case ControlMessage.LOAD:
         for (const i of loadReport(body).items) this.loads.set(`${i.node}:${i.localId}`, i.depth);
@@ -295,17 +273,6 @@ export class MeshImpl implements Mesh, InstanceHost {
         this.instances.get(ev.localId)?.pairClosed(ev);
         return;
       }
-    }
-  }
-
-  private watchEvent(ev: OnlineEvent | OfflineEvent): void {
-    this.remember(ev.instance);
-    const handler = this.watchHandlers.get(ev.watchId);
-    if (handler) handler(ev);
-    else if (ev.watchId > this.highestWatchId) {
-      const list = this.early.get(ev.watchId) ?? [];
-      list.push(ev);
-      this.early.set(ev.watchId, list);
     }
   }
 
@@ -351,9 +318,7 @@ export class MeshImpl implements Mesh, InstanceHost {
     this.log.warn(`rxmesh: ${err.message}${this.options.reconnect === false ? '' : '; reconnecting'}`, { socket: this.socketPath });
     this.clientBell?.close();
     this.agentBell?.close();
-    this.watchHandlers.clear();
-    this.early.clear();
-    this.highestWatchId = 0;
+    this.watchEvents.lost();
     this.loads.clear();
     this.instances.clear();
     if (this.options.reconnect === false) {
@@ -362,14 +327,14 @@ export class MeshImpl implements Mesh, InstanceHost {
         inst.suspend(err); // what the agent had delivered is still handed out, what it had not settled reported
         inst.fail(err);
       }
-      this.closeBells();
+      this.peerBells.closeAll();
       this.live.clear();
       this.lostSubject.next(err);
       this.lostSubject.complete();
       return;
     }
     for (const inst of this.live) inst.suspend(err);
-    this.closeBells(); // (every ring using one was unmapped or unhooked by suspend)
+    this.peerBells.closeAll(); // (every ring using one was unmapped or unhooked by suspend)
     this.lostSubject.next(err);
     void this.reconnect();
   }
@@ -412,7 +377,7 @@ export class MeshImpl implements Mesh, InstanceHost {
     this.conn.close();
     this.clientBell?.close();
     this.agentBell?.close();
-    this.closeBells();
+    this.peerBells.closeAll();
     this.lostSubject.complete();
     this.reconnectedSubject.complete();
   }
