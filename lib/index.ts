@@ -3,7 +3,9 @@ export { connect } from './client/connect.js';
 export { defaultAgentSocket, defaultShmDir } from './protocol/shm-home.js';
 export { Mesh, DEFAULT_REPLY_SPIN_US, type ConnectOptions } from './client/mesh.js';
 export { Instance, type InstanceOptions, type SendOptions, type RequestOptions, type StrategyName, type OfflineInfo, type InstanceStats } from './client/instance.js';
-export { Message, type InstanceRef, type Undeliverable } from './client/message.js';
+export { Message, type InstanceRef, type Undeliverable, type MessageReplyOptions } from './client/message.js';
+export { HEADERS_MAX_BYTES, type Headers } from './protocol/headers.js';
+export { withMessageContext } from './client/tracing.js';
 export type { Strategy, RouteContext } from './client/strategies/strategy.js';
 export { RoundRobinStrategy } from './client/strategies/round-robin.js';
 export { RandomStrategy } from './client/strategies/random.js';
@@ -16,7 +18,7 @@ export { shardBy } from './client/operators/shard-by.js';
 export { shardRequest, type ShardRequestOptions } from './client/operators/shard-request.js';
 export { reply, type ReplyOutcome, type ReplyOptions } from './client/operators/reply.js';
 export { request, type RequestOperatorOptions } from './client/operators/request.js';
-export type { BackpressureOptions } from './client/operators/send-each.js';
+export type { BackpressureOptions, HeadersOption } from './client/operators/send-each.js';
 export {
   ErrorCode, errorMessage, MeshError, AuthError, ConflictError, InvalidNameError, CrossGameError, NoRouteError,
   NotWatchedError, QueueFullError, TimeoutError, AgentLostError, RegistryUnavailableError, RegistryAuthError, ProtocolError,

@@ -1,4 +1,5 @@
 /** The options and small types of Instance: how it is created, how `send` routes, what `stats()` counts. */
+import type { Headers } from '../protocol/headers.js';
 import type { OfflineReason } from '../protocol/registry-messages.js';
 import type { InstanceRef } from './message.js';
 
@@ -41,6 +42,12 @@ export interface SendOptions {
    * a BadArgumentError.
    */
   via?: InstanceRef;
+  /**
+   * Strings the message carries beside its value (`msg.headers` at the
+   * receiver): a plain object of string values, at most HEADERS_MAX_BYTES
+   * (4 KiB) encoded, else BadArgumentError and nothing is sent.
+   */
+  headers?: Headers;
 }
 
 export interface RequestOptions extends SendOptions {

@@ -19,6 +19,7 @@ import { BOUNCE_REASON_NAMES, BounceReason, bounceReasonOf, Flag } from '../prot
 import {
   AgentLostError, BadArgumentError, ClosedError, ConflictError, CrossGameError, InDoubtError, KickedError, LimitError, MeshError, NoRouteError, NotWatchedError, RemoteError,
 } from '../protocol/errors.js';
+import { headerBlock, splitHeaders, type Headers } from '../protocol/headers.js';
 import { gameOf, validatePattern, validateService, validateUserData } from '../protocol/names.js';
 import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
 import { InstanceRings, type HeldRing, type RingsHost } from './instance-rings.js';
@@ -31,6 +32,7 @@ import { LocalFirstStrategy } from './strategies/local-first.js';
 import { RandomStrategy } from './strategies/random.js';
 import { RoundRobinStrategy } from './strategies/round-robin.js';
 import type { RouteContext, Strategy } from './strategies/strategy.js';
+import { traceReply, traceRequest, traceSend } from './tracing.js';
 import { Watches, type WatchHost } from './watches.js';
 
 export type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
@@ -330,8 +332,9 @@ export class Instance implements ReplyPort, AsyncDisposable {
     throw new ClosedError(this.state === 'starting' ? 'instance has not started up yet' : 'instance is closed');
   }
 
-  private deliver(to: InstanceRef, value: unknown, flags = 0, corr = 0): void {
-    const { bytes, flags: f } = encodePayload(value);
+  /** Queue `value` for `to`, with the app's `headers` and the `trace` context (tracing.ts) in front when there are any. */
+  private deliver(to: InstanceRef, value: unknown, flags = 0, corr = 0, headers?: Headers, trace?: Headers): void {
+    const { bytes, flags: f } = encodePayload(value, headerBlock(headers, trace));
     this.ensureOnline().push(to.node, to.localId, to.epoch, f | flags, corr, bytes);
   }
 
@@ -394,33 +397,36 @@ export class Instance implements ReplyPort, AsyncDisposable {
     this.ensureOnline();
     const to = this.route(service, opts);
     if (!to) {
-      this.noRoute(service, value, 0);
+      this.noRoute(service, value, 0, opts.headers);
       return null;
     }
-    this.deliver(to, value);
+    this.deliver(to, value, 0, 0, opts.headers, traceSend(service));
     return to;
   }
 
-  private noRoute(service: string, value: unknown, corr: number): void {
+  private noRoute(service: string, value: unknown, corr: number, headers: Headers | undefined): void {
+    if (headers !== undefined) headerBlock(headers); // bad headers throw, as for a routed send
     const { bytes, flags } = encodePayload(value);
     const copy = bytes.slice();
     const to = { service, userData: '', id: `${service}/`, agentId: '', node: 0, localId: 0, epoch: 0 };
-    queueMicrotask(() => this.undeliverableSubject.next({ to, reason: 'no_route', data: copy, corr, value: <T>() => decodePayload<T>(copy, flags) }));
+    const report: Undeliverable = { to, reason: 'no_route', data: copy, headers: headers && Object.freeze({ ...headers }), corr, value: <T>() => decodePayload<T>(copy, flags) };
+    queueMicrotask(() => this.undeliverableSubject.next(report));
   }
 
-  /** Stateful send: exactly this instance. */
-  sendTo(ref: InstanceRef, value: unknown): void {
-    this.deliver(ref, value);
+  /** Stateful send: exactly this instance (`headers` as for send). */
+  sendTo(ref: InstanceRef, value: unknown, opts?: { headers?: Headers }): void {
+    this.deliver(ref, value, 0, 0, opts?.headers, traceSend(ref.service));
   }
 
   /** Send to every online instance of a service; returns how many. */
-  broadcast(service: string, value: unknown): number {
+  broadcast(service: string, value: unknown, opts?: { headers?: Headers }): number {
     validateService(service);
     this.ensureOnline();
     this.sameGame(service);
     if (!this.watches.membership.covers(service)) throw new NotWatchedError(`service '${service}' is not watched`);
     const members = this.watches.membership.members(service);
-    for (const m of members) this.deliver(m, value);
+    const trace = members.length > 0 ? traceSend(service) : undefined;
+    for (const m of members) this.deliver(m, value, 0, 0, opts?.headers, trace);
     return members.length;
   }
 
@@ -431,14 +437,14 @@ export class Instance implements ReplyPort, AsyncDisposable {
       this.startReading();
       const to = typeof target === 'string' ? this.route(validateService(target), opts) : target;
       if (!to) return Promise.reject(new NoRouteError(`no instance of '${String(target)}' is online`));
-      return this.requests.start(to.id, opts.timeoutMs ?? 5000, opts.signal, (corr) => this.deliver(to, value, Flag.REQUEST, corr));
+      return traceRequest(to.service, (trace) => this.requests.start(to.id, opts.timeoutMs ?? 5000, opts.signal, (corr) => this.deliver(to, value, Flag.REQUEST, corr, opts.headers, trace)));
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
-  replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean): void {
-    const { bytes, flags } = encodePayload(value);
+  replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean, headers?: Headers): void {
+    const { bytes, flags } = encodePayload(value, headerBlock(headers, traceReply()));
     const replyFlags = request ? Flag.REPLY | (error ? Flag.ERROR_REPLY : 0) : 0;
     this.ensureOnline().push(node, localId, epoch, flags | replyFlags, request ? corr : 0, bytes);
   }
@@ -485,6 +491,7 @@ export class Instance implements ReplyPort, AsyncDisposable {
         : reason === 'limit' ? new LimitError(why) : new NoRouteError(why);
       this.requests.settle(corr)?.reject(err);
     }
-    this.undeliverableSubject.next({ to, reason, data: payload, corr: flags & Flag.REQUEST ? corr : 0, value: <T>() => decodePayload<T>(payload, flags) });
+    const { headers, data } = flags & Flag.HEADERS ? splitHeaders(payload) : { headers: undefined, data: payload };
+    this.undeliverableSubject.next({ to, reason, data, headers, corr: flags & Flag.REQUEST ? corr : 0, value: <T>() => decodePayload<T>(data, flags) });
   }
 }

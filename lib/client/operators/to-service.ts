@@ -34,15 +34,17 @@
 import type { OperatorFunction } from 'rxjs';
 import type { Instance, SendOptions } from '../instance.js';
 import type { InstanceRef } from '../message.js';
-import { sendEach, type BackpressureOptions } from './send-each.js';
+import { headersFor, sendEach, type BackpressureOptions, type HeadersOption } from './send-each.js';
 
-export interface ToServiceOptions<T> extends Omit<SendOptions, 'key'>, BackpressureOptions {
+export interface ToServiceOptions<T> extends Omit<SendOptions, 'key' | 'headers'>, BackpressureOptions {
   /** The routing key, or a function taking it from each value (consistent-hash). */
   key?: string | number | ((value: T) => string | number);
+  /** Headers for each message, or a function taking them from each value. */
+  headers?: HeadersOption<T>;
 }
 
 export function toService<T>(inst: Instance, service: string, opts: ToServiceOptions<T> = {}): OperatorFunction<T, InstanceRef | null> {
-  const { key, drainTimeoutMs, maxWaiting, ...send } = opts;
+  const { key, headers, drainTimeoutMs, maxWaiting, ...send } = opts;
   const keyOf = typeof key === 'function' ? key : () => key;
   const bounds: BackpressureOptions = {};
   if (drainTimeoutMs !== undefined) bounds.drainTimeoutMs = drainTimeoutMs;
@@ -51,7 +53,8 @@ export function toService<T>(inst: Instance, service: string, opts: ToServiceOpt
     inst,
     (value: T) => {
       const k = keyOf(value);
-      return inst.send(service, value, k === undefined ? send : { ...send, key: k });
+      const h = headersFor(headers, value);
+      return inst.send(service, value, k === undefined && h === undefined ? send : { ...send, key: k, headers: h });
     },
     bounds,
     () => inst.holdWatch(service),
