@@ -443,8 +443,8 @@ export class Instance implements ReplyPort, AsyncDisposable {
     }
   }
 
-  replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean, headers?: Headers): void {
-    const { bytes, flags } = encodePayload(value, headerBlock(headers, traceReply()));
+  replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean, headers: Headers | undefined, traced: boolean): void {
+    const { bytes, flags } = encodePayload(value, headerBlock(headers, traced ? traceReply() : undefined));
     const replyFlags = request ? Flag.REPLY | (error ? Flag.ERROR_REPLY : 0) : 0;
     this.ensureOnline().push(node, localId, epoch, flags | replyFlags, request ? corr : 0, bytes);
   }

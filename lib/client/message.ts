@@ -16,8 +16,11 @@ export type InstanceRef = InstanceInfo;
 
 /** What a Message needs from its instance to reply. */
 export interface ReplyPort {
-  /** Answer a message: a request gets a reply (its correlation id), anything else a plain message. */
-  replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean, headers?: Headers): void;
+  /**
+   * Answer a message: a request gets a reply (its correlation id), anything else a plain message.
+   * `traced`: the message came with headers, so its sender reads them, and the answer may carry trace context.
+   */
+  replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean, headers: Headers | undefined, traced: boolean): void;
   resolveRef(node: number, localId: number, epoch?: number): InstanceRef;
   whenWritable(timeoutMs?: number, signal?: AbortSignal): Promise<void>;
 }
@@ -67,7 +70,7 @@ export class Message {
 
   /** Answer the sender; for a request, the reply resolves its `request()` promise. */
   reply(value: unknown, opts?: MessageReplyOptions): void {
-    this.port.replyTo(this.node, this.local, this.epoch, this.corr, value, this.isRequest, false, opts?.headers);
+    this.port.replyTo(this.node, this.local, this.epoch, this.corr, value, this.isRequest, false, opts?.headers, this.headers !== undefined);
   }
 
   /** Resolves once the receiving instance can send again (see Instance.whenWritable). */
@@ -77,7 +80,7 @@ export class Message {
 
   /** Answer a request with an error (its `request()` rejects with a RemoteError). */
   replyError(error: { code?: string; message: string }, opts?: MessageReplyOptions): void {
-    this.port.replyTo(this.node, this.local, this.epoch, this.corr, { code: error.code ?? 'REMOTE', message: error.message }, this.isRequest, true, opts?.headers);
+    this.port.replyTo(this.node, this.local, this.epoch, this.corr, { code: error.code ?? 'REMOTE', message: error.message }, this.isRequest, true, opts?.headers, this.headers !== undefined);
   }
 }
 

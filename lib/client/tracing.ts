@@ -1,10 +1,10 @@
 /**
  * Tracing: W3C trace context through message headers, with OpenTelemetry.
  *
- * `@opentelemetry/api` is an optional peer dependency, imported once at
- * connect() (loadTracing). Without it every function here returns at its
- * first line. With it, spans and context go through the API's globals, so
- * they are no-ops until the app registers an SDK:
+ * `@opentelemetry/api` is an optional peer dependency (installed with
+ * prom-client anyway), imported once at connect() (loadTracing). Without it,
+ * or until the app registers an SDK's tracer provider, every function here
+ * returns at its first lines: no span, no header. With one:
  *
  *   send/sendTo/broadcast  a PRODUCER span `send <service>`, ended once queued
  *   request                a CLIENT span `request <service>`, ended when the reply
@@ -17,9 +17,10 @@
  *
  * The context is written and read by the global propagator (the SDK's: W3C
  * traceparent/tracestate by default), so an app that configured another one
- * gets it; with none registered nothing is added. A span that neither records
- * nor has a valid context adds nothing either: messages of an app without an
- * SDK carry no headers and cost what they did before.
+ * gets it; with none registered nothing is added. Messages of an app without
+ * an SDK carry no headers and cost what they did before. A reply carries trace
+ * context only when its request came with headers (a requester of an older
+ * build would read a header block as part of the value).
  */
 import type * as OtelApi from '@opentelemetry/api';
 import type { Headers } from '../protocol/headers.js';
@@ -49,6 +50,22 @@ export function loadTracing(): Promise<void> {
   return loading;
 }
 
+let tracerOf: { delegate: OtelApi.TracerProvider; tracer: OtelApi.Tracer | undefined } | undefined;
+
+/**
+ * Our tracer from the SDK's provider, or undefined when no SDK registered one:
+ * then nothing is traced (the no-op tracer's spans would cost about 0.5 µs a
+ * message for nothing). Got once per provider: a registration, or the API
+ * disabled, changes it.
+ */
+function tracer(a: Api): OtelApi.Tracer | undefined {
+  const p = a.trace.getTracerProvider();
+  const proxy = p instanceof a.ProxyTracerProvider ? p : undefined;
+  const delegate = proxy ? proxy.getDelegate() : p;
+  if (tracerOf?.delegate !== delegate) tracerOf = { delegate, tracer: proxy ? proxy.getDelegateTracer(TRACER) : p.getTracer(TRACER) };
+  return tracerOf.tracer;
+}
+
 const attributes = (service: string, operation: string, type: string): OtelApi.Attributes => ({
   'messaging.system': 'rxmesh',
   'messaging.destination.name': service,
@@ -70,8 +87,9 @@ const live = (a: Api, span: Span): boolean => span.isRecording() || a.isSpanCont
 /** Trace context for a message sent to `service`: a PRODUCER span, started and ended here. */
 export function traceSend(service: string): Headers | undefined {
   const a = api;
-  if (!a) return undefined;
-  const span = a.trace.getTracer(TRACER).startSpan(`send ${service}`, { kind: a.SpanKind.PRODUCER, attributes: attributes(service, 'send', 'send') });
+  const t = a && tracer(a);
+  if (!t) return undefined;
+  const span = t.startSpan(`send ${service}`, { kind: a.SpanKind.PRODUCER, attributes: attributes(service, 'send', 'send') });
   try {
     return live(a, span) ? inject(a, a.trace.setSpan(a.context.active(), span)) : undefined;
   } finally {
@@ -82,8 +100,9 @@ export function traceSend(service: string): Headers | undefined {
 /** Run a request to `service` under a CLIENT span: `run` gets the trace context to send; the span ends when its promise settles. */
 export function traceRequest(service: string, run: (trace: Headers | undefined) => Promise<Message>): Promise<Message> {
   const a = api;
-  if (!a) return run(undefined);
-  const span = a.trace.getTracer(TRACER).startSpan(`request ${service}`, { kind: a.SpanKind.CLIENT, attributes: attributes(service, 'request', 'send') });
+  const t = a && tracer(a);
+  if (!t) return run(undefined);
+  const span = t.startSpan(`request ${service}`, { kind: a.SpanKind.CLIENT, attributes: attributes(service, 'request', 'send') });
   if (!live(a, span)) {
     span.end();
     return run(undefined);
@@ -106,7 +125,7 @@ export function traceRequest(service: string, run: (trace: Headers | undefined) 
 /** Trace context for a reply: the active span's (no span of its own), if any. */
 export function traceReply(): Headers | undefined {
   const a = api;
-  if (!a) return undefined;
+  if (!a || !tracer(a)) return undefined;
   const ctx = a.context.active();
   const span = a.trace.getSpan(ctx);
   return span && a.isSpanContextValid(span.spanContext()) ? inject(a, ctx) : undefined;
@@ -129,11 +148,12 @@ export interface HandlingScope {
 /** The SERVER (reply()) or CONSUMER span for handling `msg`; undefined when there is nothing to trace. */
 export function handlingScope(msg: Message, kind: 'server' | 'consumer'): HandlingScope | undefined {
   const a = api;
-  if (!a) return undefined;
+  const t = a && tracer(a);
+  if (!t) return undefined;
   const parent = msg.headers ? a.propagation.extract(a.context.active(), msg.headers) : a.context.active();
   const server = kind === 'server';
   const service = msg.to.service;
-  const span = a.trace.getTracer(TRACER).startSpan(
+  const span = t.startSpan(
     `${server ? 'reply' : 'process'} ${service}`,
     { kind: server ? a.SpanKind.SERVER : a.SpanKind.CONSUMER, attributes: attributes(service, server ? 'reply' : 'process', 'process') },
     parent,
