@@ -2,7 +2,7 @@
 export { connect } from './client/connect.js';
 export { defaultAgentSocket, defaultShmDir } from './protocol/shm-home.js';
 export { Mesh, DEFAULT_REPLY_SPIN_US, type ConnectOptions } from './client/mesh.js';
-export { Instance, type InstanceOptions, type SendOptions, type RequestOptions, type StrategyName, type OfflineInfo, type InstanceStats } from './client/instance.js';
+export { Instance, type InstanceOptions, type SendOptions, type SendToOptions, type RequestOptions, type StrategyName, type OfflineInfo, type InstanceStats } from './client/instance.js';
 export { Message, type InstanceRef, type Undeliverable, type MessageReplyOptions } from './client/message.js';
 export { HEADERS_MAX_BYTES, type Headers } from './protocol/headers.js';
 export { withMessageContext } from './client/tracing.js';

@@ -22,6 +22,12 @@ export interface InstanceOptions {
 
 export type StrategyName = 'round-robin' | 'random' | 'least-loaded' | 'consistent-hash' | 'local-first';
 
+/** Options of sendTo and broadcast. */
+export interface SendToOptions {
+  /** As for send (SendOptions.headers). */
+  headers?: Headers;
+}
+
 export interface SendOptions {
   /** Default 'round-robin'. */
   strategy?: StrategyName;

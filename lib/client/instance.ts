@@ -21,7 +21,7 @@ import {
 } from '../protocol/errors.js';
 import { headerBlock, splitHeaders, type Headers } from '../protocol/headers.js';
 import { gameOf, validatePattern, validateService, validateUserData } from '../protocol/names.js';
-import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
+import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, SendToOptions, StrategyName } from './instance-options.js';
 import { InstanceRings, type HeldRing, type RingsHost } from './instance-rings.js';
 import { Message, type InstanceRef, type ReplyPort, type Undeliverable } from './message.js';
 import { decodePayload, encodePayload } from './payload.js';
@@ -35,7 +35,7 @@ import type { RouteContext, Strategy } from './strategies/strategy.js';
 import { traceReply, traceRequest, traceSend } from './tracing.js';
 import { Watches, type WatchHost } from './watches.js';
 
-export type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, StrategyName } from './instance-options.js';
+export type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, SendToOptions, StrategyName } from './instance-options.js';
 
 /** What an Instance needs from its Mesh (its rings' needs included: the incarnation, the doorbells, control requests). */
 export interface InstanceHost extends WatchHost, RingsHost {
@@ -414,12 +414,12 @@ export class Instance implements ReplyPort, AsyncDisposable {
   }
 
   /** Stateful send: exactly this instance (`headers` as for send). */
-  sendTo(ref: InstanceRef, value: unknown, opts?: { headers?: Headers }): void {
+  sendTo(ref: InstanceRef, value: unknown, opts?: SendToOptions): void {
     this.deliver(ref, value, 0, 0, opts?.headers, traceSend(ref.service));
   }
 
   /** Send to every online instance of a service; returns how many. */
-  broadcast(service: string, value: unknown, opts?: { headers?: Headers }): number {
+  broadcast(service: string, value: unknown, opts?: SendToOptions): number {
     validateService(service);
     this.ensureOnline();
     this.sameGame(service);

@@ -2,14 +2,11 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { reply, type Instance, type Mesh, type Message, type Undeliverable } from '../../lib/index.js';
-import { startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
+import { startTwoHosts, type TwoHosts } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, sleep, until } from '../mesh/wait.js';
 
-let ns: MeshProcess;
-let agent1: MeshProcess;
-let agent2: MeshProcess;
-let mesh1: Mesh;
+let hosts: TwoHosts;
 let mesh2: Mesh;
 let a: Instance;
 let b: Instance;
@@ -18,11 +15,9 @@ let bRef: NonNullable<Instance['ref']>;
 
 const Remote = suite('links headers');
 Remote.before(async () => {
-  ns = await startNs();
-  agent1 = await startAgent(ns.nsUrl, { id: 'host-1', links: true });
-  agent2 = await startAgent(ns.nsUrl, { id: 'host-2', links: true });
-  mesh1 = await agent1.connect();
-  mesh2 = await agent2.connect();
+  hosts = await startTwoHosts();
+  const [mesh1] = hosts.meshes;
+  mesh2 = hosts.meshes[1];
   b = mesh2.instance('g.b.1.0', { userData: 'b' });
   await next(b.startup$);
   a = mesh1.instance('g.a.1.0', { userData: 'a', watch: ['g.b.1.0'] });
@@ -30,11 +25,7 @@ Remote.before(async () => {
   bRef = (await next(a.members$('g.b.1.0'), (l) => l.length > 0))[0]!;
 });
 Remote.after(async () => {
-  await mesh1?.close();
-  await mesh2?.close();
-  await agent1?.stop();
-  await agent2?.stop();
-  await ns?.stop();
+  await hosts?.stop();
   cleanupShm();
 });
 

@@ -13,16 +13,12 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { reply, withMessageContext, type Instance, type Mesh, type Message } from '../../lib/index.js';
-import { startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
+import { reply, withMessageContext, type Instance, type Message } from '../../lib/index.js';
+import { startTwoHosts, type TwoHosts } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, sleep, until } from '../mesh/wait.js';
 
-let ns: MeshProcess;
-let agent1: MeshProcess;
-let agent2: MeshProcess;
-let mesh1: Mesh;
-let mesh2: Mesh;
+let hosts: TwoHosts;
 let gateway: Instance;
 let scene: Instance;
 const exporter = new InMemorySpanExporter();
@@ -43,24 +39,16 @@ function unregisterSdk(): void {
 const Tracing = suite('links tracing');
 Tracing.before(async () => {
   registerSdk();
-  ns = await startNs();
-  agent1 = await startAgent(ns.nsUrl, { id: 'host-1', links: true });
-  agent2 = await startAgent(ns.nsUrl, { id: 'host-2', links: true });
-  mesh1 = await agent1.connect();
-  mesh2 = await agent2.connect();
-  scene = mesh2.instance('g.scene.1.0', { userData: 's1' });
+  hosts = await startTwoHosts();
+  scene = hosts.meshes[1].instance('g.scene.1.0', { userData: 's1' });
   await next(scene.startup$);
-  gateway = mesh1.instance('g.gateway.1.0', { userData: 'gw', watch: ['g.scene.1.0'] });
+  gateway = hosts.meshes[0].instance('g.gateway.1.0', { userData: 'gw', watch: ['g.scene.1.0'] });
   await next(gateway.startup$);
   await next(gateway.members$('g.scene.1.0'), (l) => l.length > 0);
 });
 Tracing.after(async () => {
   unregisterSdk(); // other spec files run in this process
-  await mesh1?.close();
-  await mesh2?.close();
-  await agent1?.stop();
-  await agent2?.stop();
-  await ns?.stop();
+  await hosts?.stop();
   cleanupShm();
 });
 Tracing.before.each(() => exporter.reset());
