@@ -46,7 +46,8 @@ export function checkHeaders(headers: unknown): Uint8Array {
 /** The payload of a message with headers: its header block (encoded headers), then `value`. */
 export function withHeaderBlock(block: Uint8Array, value: Uint8Array): Uint8Array {
   if (block.length > BLOCK_MAX) throw new BadArgumentError(`headers with trace context take ${block.length} bytes encoded; at most ${BLOCK_MAX} fit a message`);
-  const out = new Uint8Array(2 + block.length + value.length);
+  // every byte is written below; small ones come from Node's pool (measured: a new Uint8Array here took ~0.6 µs)
+  const out = Buffer.allocUnsafe(2 + block.length + value.length);
   out[0] = block.length & 0xff;
   out[1] = block.length >>> 8;
   out.set(block, 2);
