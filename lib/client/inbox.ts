@@ -53,7 +53,7 @@ export class Inbox {
   private readonly messages = new Reassembler<string>();
   private readonly assembling = new Map<string, Assembly>();
   /** Bounce fragments by destination and message (corr): reports of several messages may interleave. */
-  private readonly bounces = new Map<string, Uint8Array[]>();
+  private readonly bounces = new Map<string, { parts: Uint8Array[]; tail: boolean }>();
   /** Position of the first message held back, or -1. */
   private holdFrom = -1;
   private readonly wholeMax: number;
@@ -164,7 +164,8 @@ export class Inbox {
     const payload = body.subarray(ENVELOPE_BYTES);
     if (kind === RecordKind.BOUNCE) {
       const whole = this.bounceChunk(`${node}:${local}:${envCorr(body)}`, fragOf(type), payload);
-      if (whole) this.sink.bounce(whole, flags, node, local, envCorr(body), envEpoch(body));
+      // a report of a message's tail has no header block
+      if (whole) this.sink.bounce(whole.payload, whole.tail ? flags & ~Flag.HEADERS : flags, node, local, envCorr(body), envEpoch(body));
     } else if (kind === RecordKind.DATA) {
       let whole: Uint8Array | null = payload.slice();
       if (fragOf(type) !== Frag.COMPLETE) {
@@ -249,17 +250,17 @@ export class Inbox {
     this.sink.message(payload, flags, this.nodeOf(env, at), this.localOf(env, at), envCorr(env, at), this.epochOf(env, at));
   }
 
-  /** Bounce fragments: collected per message; a report may begin mid-message (a streamed one). */
-  private bounceChunk(key: string, frag: Frag, chunk: Uint8Array): Uint8Array | null {
-    if (frag === Frag.COMPLETE) return chunk.slice();
-    let parts = this.bounces.get(key);
-    if (frag === Frag.BEGIN || !parts) {
-      parts = [];
-      this.bounces.set(key, parts);
+  /** Bounce fragments: collected per message; a report may begin mid-message (a streamed one: its `tail`). */
+  private bounceChunk(key: string, frag: Frag, chunk: Uint8Array): { payload: Uint8Array; tail: boolean } | null {
+    if (frag === Frag.COMPLETE) return { payload: chunk.slice(), tail: false };
+    let b = this.bounces.get(key);
+    if (frag === Frag.BEGIN || !b) {
+      b = { parts: [], tail: frag !== Frag.BEGIN };
+      this.bounces.set(key, b);
     }
-    parts.push(chunk.slice());
+    b.parts.push(chunk.slice());
     if (frag !== Frag.END) return null;
     this.bounces.delete(key);
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return { payload: b.parts.length === 1 ? b.parts[0]! : Buffer.concat(b.parts), tail: b.tail };
   }
 }

@@ -1,4 +1,5 @@
 /** The options and small types of Instance: how it is created, how `send` routes, what `stats()` counts. */
+import type { Headers } from '../protocol/headers.js';
 import type { OfflineReason } from '../protocol/registry-messages.js';
 import type { InstanceRef } from './message.js';
 
@@ -23,6 +24,12 @@ export interface InstanceOptions {
 /** The routing strategies of stateless sends, by name (README "Routing"). */
 export type StrategyName = 'round-robin' | 'random' | 'least-loaded' | 'consistent-hash' | 'local-first';
 
+/** Options of sendTo and broadcast. */
+export interface SendToOptions {
+  /** As for send (SendOptions.headers). */
+  headers?: Headers;
+}
+
 /** How a stateless send routes: the strategy, its key, or a sticky `via`. */
 export interface SendOptions {
   /** Default 'round-robin'. */
@@ -44,6 +51,12 @@ export interface SendOptions {
    * a BadArgumentError.
    */
   via?: InstanceRef;
+  /**
+   * Strings the message carries beside its value (`msg.headers` at the
+   * receiver): a plain object of string values, at most HEADERS_MAX_BYTES
+   * (4 KiB) encoded, else BadArgumentError and nothing is sent.
+   */
+  headers?: Headers;
 }
 
 /** A request's routing (as a send's), its timeout, an abort signal and whether it may be re-routed. */

@@ -13,7 +13,8 @@ import {
   AgentLostError, BadArgumentError, CrossGameError, InDoubtError, LimitError, NoRouteError, NotWatchedError, RemoteError,
 } from '../protocol/errors.js';
 import { gameOf, validateService } from '../protocol/names.js';
-import type { RequestOptions, SendOptions, StrategyName } from './instance-options.js';
+import { headerBlock, splitHeaders, type Headers } from '../protocol/headers.js';
+import type { RequestOptions, SendOptions, SendToOptions, StrategyName } from './instance-options.js';
 import type { InstanceRings } from './instance-rings.js';
 import { Message, type InstanceRef, type ReplyPort, type Undeliverable } from './message.js';
 import { decodePayload, encodePayload } from './payload.js';
@@ -25,6 +26,7 @@ import { LocalFirstStrategy } from './strategies/local-first.js';
 import { RandomStrategy } from './strategies/random.js';
 import { RoundRobinStrategy } from './strategies/round-robin.js';
 import type { RouteContext, Strategy } from './strategies/strategy.js';
+import { traceReply, traceRequest, traceSend } from './tracing.js';
 import type { Membership } from './membership.js';
 
 /** What a Sender needs from its instance and mesh. */
@@ -67,25 +69,26 @@ export class Sender implements ReplyPort {
     this.host.ensureOnline();
     const to = this.route(service, opts);
     if (!to) {
-      this.noRoute(service, value, 0);
+      this.noRoute(service, value, 0, opts.headers);
       return null;
     }
-    this.deliver(to, value);
+    this.deliver(to, value, 0, 0, opts.headers, traceSend(service));
     return to;
   }
 
-  sendTo(ref: InstanceRef, value: unknown): void {
-    this.deliver(ref, value);
+  sendTo(ref: InstanceRef, value: unknown, opts?: SendToOptions): void {
+    this.deliver(ref, value, 0, 0, opts?.headers, traceSend(ref.service));
   }
 
-  broadcast(service: string, value: unknown): number {
+  broadcast(service: string, value: unknown, opts?: SendToOptions): number {
     validateService(service);
     this.host.ensureOnline();
     this.sameGame(service);
     const m = this.host.membership;
     if (!m.covers(service)) throw new NotWatchedError(`service '${service}' is not watched`);
     const members = m.members(service);
-    for (const to of members) this.deliver(to, value);
+    const trace = members.length > 0 ? traceSend(service) : undefined;
+    for (const to of members) this.deliver(to, value, 0, 0, opts?.headers, trace);
     return members.length;
   }
 
@@ -102,11 +105,13 @@ export class Sender implements ReplyPort {
       const service = typeof target === 'string' ? validateService(target) : undefined;
       const to = service !== undefined ? this.route(service, opts) : (target as InstanceRef);
       if (!to) return Promise.reject(new NoRouteError(`no instance of '${String(target)}' is online`));
-      const { bytes, flags } = encodePayload(value);
-      const retry = service !== undefined && opts.reroute !== false && bytes.length <= WHOLE_MESSAGE_MAX
-        ? (from: InstanceRef, payload: Uint8Array, corr: number): boolean => this.reroute(service, opts, from, payload, flags, corr)
-        : undefined;
-      return this.requests.start(to.id, opts.timeoutMs ?? 5000, opts.signal, (corr) => this.push(to.node, to.localId, to.epoch, flags | Flag.REQUEST, corr, bytes), retry);
+      return traceRequest(to.service, (trace) => {
+        const { bytes, flags } = encodePayload(value, headerBlock(opts.headers, trace));
+        const retry = service !== undefined && opts.reroute !== false && bytes.length <= WHOLE_MESSAGE_MAX
+          ? (from: InstanceRef, payload: Uint8Array, corr: number): boolean => this.reroute(service, opts, from, payload, flags, corr)
+          : undefined;
+        return this.requests.start(to.id, opts.timeoutMs ?? 5000, opts.signal, (corr) => this.push(to.node, to.localId, to.epoch, flags | Flag.REQUEST, corr, bytes), retry);
+      });
     } catch (err) {
       return Promise.reject(err);
     }
@@ -126,8 +131,8 @@ export class Sender implements ReplyPort {
 
   // ---------------------------------------------------------------- ReplyPort (what a Message needs)
 
-  replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean): void {
-    const { bytes, flags } = encodePayload(value);
+  replyTo(node: number, localId: number, epoch: number, corr: number, value: unknown, request: boolean, error: boolean, headers: Headers | undefined, traced: boolean): void {
+    const { bytes, flags } = encodePayload(value, headerBlock(headers, traced ? traceReply() : undefined));
     const replyFlags = request ? Flag.REPLY | (error ? Flag.ERROR_REPLY : 0) : 0;
     if (request) this.host.answered();
     this.push(node, localId, epoch, flags | replyFlags, request ? corr : 0, bytes);
@@ -176,13 +181,15 @@ export class Sender implements ReplyPort {
         : reason === 'limit' ? new LimitError(why) : new NoRouteError(why);
       this.requests.settle(corr)?.reject(err);
     }
-    this.undeliverable.next({ to, reason, data: payload, corr: flags & Flag.REQUEST ? corr : 0, value: <T>() => decodePayload<T>(payload, flags) });
+    const { headers, data } = flags & Flag.HEADERS ? splitHeaders(payload) : { headers: undefined, data: payload };
+    this.undeliverable.next({ to, reason, data, headers, corr: flags & Flag.REQUEST ? corr : 0, value: <T>() => decodePayload<T>(data, flags) });
   }
 
   // ---------------------------------------------------------------- routing
 
-  private deliver(to: InstanceRef, value: unknown, flags = 0, corr = 0): void {
-    const { bytes, flags: f } = encodePayload(value);
+  /** Queue `value` for `to`, with the app's `headers` and the `trace` context (tracing.ts) in front when there are any. */
+  private deliver(to: InstanceRef, value: unknown, flags = 0, corr = 0, headers?: Headers, trace?: Headers): void {
+    const { bytes, flags: f } = encodePayload(value, headerBlock(headers, trace));
     this.push(to.node, to.localId, to.epoch, f | flags, corr, bytes);
   }
 
@@ -220,10 +227,12 @@ export class Sender implements ReplyPort {
     if (gameOf(service) !== game) throw new CrossGameError(`service '${service}' belongs to game '${gameOf(service)}', not '${game}': an instance only reaches its own game`);
   }
 
-  private noRoute(service: string, value: unknown, corr: number): void {
+  private noRoute(service: string, value: unknown, corr: number, headers: Headers | undefined): void {
+    if (headers !== undefined) headerBlock(headers); // bad headers throw, as for a routed send
     const { bytes, flags } = encodePayload(value);
     const copy = bytes.slice();
     const to = { service, userData: '', id: `${service}/`, agentId: '', node: 0, localId: 0, epoch: 0 };
-    queueMicrotask(() => this.undeliverable.next({ to, reason: 'no_route', data: copy, corr, value: <T>() => decodePayload<T>(copy, flags) }));
+    const report: Undeliverable = { to, reason: 'no_route', data: copy, headers: headers && Object.freeze({ ...headers }), corr, value: <T>() => decodePayload<T>(copy, flags) };
+    queueMicrotask(() => this.undeliverable.next(report));
   }
 }

@@ -10,7 +10,7 @@ import { ControlMessage } from '../protocol/control-messages.js';
 import type { Created, PairClosedEvent } from '../protocol/control-bodies.js';
 import { AgentLostError, ClosedError, ConflictError, KickedError, MeshError, RingFailureError } from '../protocol/errors.js';
 import { validatePattern, validateService, validateUserData } from '../protocol/names.js';
-import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions } from './instance-options.js';
+import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, SendToOptions } from './instance-options.js';
 import { HeldRings, InstanceRings, type RingsHost } from './instance-rings.js';
 import { drain, drainOptions, type DrainOptions } from './drain.js';
 import { Sender } from './instance-sender.js';
@@ -393,12 +393,12 @@ export class InstanceImpl implements Instance {
     return this.sender.send(service, value, opts);
   }
 
-  sendTo(ref: InstanceRef, value: unknown): void {
-    this.sender.sendTo(ref, value);
+  sendTo(ref: InstanceRef, value: unknown, opts?: SendToOptions): void {
+    this.sender.sendTo(ref, value, opts);
   }
 
-  broadcast(service: string, value: unknown): number {
-    return this.sender.broadcast(service, value);
+  broadcast(service: string, value: unknown, opts?: SendToOptions): number {
+    return this.sender.broadcast(service, value, opts);
   }
 
   request(target: string | InstanceRef, value: unknown, opts: RequestOptions = {}): Promise<Message> {

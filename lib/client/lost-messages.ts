@@ -12,7 +12,7 @@
  * Each message is reported once, however many fragments it had.
  */
 import { Frag, fragOf, kindOf, type Ring } from '../native/index.js';
-import { BounceReason, ENVELOPE_BYTES, RecordKind } from '../protocol/envelope.js';
+import { BounceReason, ENVELOPE_BYTES, envFlags, Flag, RecordKind, setEnvFlags } from '../protocol/envelope.js';
 import type { Unsent } from './outbox.js';
 
 export interface LostMessage {
@@ -36,7 +36,10 @@ export function lostMessages(tx: Ring, unsent: Unsent[]): LostMessage[] {
     if (kindOf(type) !== RecordKind.DATA || body.length < ENVELOPE_BYTES) return;
     const frag = fragOf(type);
     if (frag === Frag.COMPLETE || frag === Frag.BEGIN) finish();
-    if (!open) open = { envelope: body.slice(0, ENVELOPE_BYTES), parts: [], doubt: false };
+    if (!open) {
+      open = { envelope: body.slice(0, ENVELOPE_BYTES), parts: [], doubt: false };
+      if (frag !== Frag.COMPLETE && frag !== Frag.BEGIN) setEnvFlags(open.envelope, envFlags(open.envelope) & ~Flag.HEADERS); // its tail: no header block
+    }
     open.parts.push(body.slice(ENVELOPE_BYTES));
     if (pos < cursor) open.doubt = true;
     if (frag === Frag.COMPLETE || frag === Frag.END) finish();

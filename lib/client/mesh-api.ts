@@ -8,7 +8,7 @@
 import type { Observable } from 'rxjs';
 import type { AgentLostError } from '../protocol/errors.js';
 import type { DrainOptions } from './drain.js';
-import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions } from './instance-options.js';
+import type { InstanceOptions, InstanceStats, OfflineInfo, RequestOptions, SendOptions, SendToOptions } from './instance-options.js';
 import type { InstanceRef, Message, Undeliverable } from './message.js';
 
 /** An app's connection to its local agent (tbuspp's agent client). Made by `connect()`. */
@@ -66,10 +66,10 @@ export interface Instance extends AsyncDisposable {
    *   QueueFullError when the outgoing ring is full (see whenWritable); ClosedError, AgentLostError, KickedError
    */
   send(service: string, value: unknown, opts?: SendOptions): InstanceRef | null;
-  /** Stateful send: exactly this instance. Throws as `send` does. */
-  sendTo(ref: InstanceRef, value: unknown): void;
-  /** Send to every online instance of a watched service; returns how many. */
-  broadcast(service: string, value: unknown): number;
+  /** Stateful send: exactly this instance (`headers` as for send). Throws as `send` does. */
+  sendTo(ref: InstanceRef, value: unknown, opts?: SendToOptions): void;
+  /** Send to every online instance of a watched service (`headers` as for send); returns how many. */
+  broadcast(service: string, value: unknown, opts?: SendToOptions): number;
   /**
    * Send a request (to a service, routed as `send` routes, or to an instance) and wait for its reply.
    * Rejects with TimeoutError, NoRouteError (none online, or bounced undelivered), InDoubtError,

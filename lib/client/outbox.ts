@@ -11,7 +11,7 @@
  * ring before the gate opens (its marker is in the tx ring: pair-writer.ts).
  */
 import { forEachRecord, fragOf, kindOf, Frag, RecordBatch, type Ring } from '../native/index.js';
-import { ENVELOPE_BYTES, RecordKind, writeEnvelope } from '../protocol/envelope.js';
+import { ENVELOPE_BYTES, envFlags, Flag, RecordKind, setEnvFlags, writeEnvelope } from '../protocol/envelope.js';
 import { ClosedError, QueueFullError } from '../protocol/errors.js';
 
 const BATCH_BYTES = 128 * 1024;
@@ -183,7 +183,9 @@ export class Outbox {
     for (const w of [...this.waiters]) w.reject(new ClosedError('instance closed'));
     const out: Unsent[] = [];
     if (this.large) {
-      out.push({ envelope: this.large.prefix, payload: whole ? this.large.payload : this.large.payload.subarray(this.large.offset) });
+      const tail = !whole && this.large.offset > 0;
+      if (tail) setEnvFlags(this.large.prefix, envFlags(this.large.prefix) & ~Flag.HEADERS); // its header block went into the ring
+      out.push({ envelope: this.large.prefix, payload: tail ? this.large.payload.subarray(this.large.offset) : this.large.payload });
       this.large = null;
     }
     forEachRecord(this.batch.buffer, 0, this.batch.length, (type, body) => {

@@ -11,6 +11,9 @@
  *                  bit 4 abort (the fragmented message from this source ends here, unfinished),
  *                  bit 5 pair marker (its sender's later messages to this destination come through
  *                  a pair ring the agent made: pair-marker.ts; never handed to messages$),
+ *                  bit 6 headers (the payload starts with a header block: u16 length n, n bytes of
+ *                  a CBOR map of strings, then the value: headers.ts; set only where the payload
+ *                  starts at the message's first byte: a report of a message's tail clears it),
  *                  bits 16-23 bounce reason (BOUNCE records)
  *   12 u32 corr    request/reply correlation id; in a fragmented plain message, its number among
  *                  its sender's (so reports of several large messages reassemble apart)
@@ -44,6 +47,8 @@ export const Flag = {
   ABORT: 16,
   /** A pair-ring marker (pair-marker.ts): not a message; it opens the ring its payload names. */
   PAIR: 32,
+  /** The payload starts with a header block (headers.ts). */
+  HEADERS: 64,
 } as const;
 
 /** Why a message was not delivered (bits 16-23 of a BOUNCE's flags). */

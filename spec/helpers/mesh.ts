@@ -153,3 +153,30 @@ export function startAgent(registry: string, opts: { id?: string; netns?: string
   return start(['agent', '--registry', registry, '--shm-dir', shmDir, ...(opts.id ? ['--id', opts.id] : []), ...agentArgs(opts)], shmDir,
     agentEnv(opts), opts.netns);
 }
+
+/** A name server and two linked agents (`host-1`, `host-2`: two hosts), with an app connected to each. */
+export interface TwoHosts {
+  ns: MeshProcess;
+  agents: [MeshProcess, MeshProcess];
+  meshes: [Mesh, Mesh];
+  /** Close the apps, stop the agents and the name server. */
+  stop(): Promise<void>;
+}
+
+export async function startTwoHosts(): Promise<TwoHosts> {
+  const ns = await startNs();
+  const agents: MeshProcess[] = [];
+  const stop = async (): Promise<void> => {
+    for (const a of agents) await a.stop(); // (closes its apps first)
+    await ns.stop();
+  };
+  try {
+    agents.push(await startAgent(ns.nsUrl, { id: 'host-1', links: true }));
+    agents.push(await startAgent(ns.nsUrl, { id: 'host-2', links: true }));
+    const meshes: [Mesh, Mesh] = [await agents[0]!.connect(), await agents[1]!.connect()];
+    return { ns, agents: agents as [MeshProcess, MeshProcess], meshes, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -23,6 +23,11 @@
  * Temperature follows the source (`messages$` is hot). With `zeroCopy`
  * instances, `fn` runs synchronously inside `next`, so it may read `m.data`.
  *
+ * Headers: with `echoHeaders`, a reply carries the request's headers back
+ * (all of them, or the names listed); `headers` adds fixed ones (or a function
+ * of the request). With OpenTelemetry, `fn` runs under a SERVER span that
+ * continues the request's trace (tracing.ts), and the reply carries its context.
+ *
  * Backpressure: when the tx ring is full, a reply waits for it to drain, up to
  * `drainTimeoutMs`; then that outcome is `ok: false` with QueueFullError.
  * Unsubscribing drops pending replies and their timers.
@@ -36,12 +41,14 @@
  * ```
  *
  * @param fn Maps a message to its reply value (sync, Promise or Observable).
- * @param opts `concurrency` of pending replies, `drainTimeoutMs`.
+ * @param opts `concurrency` of pending replies, `drainTimeoutMs`, `echoHeaders`, `headers`.
  * @return An operator emitting a ReplyOutcome per message.
  */
-import { from, isObservable, mergeMap, Observable, of, take, type ObservableInput, type OperatorFunction } from 'rxjs';
+import { from, isObservable, mergeMap, Observable, of, take, type ObservableInput, type OperatorFunction, type Subscriber, type TeardownLogic } from 'rxjs';
 import { BadArgumentError, MeshError, QueueFullError } from '../../protocol/errors.js';
+import type { Headers } from '../../protocol/headers.js';
 import type { Message } from '../message.js';
+import { handlingScope } from '../tracing.js';
 
 /** What reply() emits per message: the value it answered with, or the error it answered (or skipped a plain message) with. */
 export type ReplyOutcome<R> = { message: Message; ok: true; value: R } | { message: Message; ok: false; error: Error };
@@ -51,6 +58,20 @@ export interface ReplyOptions {
   concurrency?: number;
   /** How long one reply may wait for a full tx ring to drain (ms). Default 5000. */
   drainTimeoutMs?: number;
+  /** Send the request's headers back with its reply: `true` for all of them, or the names to echo. Default none. */
+  echoHeaders?: boolean | readonly string[];
+  /** Headers for every reply, or a function of the request (on top of the echoed ones). */
+  headers?: Headers | ((message: Message) => Headers | undefined);
+}
+
+/** The headers of the reply to `message` that `opts` ask for (undefined: none). */
+function replyHeaders(message: Message, opts: ReplyOptions): Headers | undefined {
+  const own = typeof opts.headers === 'function' ? opts.headers(message) : opts.headers;
+  const asked = opts.echoHeaders;
+  const req = message.headers;
+  if (!asked || !req) return own;
+  const echoed = asked === true ? req : Object.fromEntries(asked.filter((k) => Object.hasOwn(req, k)).map((k) => [k, req[k]!]));
+  return own ? { ...echoed, ...own } : echoed;
 }
 
 const errorBody = (err: unknown): { code: string; message: string } => ({
@@ -72,44 +93,56 @@ export function reply<R>(fn: (message: Message) => R | PromiseLike<R> | Observab
         subscriber.complete();
         return;
       }
-      const abort = new AbortController();
-      const send = async (value: unknown, failed: unknown): Promise<void> => {
-        for (;;) {
-          try {
-            if (failed === undefined) message.reply(value);
-            else message.replyError(errorBody(failed));
-            break;
-          } catch (err) {
-            if (!(err instanceof QueueFullError)) throw err;
-            await message.whenWritable(drainTimeoutMs, abort.signal);
-          }
-        }
-      };
-      const finish = (value: R | undefined, failed: unknown): void => {
-        send(value, failed).then(
-          () => subscriber.next(failed === undefined ? { message, ok: true, value: value as R } : { message, ok: false, error: failed instanceof Error ? failed : new Error(String(failed)) }),
-          (err: Error) => subscriber.next({ message, ok: false, error: err }),
-        ).finally(() => subscriber.complete());
-      };
-      let result: Observable<R>;
-      try {
-        const r = fn(message);
-        const async = isObservable(r) || (typeof (r as PromiseLike<R> | null)?.then === 'function');
-        result = async ? from(r as ObservableInput<R>).pipe(take(1)) : of(r as R);
-      } catch (err) {
-        finish(undefined, err ?? new Error('handler threw'));
-        return () => abort.abort();
-      }
-      let got = false;
-      const inner = result.subscribe({
-        next: (v) => { got = true; finish(v, undefined); },
-        error: (err: unknown) => finish(undefined, err ?? new Error('handler failed')),
-        complete: () => { if (!got) finish(undefined, new Error('the handler produced no reply')); },
-      });
-      return () => {
-        inner.unsubscribe();
-        abort.abort();
-      };
+      const scope = handlingScope(message, 'server');
+      return scope ? scope.run(() => handle(message, subscriber, scope.end)) : handle(message, subscriber, () => {});
     });
+  const handle = (message: Message, subscriber: Subscriber<ReplyOutcome<R>>, ended: (err?: unknown) => void): TeardownLogic => {
+    const abort = new AbortController();
+    const send = async (value: unknown, failed: unknown): Promise<void> => {
+      for (;;) {
+        try {
+          const headers = replyHeaders(message, opts);
+          if (failed === undefined) message.reply(value, { headers });
+          else message.replyError(errorBody(failed), { headers });
+          break;
+        } catch (err) {
+          if (!(err instanceof QueueFullError)) throw err;
+          await message.whenWritable(drainTimeoutMs, abort.signal);
+        }
+      }
+    };
+    const finish = (value: R | undefined, failed: unknown): void => {
+      send(value, failed).then(
+        () => {
+          ended(failed);
+          subscriber.next(failed === undefined ? { message, ok: true, value: value as R } : { message, ok: false, error: failed instanceof Error ? failed : new Error(String(failed)) });
+        },
+        (err: Error) => {
+          ended(err);
+          subscriber.next({ message, ok: false, error: err });
+        },
+      ).finally(() => subscriber.complete());
+    };
+    let result: Observable<R>;
+    try {
+      const r = fn(message);
+      const async = isObservable(r) || (typeof (r as PromiseLike<R> | null)?.then === 'function');
+      result = async ? from(r as ObservableInput<R>).pipe(take(1)) : of(r as R);
+    } catch (err) {
+      finish(undefined, err ?? new Error('handler threw'));
+      return () => abort.abort();
+    }
+    let got = false;
+    const inner = result.subscribe({
+      next: (v) => { got = true; finish(v, undefined); },
+      error: (err: unknown) => finish(undefined, err ?? new Error('handler failed')),
+      complete: () => { if (!got) finish(undefined, new Error('the handler produced no reply')); },
+    });
+    return () => {
+      inner.unsubscribe();
+      abort.abort();
+      ended();
+    };
+  };
   return (source) => source.pipe(mergeMap(answer, opts.concurrency ?? Infinity));
 }

@@ -33,7 +33,7 @@
  * `key` may be a function of each value (routing by key with `consistent-hash`;
  * shardRequest() is that, named).
  *
- * @param opts `timeoutMs` per request, strategy options, `concurrency`, `drainTimeoutMs`.
+ * @param opts `timeoutMs` per request, strategy options, `concurrency`, `drainTimeoutMs`, `headers`.
  * @return An operator emitting one reply Message per value.
  */
 import { mergeMap, Observable, type OperatorFunction } from 'rxjs';
@@ -42,11 +42,14 @@ import type { RequestOptions } from '../instance-options.js';
 import { internals } from '../internals.js';
 import type { Instance } from '../mesh-api.js';
 import type { InstanceRef, Message } from '../message.js';
+import { headersFor, type HeadersOption } from './send-each.js';
 
 /** request()'s options: a request's (routing, timeout), `concurrency`, and backpressure bounds. */
-export interface RequestOperatorOptions<T = unknown> extends Omit<RequestOptions, 'signal' | 'key'> {
+export interface RequestOperatorOptions<T = unknown> extends Omit<RequestOptions, 'signal' | 'key' | 'headers'> {
   /** The routing key, or a function taking it from each value (consistent-hash). */
   key?: string | number | ((value: T) => string | number);
+  /** Headers for each request, or a function taking them from each value. */
+  headers?: HeadersOption<T>;
   concurrency?: number;
   /** How long one request may wait for a full tx ring to drain (ms). Default 5000. */
   drainTimeoutMs?: number;
@@ -57,7 +60,7 @@ export interface RequestOperatorOptions<T = unknown> extends Omit<RequestOptions
  * reply Message. Cold; `concurrency` requests in flight (default 1). Errors as Instance.request rejects.
  */
 export function request<T>(inst: Instance, target: string | InstanceRef, opts: RequestOperatorOptions<T> = {}): OperatorFunction<T, Message> {
-  const { concurrency = 1, drainTimeoutMs = 5000, key, ...reqOpts } = opts;
+  const { concurrency = 1, drainTimeoutMs = 5000, key, headers, ...reqOpts } = opts;
   const keyOf = typeof key === 'function' ? key : () => key;
   const one = (value: T, ready: Promise<unknown>) =>
     new Observable<Message>((subscriber) => {
@@ -67,7 +70,8 @@ export function request<T>(inst: Instance, target: string | InstanceRef, opts: R
         for (;;) {
           try {
             const k = keyOf(value);
-            return await inst.request(target, value, k === undefined ? { ...reqOpts, signal: abort.signal } : { ...reqOpts, key: k, signal: abort.signal });
+            const h = headersFor(headers, value);
+            return await inst.request(target, value, { ...reqOpts, signal: abort.signal, ...(k === undefined ? {} : { key: k }), ...(h === undefined ? {} : { headers: h }) });
           } catch (err) {
             if (!(err instanceof QueueFullError) || abort.signal.aborted) throw err;
             await inst.whenWritable(drainTimeoutMs, abort.signal);

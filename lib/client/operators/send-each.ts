@@ -12,6 +12,7 @@
  */
 import { Observable, Subject, takeUntil, type OperatorFunction } from 'rxjs';
 import { QueueFullError } from '../../protocol/errors.js';
+import type { Headers } from '../../protocol/headers.js';
 
 /** Backpressure bounds of the sending operators. */
 export interface BackpressureOptions {
@@ -20,6 +21,12 @@ export interface BackpressureOptions {
   /** How many values may wait while the ring is full. Default 1024. */
   maxWaiting?: number;
 }
+
+/** Headers for each value sent: fixed, or a function of the value (see SendOptions.headers). */
+export type HeadersOption<T> = Headers | ((value: T) => Headers | undefined);
+
+/** The headers `opt` gives `value`. */
+export const headersFor = <T>(opt: HeadersOption<T> | undefined, value: T): Headers | undefined => (typeof opt === 'function' ? opt(value) : opt);
 
 /** What sendEach needs from an instance. */
 export interface WritablePort {

@@ -25,16 +25,16 @@
  * @param inst The sending instance (online).
  * @param service The sharded service.
  * @param keyFn The shard key of a value (e.g. a player id).
- * @param opts Backpressure bounds.
+ * @param opts Backpressure bounds; `headers` for each message (or a function of the value).
  * @return An operator emitting the owning InstanceRef (or null) per value.
  */
 import type { OperatorFunction } from 'rxjs';
 import type { Instance } from '../mesh-api.js';
 import type { InstanceRef } from '../message.js';
-import type { BackpressureOptions } from './send-each.js';
+import type { BackpressureOptions, HeadersOption } from './send-each.js';
 import { toService } from './to-service.js';
 
 /** toService with consistent-hash on `keyFn(value)` (e.g. a player id): a key keeps its instance; emits the owner. */
-export function shardBy<T>(inst: Instance, service: string, keyFn: (value: T) => string | number, opts: BackpressureOptions = {}): OperatorFunction<T, InstanceRef | null> {
+export function shardBy<T>(inst: Instance, service: string, keyFn: (value: T) => string | number, opts: BackpressureOptions & { headers?: HeadersOption<T> } = {}): OperatorFunction<T, InstanceRef | null> {
   return toService<T>(inst, service, { ...opts, strategy: 'consistent-hash', key: keyFn });
 }

@@ -23,18 +23,19 @@
  *
  * @param inst The sending instance (online).
  * @param ref The destination instance.
- * @param opts Backpressure bounds.
+ * @param opts Backpressure bounds; `headers` for each message (or a function of the value).
  * @return An operator emitting `ref` per value sent.
  */
 import type { OperatorFunction } from 'rxjs';
 import type { Instance } from '../mesh-api.js';
 import type { InstanceRef } from '../message.js';
-import { sendEach, type BackpressureOptions } from './send-each.js';
+import { headersFor, sendEach, type BackpressureOptions, type HeadersOption } from './send-each.js';
 
 /** Stateful send of each value to one instance; emits `ref` per value. Backpressure as in toService. */
-export function toInstance<T>(inst: Instance, ref: InstanceRef, opts: BackpressureOptions = {}): OperatorFunction<T, InstanceRef> {
+export function toInstance<T>(inst: Instance, ref: InstanceRef, opts: BackpressureOptions & { headers?: HeadersOption<T> } = {}): OperatorFunction<T, InstanceRef> {
+  const { headers } = opts;
   return sendEach(inst, (value: T) => {
-    inst.sendTo(ref, value);
+    inst.sendTo(ref, value, headers === undefined ? undefined : { headers: headersFor(headers, value) });
     return ref;
   }, opts);
 }

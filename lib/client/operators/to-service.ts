@@ -36,12 +36,14 @@ import type { SendOptions } from '../instance-options.js';
 import { internals } from '../internals.js';
 import type { Instance } from '../mesh-api.js';
 import type { InstanceRef } from '../message.js';
-import { sendEach, type BackpressureOptions } from './send-each.js';
+import { headersFor, sendEach, type BackpressureOptions, type HeadersOption } from './send-each.js';
 
 /** toService's options: those of `send` (with `key` possibly a function of the value) and the backpressure bounds. */
-export interface ToServiceOptions<T> extends Omit<SendOptions, 'key'>, BackpressureOptions {
+export interface ToServiceOptions<T> extends Omit<SendOptions, 'key' | 'headers'>, BackpressureOptions {
   /** The routing key, or a function taking it from each value (consistent-hash). */
   key?: string | number | ((value: T) => string | number);
+  /** Headers for each message, or a function taking them from each value. */
+  headers?: HeadersOption<T>;
 }
 
 /**
@@ -50,7 +52,7 @@ export interface ToServiceOptions<T> extends Omit<SendOptions, 'key'>, Backpress
  * A full ring is waited out (bounded: BackpressureOptions), then errors with QueueFullError.
  */
 export function toService<T>(inst: Instance, service: string, opts: ToServiceOptions<T> = {}): OperatorFunction<T, InstanceRef | null> {
-  const { key, drainTimeoutMs, maxWaiting, ...send } = opts;
+  const { key, headers, drainTimeoutMs, maxWaiting, ...send } = opts;
   const keyOf = typeof key === 'function' ? key : () => key;
   const bounds: BackpressureOptions = {};
   if (drainTimeoutMs !== undefined) bounds.drainTimeoutMs = drainTimeoutMs;
@@ -59,7 +61,8 @@ export function toService<T>(inst: Instance, service: string, opts: ToServiceOpt
     inst,
     (value: T) => {
       const k = keyOf(value);
-      return inst.send(service, value, k === undefined ? send : { ...send, key: k });
+      const h = headersFor(headers, value);
+      return inst.send(service, value, k === undefined && h === undefined ? send : { ...send, key: k, headers: h });
     },
     bounds,
     () => internals(inst).holdWatch(service),
