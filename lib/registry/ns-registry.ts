@@ -39,9 +39,9 @@
  * its answer carries `resumed` and `uptimeMs` (the recovery window above).
  */
 import { FramedConnection } from '../protocol/connection.js';
-import { ClosedError, ConflictError, MeshError, RegistryUnavailableError, TimeoutError } from '../protocol/errors.js';
+import { ClosedError, MeshError, RegistryUnavailableError, TimeoutError } from '../protocol/errors.js';
 import {
-  nsKickedEvent, nsOfflineEvent, nsOnlineEvent, type NsRequest, type NsRequests, type NsUnwatchRequest,
+  nsKickedEvent, nsOfflineEvent, nsOnlineEvent, type NsRequest, type NsRequests,
 } from '../protocol/ns-bodies.js';
 import type { TlsMaterial } from '../protocol/tls.js';
 import { keyOf, NsMessage, OfflineReason, reasonFor } from '../protocol/registry-messages.js';
@@ -54,6 +54,7 @@ import type {
 import { toLogger, type Logger, type LogOption } from '../protocol/logger.js';
 import { Backoff } from '../protocol/backoff.js';
 import { HeldInstances, plainKey } from './held-instances.js';
+import { recoverOn } from './ns-recovery.js';
 
 /** How an agent reaches the name server: the mesh secret it proves, TLS, timings, logs. */
 export interface NsRegistryOptions {
@@ -304,7 +305,7 @@ export class NsRegistry implements Registry {
       const recovery = this.options.recoveryMs ?? this.ttlMs + this.maxBackoff;
       // Heartbeat from here on: re-registering thousands of instances may take longer than the TTL.
       link.beatEvery(Math.max(10, Math.floor(this.ttlMs / 3)), () => this.beat(link));
-      await this.recover(link, resumed, resumed ? 0 : Math.max(0, recovery - uptime));
+      await recoverOn(link, { held: this.held, mirrors: this.mirrors, caps: this.caps, timeoutMs: this.requestTimeoutMs, log: this.log }, resumed, resumed ? 0 : Math.max(0, recovery - uptime));
       if (this.isClosed() || link.conn.closed) throw new ClosedError('connection closed during recovery');
       this.state = 'ready';
       if (reconnect && !resumed) this.leaseRecoveries++;
@@ -313,65 +314,6 @@ export class NsRegistry implements Registry {
     } catch (err) {
       this.drop(link, err as Error);
       throw err;
-    }
-  }
-
-  /** Bring a fresh connection up to date: deregistrations or re-registrations, then every watch. */
-  private async recover(link: NsLink, resumed: boolean, graceMs: number): Promise<void> {
-    const t = this.requestTimeoutMs;
-    const unsent = this.held.takeUnsent(); // a lost lease took those instances with it
-    if (resumed) {
-      await Promise.all(unsent.map((u) => nsRequest(link.conn, NsMessage.DEREGISTER, { key: u.key, reason: reasonFor(u.reason, this.caps) }, t)));
-    } else {
-      await Promise.all(this.held.entries().map(async ([k, h]) => {
-        try {
-          await nsRequest(link.conn, NsMessage.REGISTER, { instance: h.record, conflict: 'reject' }, t);
-          if (h.online) await nsRequest(link.conn, NsMessage.STARTUP, { key: plainKey(h.record) }, t);
-        } catch (err) {
-          if (link.conn.closed || err instanceof TimeoutError) throw err;
-          const id = `${h.record.service}/${h.record.userData}`;
-          if (!(err instanceof ConflictError)) {
-            this.log.error(`registry: could not register ${id} again: ${(err as Error).message}`);
-            return;
-          }
-          if (this.held.get(k) !== h) return;
-          this.log.warn(`registry: ${id} was taken while we were away: ${err.message}`);
-          this.held.lost(k, h, await this.findHolder(link, h.record));
-        }
-      }));
-    }
-    await Promise.all([...this.mirrors].map(async (m) => {
-      link.pendingWatches++;
-      try {
-        const res = await nsRequest(link.conn, NsMessage.WATCH, { gameId: m.gameId, pattern: m.pattern }, t);
-        if (m.closed) {
-          link.conn.send(NsMessage.UNWATCH, { watchId: res.watchId } satisfies NsUnwatchRequest);
-          return;
-        }
-        m.resync(res.instances, graceMs);
-        link.attach(res.watchId, m);
-      } finally {
-        link.pendingWatches--;
-      }
-    }));
-  }
-
-  /**
-   * Who holds an instance we lost to a conflict while away: the online holder
-   * from a one-off watch, or (registered but not online yet) a record that
-   * names no agent.
-   */
-  private async findHolder(link: NsLink, rec: InstanceRecord): Promise<InstanceRecord> {
-    const unknown: InstanceRecord = { ...rec, agentId: '', address: '', localId: 0, online: false };
-    try {
-      link.pendingWatches++;
-      const res = await nsRequest(link.conn, NsMessage.WATCH, { gameId: rec.gameId, pattern: rec.service }, this.requestTimeoutMs);
-      link.conn.send(NsMessage.UNWATCH, { watchId: res.watchId } satisfies NsUnwatchRequest);
-      return res.instances.find((r) => r.userData === rec.userData) ?? unknown;
-    } catch {
-      return unknown;
-    } finally {
-      link.pendingWatches--;
     }
   }
 
