@@ -17,27 +17,27 @@
 import { rmdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Doorbell, RingError, ShmqResult, type PeerCred, type RingOptions, DEFAULT_CAPACITY } from '../native/index.js';
+import { Doorbell, RingError, ShmqResult, type PeerCred, DEFAULT_CAPACITY } from '../native/index.js';
 import type { Registry as MetricsRegistry } from 'prom-client';
-import type { AdmissionOptions } from '../protocol/admission.js';
-import { stderrLogger, toLogger, type Logger, type LogOption } from '../protocol/logger.js';
+import { stderrLogger, toLogger, type Logger } from '../protocol/logger.js';
 import { ControlMessage } from '../protocol/control-messages.js';
-import type { FaultEvent, InstanceInfo, KickedEvent, OfflineEvent, OnlineEvent, PairDoneRequest, PairOpened } from '../protocol/control-bodies.js';
-import { ConflictError, ErrorCode, LimitError } from '../protocol/errors.js';
+import type { InstanceInfo, OfflineEvent, OnlineEvent, PairDoneRequest, PairOpened } from '../protocol/control-bodies.js';
+import { ConflictError, LimitError } from '../protocol/errors.js';
 import { instanceId } from '../protocol/names.js';
 import { OpsServer, type ReadinessChecks } from '../protocol/ops-http.js';
 import { keyOf, OfflineReason, type ConflictStrategy, type InstanceRecord } from '../protocol/registry-messages.js';
 import { defaultShmDir } from '../protocol/shm-home.js';
 import type { GameVerdict, Registry, RegistryWatch } from '../registry/registry.js';
+import type { AgentOptions } from './agent-options.js';
 import type { SessionHost } from './client-session.js';
 import { ControlServer } from './control-server.js';
 import { DataPath } from './data-path.js';
 import { nextEpoch } from './incarnation.js';
-import { LinkTable, type LinkOptions } from './links/link-table.js';
+import { LinkTable } from './links/link-table.js';
 import { LoadReporter } from './load-reporter.js';
 import { MapHeadroom } from './map-headroom.js';
 import { agentMetrics } from './metrics.js';
-import { Limits, type LimitOptions } from './limits.js';
+import { Limits } from './limits.js';
 import { LocalInstance } from './local-instance.js';
 import type { SinkLimits } from './sink-host.js';
 import { NodeTable } from './node-table.js';
@@ -45,42 +45,13 @@ import { PairTable } from './pair-table.js';
 import { Router } from './router.js';
 import { prepareShmDir } from './shm-dir.js';
 import { UserDirs } from './user-dirs.js';
-import { ledger, UnreadBouncer, type UnreadRoutes } from './unread.js';
+import type { UnreadRoutes } from './unread.js';
 import { agentStatus, RetiredTotals, type AgentStatus } from './status.js';
 import { AppBells } from './app-bells.js';
 import { Directory } from './directory.js';
+import { Departures } from './departures.js';
 
-export interface AgentOptions {
-  registry: Registry;
-  /** Default /dev/shm/rxmesh-<user>/ (rxmesh-uid<N> for a uid without a passwd entry: protocol/shm-home.ts) */
-  shmDir?: string;
-  agentId?: string;
-  /** Peer-link address advertised in the registry ('' until links exist). */
-  address?: string;
-  ring?: RingOptions;
-  /** Where the agent's lines go, each with a level (a plain function gets every line). Default stderr, all but debug. */
-  log?: LogOption;
-  /** Peer links to other agents (listen address, mesh secret, timings). */
-  links?: LinkOptions;
-  /** How long a destination may take nothing before the messages waiting for it bounce QUEUE_FULL. Default 5000. */
-  fullMs?: number;
-  /** Bytes of unfinished fragmented messages one instance may be receiving at once. Default 256 MiB. */
-  maxPartialBytes?: number;
-  /** Write the taken-message ledger (fault-injection runs). */
-  testHooks?: boolean;
-  /** What one app connection and one game may hold (limits.ts); unset ones keep their defaults. */
-  limits?: Partial<LimitOptions>;
-  /** The most memory mappings the agent may have, in place of the sysctl vm.max_map_count (map-headroom.ts). */
-  maxMaps?: number;
-  /** Bounds on control-socket connections before they authenticate (admission.ts; peer links: `links.admission`). */
-  admission?: Partial<AdmissionOptions>;
-  /** Serve /metrics, /healthz and /readyz on this port (0: an ephemeral one); none when unset. */
-  metricsPort?: number | undefined;
-  /** Interface of the metrics port. Default 127.0.0.1: it is unauthenticated. */
-  metricsHost?: string | undefined;
-  /** Label ring metrics per instance for at most this many instances. Default 0: aggregates only. */
-  metricsInstanceLabels?: number | undefined;
-}
+export type { AgentOptions } from './agent-options.js';
 
 /** Mappings an instance costs the agent: one per ring. */
 const MAPS_PER_INSTANCE = 2;
@@ -98,6 +69,7 @@ export class Agent implements SessionHost, UnreadRoutes {
   private readonly users: UserDirs;
   private readonly bells: AppBells;
   private directory!: Directory;
+  private departures!: Departures;
   private readonly quota: Limits;
   private readonly maps: MapHeadroom;
   private readonly limits: SinkLimits;
@@ -145,10 +117,11 @@ export class Agent implements SessionHost, UnreadRoutes {
     agent.directory = new Directory(agent.epoch, agent.nodes, (localId) => agent.instances.get(localId)?.info);
     agent.router = new Router(agent.epoch, agent.instances);
     agent.bell = Doorbell.create(agent.agentBellPath);
-    agent.path = new DataPath(agent.epoch, agent.router, agent.bell, (localId, err) => agent.fault(localId, err), agent.log);
+    agent.path = new DataPath(agent.epoch, agent.router, agent.bell, (localId, err) => agent.departures.fault(localId, err), agent.log);
     agent.loads = new LoadReporter(agent.instances, (clientId, type, body) => agent.control.session(clientId)?.notify(type, body));
     agent.path.onActivity = () => agent.loads.poke();
     agent.pairs = agent.pairTable();
+    agent.departures = agent.departuresOf();
     agent.path.admitsMarker = (from, data, at, len) => agent.pairs.admits(from, data, at, len);
     agent.address = options.address ?? '';
     if (options.links) {
@@ -173,7 +146,7 @@ export class Agent implements SessionHost, UnreadRoutes {
       }
       await agent.registry.open(
         { agentId: agent.agentId, address: agent.address },
-        { kicked: (instance, by) => agent.kickedElsewhere(instance, by) },
+        { kicked: (instance, by) => agent.departures.kickedElsewhere(instance, by) },
       );
       agent.control = new ControlServer(agent.socketPath, agent, options.admission);
       await agent.control.listen(agent.users.socketMode);
@@ -193,6 +166,18 @@ export class Agent implements SessionHost, UnreadRoutes {
     this.loads.stop();
     await this.registry.close().catch(() => {});
     this.bell.close();
+  }
+
+  /** How instances leave (departures.ts), seeing the agent through what they need. */
+  private departuresOf(): Departures {
+    return new Departures({
+      epoch: this.epoch, instances: this.instances, byKey: this.byKey, registry: this.registry, path: this.path, pairs: this.pairs,
+      retired: this.retired, routes: this, log: this.log, fullMs: this.limits.fullMs, ledgerFile: this.ledgerFile,
+      session: (clientId) => this.control?.session(clientId),
+      toInfo: (r) => this.directory.toInfo(r),
+      wentAway: (info) => this.directory.wentAway(info),
+      closing: () => this.closing,
+    });
   }
 
   /** The pair rings (pair-table.ts), seeing the agent through what they need. */
@@ -287,7 +272,7 @@ export class Agent implements SessionHost, UnreadRoutes {
       inst.destroy();
       throw err;
     }
-    if (held) this.kick(held, record);
+    if (held) this.departures.kick(held, record);
     this.instances.set(localId, inst);
     this.byKey.set(keyOf(record), inst);
     this.path.add(inst.source);
@@ -302,40 +287,24 @@ export class Agent implements SessionHost, UnreadRoutes {
     return inst.info;
   }
 
-  /** CLOSE from its app: leave routing now, answer once what it sent is read and settled. @internal */
-  async closeInstance(inst: LocalInstance): Promise<void> {
-    this.leave(inst, OfflineReason.CLOSED, true);
-    await this.whenDrained(inst, 2 * this.limits.fullMs + 1000);
+  /** CLOSE from its app (departures.ts). @internal */
+  closeInstance(inst: LocalInstance): Promise<void> {
+    return this.departures.close(inst);
   }
 
-  /**
-   * DRAIN from its app: out of the registry now (watchers everywhere see it
-   * offline, reason `draining`), so senders pick others; still a destination
-   * (Router, pair rings) for what they had addressed to it, until its CLOSE.
-   * Its name is free meanwhile: a successor may register it. Resolves once the
-   * registry took the deregistration.
-   * @internal
-   */
-  async drainInstance(inst: LocalInstance): Promise<void> {
-    if (inst.state !== 'online') return; // not started, or leaving already: nothing to drain
-    inst.state = 'draining';
-    if (this.byKey.get(keyOf(inst.record)) === inst) this.byKey.delete(keyOf(inst.record));
-    await this.registry.deregister(inst.record, OfflineReason.DRAINING);
+  /** DRAIN from its app: out of the registry, a destination until its CLOSE (departures.ts). @internal */
+  drainInstance(inst: LocalInstance): Promise<void> {
+    return this.departures.drain(inst);
   }
 
-  /** RELEASE from its app: it reads no more; what it left unread goes back to the senders. @internal */
+  /** RELEASE from its app (departures.ts). @internal */
   releaseInstance(inst: LocalInstance): void {
-    this.leave(inst, OfflineReason.CLOSED, true);
-    this.pairs.released(inst, OfflineReason.CLOSED); // the client closed its pair rings before CLOSE
-    this.finish(inst);
+    this.departures.release(inst);
   }
 
   /** Its app went away without closing it (crash, lost connection). @internal */
-  async dropInstance(inst: LocalInstance, reason: OfflineReason): Promise<void> {
-    if (this.closing) return;
-    this.leave(inst, reason, true);
-    await this.whenDrained(inst, 2 * this.limits.fullMs + 1000);
-    this.finish(inst);
+  dropInstance(inst: LocalInstance, reason: OfflineReason): Promise<void> {
+    return this.departures.drop(inst, reason);
   }
 
   /** @internal */
@@ -383,89 +352,6 @@ export class Agent implements SessionHost, UnreadRoutes {
   /** @internal */
   resolve(node: number, localId: number): InstanceInfo | undefined {
     return this.directory.resolve(node, localId);
-  }
-
-  // ---------------------------------------------------------------- instance lifecycle
-
-  /** Not a destination any more (its waiting data bounces); what it sent still goes out. */
-  private leave(inst: LocalInstance, reason: OfflineReason, deregister: boolean): void {
-    if (inst.state === 'leaving' || inst.state === 'gone') return;
-    const deregistered = inst.state === 'draining'; // (with reason `draining`, when it began)
-    inst.state = 'leaving';
-    this.path.round(() => inst.sink.leave());
-    this.pairs.leaving(inst, reason);
-    if (!deregister || deregistered) return;
-    this.registry.deregister(inst.record, reason).catch((err: Error) => this.log.warn(`deregister ${inst.info.id}: ${err.message}`, { instance: inst.info.id }));
-  }
-
-  private async whenDrained(inst: LocalInstance, ms: number): Promise<void> {
-    const end = performance.now() + ms;
-    while (inst.state === 'leaving' && !inst.drained && performance.now() < end) {
-      this.path.schedule();
-      await new Promise((r) => setTimeout(r, 2));
-    }
-  }
-
-  /** Gone: read what it wrote last, bounce what it left unread, unmap and remove its rings. */
-  private finish(inst: LocalInstance): void {
-    if (inst.state === 'gone' || !this.instances.has(inst.localId)) return;
-    this.path.round(() => {
-      try {
-        // one lap at most: a producer that keeps writing (or scribbling) cannot hold the agent here
-        if (inst.tx.unblock(true) !== 'empty' || inst.tx.available()) inst.source.pump(inst.tx.capacity);
-      } catch (err) {
-        if (!(err instanceof RingError)) throw err;
-      }
-      if (inst.source.unsettled > 0 || inst.tx.available()) this.log.warn(`instance ${inst.info.id}: gone with messages still unsettled`, { instance: inst.info.id });
-      inst.source.close(); // ends an unfinished message at its destination (ABORT)
-      const ledgerFile = this.ledgerFile;
-      try {
-        const unread = new UnreadBouncer(this, inst.localId);
-        inst.sink.close((type, body) => unread.add(type, body), ledgerFile ? (type, body) => ledger(ledgerFile, type, body) : undefined);
-      } catch (err) {
-        if (!(err instanceof RingError)) throw err;
-        this.log.error(`instance ${inst.info.id}: its rx ring is unreadable: ${err.message}`, { instance: inst.info.id });
-      }
-    });
-    this.pairs.gone(inst);
-    this.path.remove(inst.source);
-    this.path.forget(inst.sink);
-    this.instances.delete(inst.localId);
-    this.retired.add(inst);
-    this.directory.wentAway(inst.info);
-    if (this.byKey.get(keyOf(inst.record)) === inst) this.byKey.delete(keyOf(inst.record));
-    inst.destroy();
-  }
-
-  /** Another registration took its name: tell its app, which then closes it (or we do after a while). */
-  private kick(inst: LocalInstance, by: InstanceRecord): void {
-    if (inst.state === 'leaving' || inst.state === 'gone') return;
-    const session = this.control.session(inst.clientId);
-    session?.notify(ControlMessage.KICKED, { localId: inst.localId, by: this.directory.toInfo(by) } satisfies KickedEvent);
-    this.leave(inst, OfflineReason.REPLACED, false);
-    if (this.byKey.get(keyOf(inst.record)) === inst) this.byKey.delete(keyOf(inst.record));
-    setTimeout(() => {
-      if (inst.state !== 'leaving') return;
-      session?.forget(inst.localId);
-      this.finish(inst);
-    }, 2 * this.limits.fullMs + 5000).unref();
-  }
-
-  private kickedElsewhere(record: InstanceRecord, by: InstanceRecord): void {
-    const inst = this.byKey.get(keyOf(record));
-    if (inst && inst.localId === record.localId && record.epoch === this.epoch) this.kick(inst, by);
-  }
-
-  /** One of its rings cannot be used (corrupt): drop the instance, never the agent. */
-  private fault(localId: number, err: Error): void {
-    const inst = this.instances.get(localId);
-    if (!inst || inst.state === 'gone') return;
-    this.log.error(`instance ${inst.info.id}: ${err.message}; dropping it`, { instance: inst.info.id });
-    const session = this.control.session(inst.clientId);
-    session?.forget(inst.localId);
-    session?.notify(ControlMessage.FAULT, { localId: inst.localId, code: ErrorCode.RING_FAILURE, message: err.message } satisfies FaultEvent);
-    this.leave(inst, OfflineReason.CRASHED, true);
-    setImmediate(() => this.finish(inst));
   }
 
   // ---------------------------------------------------------------- routes for bounces
