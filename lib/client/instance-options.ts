@@ -66,10 +66,12 @@ export interface RequestOptions extends SendOptions {
   /** Aborting it drops the pending request (its timer too) and rejects it with ClosedError. */
   signal?: AbortSignal;
   /**
-   * A request addressed to a service that comes back `offline` (its instance
-   * left, e.g. drained, before reading it: never handed out) is sent once more
-   * to another instance, within the same timeout. Default true; false rejects
-   * it at once (NoRouteError). Requests to an InstanceRef are never re-sent.
+   * True: a request addressed to a service that comes back `offline` (its
+   * instance left, e.g. drained, before reading it: never handed out) is sent
+   * once more to another instance, within the same timeout. It then reaches
+   * that instance after whatever this sender sent it meanwhile: per-pair order
+   * is traded for availability, so it is opt-in. Default false: it rejects at
+   * once (NoRouteError). Requests to an InstanceRef are never re-sent.
    */
   reroute?: boolean;
 }

@@ -93,9 +93,9 @@ export class Sender implements ReplyPort {
   }
 
   /**
-   * A request addressed to a service that comes back `offline` (never handed
-   * out: its instance left, e.g. drained, before reading it) is sent once more,
-   * to another instance (not with `reroute: false`, nor when larger than a
+   * With `reroute: true`, a request addressed to a service that comes back
+   * `offline` (never handed out: its instance left, e.g. drained, before
+   * reading it) is sent once more, to another instance (not when larger than a
    * whole-delivered message).
    */
   request(target: string | InstanceRef, value: unknown, opts: RequestOptions): Promise<Message> {
@@ -107,7 +107,7 @@ export class Sender implements ReplyPort {
       if (!to) return Promise.reject(new NoRouteError(`no instance of '${String(target)}' is online`));
       return traceRequest(to.service, (trace) => {
         const { bytes, flags } = encodePayload(value, headerBlock(opts.headers, trace));
-        const retry = service !== undefined && opts.reroute !== false && bytes.length <= WHOLE_MESSAGE_MAX
+        const retry = service !== undefined && opts.reroute === true && bytes.length <= WHOLE_MESSAGE_MAX
           ? (from: InstanceRef, payload: Uint8Array, corr: number): boolean => this.reroute(service, opts, from, payload, flags, corr)
           : undefined;
         return this.requests.start(to.id, opts.timeoutMs ?? 5000, opts.signal, (corr) => this.push(to.node, to.localId, to.epoch, flags | Flag.REQUEST, corr, bytes), retry);

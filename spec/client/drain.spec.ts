@@ -179,11 +179,11 @@ Drain('drain - its name is free at once: a successor registers it (conflict reje
   await successor.close();
 });
 
-Drain('reroute - a request to a service bounced offline goes once to another instance; reroute:false rejects', async () => {
+Drain('reroute - with reroute:true a request to a service bounced offline goes once to another instance; by default it rejects', async () => {
   const mute = await scene({ read: false }); // holds what it gets: bounced offline (never handed out) when it closes
   const live = await scene();
-  const p = gw.request(SVC, 'r1', { via: mute.ref, timeoutMs: 5000 });
-  const q = refusal(gw.request(SVC, 'r2', { via: mute.ref, timeoutMs: 5000, reroute: false }));
+  const p = gw.request(SVC, 'r1', { via: mute.ref, timeoutMs: 5000, reroute: true });
+  const q = refusal(gw.request(SVC, 'r2', { via: mute.ref, timeoutMs: 5000 }));
   const reported: Undeliverable[] = [];
   const sub = gw.undeliverable$.subscribe((u) => reported.push(u));
   await sleep(50);
