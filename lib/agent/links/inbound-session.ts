@@ -59,8 +59,6 @@ export class InboundSession {
   private nowDone: number[] = [];
   private doubt: number[] = [];
   private ackedTop = 0;
-  /** Record bytes taken since the last ACK. */
-  private sinceAck = 0;
   /** Games of the peer's sources, announced on the current connection. */
   private games = new Map<number, string>();
   /** The peer's unfinished fragmented messages: source local -> its destination and game. */
@@ -81,7 +79,6 @@ export class InboundSession {
     this.games = new Map();
     if (next - 1 > this.top) this.top = next - 1; // what it gave up on is not coming
     this.ackedTop = this.top;
-    this.sinceAck = 0;
     this.newPending = [];
     this.nowDone = [];
     return { top: this.top, pending: [...this.pending] };
@@ -126,7 +123,6 @@ export class InboundSession {
     if (kind === RecordKind.DATA && announced === undefined) throw new ProtocolError(`a record from source ${src} that was not announced`);
     const game = announced ?? '';
     this.top = seq;
-    this.sinceAck += record.length;
     this.stats.msgsIn++;
     this.stats.bytesIn += record.length;
     this.currentSeq = seq;
@@ -201,17 +197,11 @@ export class InboundSession {
     this.host.ackSoon(this);
   }
 
-  /** Should the ACK go now (outcomes changed, or `bytes` taken since the last), rather than after a short delay? */
-  ackUrgent(bytes: number): boolean {
-    return this.sinceAck >= bytes || this.newPending.length > 0 || this.nowDone.length > 0 || this.doubt.length > 0;
-  }
-
   /** The ACK to send now, if anything changed since the last one. */
   takeAck(): Buffer | null {
     if (this.top === this.ackedTop && !this.newPending.length && !this.nowDone.length && !this.doubt.length) return null;
     const frame = encodeAck(this.top, { pending: this.newPending, done: this.nowDone, doubt: this.doubt });
     this.ackedTop = this.top;
-    this.sinceAck = 0;
     this.newPending = [];
     this.nowDone = [];
     this.doubt = [];

@@ -54,17 +54,12 @@ export interface LinkServerHost {
 const HANDSHAKE_MS = 5000;
 /** Frames one peer may leave us holding (waiting destinations, unacknowledged refusals). */
 const MAX_HELD = 1 << 16;
-/** Record bytes taken after which the ACK goes at once (else it waits ACK_DELAY_MS for more to cover). */
-const ACK_BYTES = 16 * 1024;
-const ACK_DELAY_MS = 1;
 
 interface Conn {
   socket: Socket;
   stream: LinkStream;
   ticket: Ticket;
   session: InboundSession | undefined;
-  /** A delayed ACK armed. */
-  ackTimer: NodeJS.Timeout | undefined;
 }
 
 export class LinkServer {
@@ -118,7 +113,7 @@ export class LinkServer {
     const ticket = this.admission.admit(socket, remote);
     if (!ticket) return;
     const stream = new LinkStream(socket, ticket);
-    const conn: Conn = { socket, stream, ticket, session: undefined, ackTimer: undefined };
+    const conn: Conn = { socket, stream, ticket, session: undefined };
     this.conns.add(conn);
     const nonce = randomBytes(32);
     const close = (reason: Error): void => {
@@ -137,13 +132,12 @@ export class LinkServer {
       } catch (err) {
         return close(err as Error);
       }
-      this.ackAfterRead(conn);
+      this.sendAck(conn);
     });
     socket.on('error', (err) => {
       if (!(err instanceof AdmissionError)) close(err); // the admission logged it, rate-limited
     });
     socket.on('close', () => {
-      if (conn.ackTimer) clearTimeout(conn.ackTimer);
       this.conns.delete(conn);
       if (conn.session && this.bySession.get(conn.session) === conn) {
         this.bySession.delete(conn.session);
@@ -209,17 +203,6 @@ export class LinkServer {
     conn.stream.write([encodeFrame(LinkFrame.WELCOME, 0, encodeValue(welcome))]);
     const keys = this.host.tls ? null : linkKeys(this.host.secret, facts);
     conn.stream.begin(keys && { read: keys.forward, write: keys.backward });
-  }
-
-  /** After a chunk read: the ACK goes at once when it says much or something new, else a little later. */
-  private ackAfterRead(conn: Conn): void {
-    const session = conn.session;
-    if (!session) return;
-    if (session.ackUrgent(ACK_BYTES)) return this.sendAck(conn);
-    conn.ackTimer ??= setTimeout(() => {
-      conn.ackTimer = undefined;
-      this.sendAck(conn);
-    }, ACK_DELAY_MS);
   }
 
   private sendAck(conn: Conn): void {
