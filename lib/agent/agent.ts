@@ -160,7 +160,6 @@ export class Agent implements SessionHost, UnreadRoutes {
         nodes: agent.nodes,
         log: agent.log,
         round: (fn) => agent.path.round(fn),
-        atRoundEnd: (fn) => agent.path.atRoundEnd(fn),
         gameOf: (local) => agent.instances.get(local)?.gameId ?? null,
         ownSink: (local) => agent.ownSink(local),
         destination: (epoch, local, game) => agent.router.inbound(epoch, local, game),

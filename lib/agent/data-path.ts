@@ -54,8 +54,6 @@ export class DataPath implements SinkHost, SourceHost {
   private readonly waitingSinks = new Set<LocalSink>();
   private readonly dirtySources = new Set<Source>();
   private completions: Ticket[] = [];
-  /** What runs once the current round has flushed (links write their batches). */
-  private roundEnds: (() => void)[] = [];
   private readonly pool: RecordBatch[] = [];
   private depth = 0;
   private scheduled = false;
@@ -104,15 +102,6 @@ export class DataPath implements SinkHost, SourceHost {
     }
   }
 
-  /**
-   * Run `fn` when the current round has flushed, in the same turn (a link writes what the round queued for
-   * it in one batch there); outside a round, after this turn.
-   */
-  atRoundEnd(fn: () => void): void {
-    if (this.depth > 0) this.roundEnds.push(fn);
-    else setImmediate(fn);
-  }
-
   private endRound(): void {
     this.depth++; // offers made while flushing join this round
     try {
@@ -126,11 +115,6 @@ export class DataPath implements SinkHost, SourceHost {
       }
       for (const src of this.dirtySources) this.guard(src.localId, () => src.release());
       this.dirtySources.clear();
-      if (this.roundEnds.length > 0) {
-        const ends = this.roundEnds;
-        this.roundEnds = [];
-        for (const fn of ends) fn();
-      }
     } finally {
       this.depth--;
     }

@@ -44,8 +44,6 @@ export interface PeerLinkHost {
   gameOf(local: number): string | null;
   /** Run `fn` as a round of the data path (settled tickets release at its end). */
   round(fn: () => void): void;
-  /** Run `fn` when the current round ends (its batch is complete), or after this turn outside one. */
-  atRoundEnd(fn: () => void): void;
   /** The peer at this address is another incarnation: this link is retired for good. */
   retired(link: PeerLink, actualEpoch: number): void;
 }

@@ -38,8 +38,6 @@ export interface LinkTableHost {
   readonly nodes: NodeTable;
   readonly log: Logger;
   round(fn: () => void): void;
-  /** Run `fn` when the current round ends, or after this turn outside one (DataPath.atRoundEnd). */
-  atRoundEnd(fn: () => void): void;
   /** A local instance's game, for announcing it to peers. */
   gameOf(localId: number): string | null;
   /** A local instance's own sink (bounces of its messages). */
@@ -171,7 +169,6 @@ export class LinkTable implements RemoteRoutes, InboundHost {
       log: this.host.log,
       gameOf: (local) => this.host.gameOf(local),
       round: (fn) => this.host.round(fn),
-      atRoundEnd: (fn) => this.host.atRoundEnd(fn),
       retired: (l) => this.host.log.info(`peer ${l.peer.agentId} incarnation ${l.peer.epoch} is gone`, { peer: l.peer.agentId }),
     }, this.timings);
     this.links.set(node, link);

@@ -5,8 +5,8 @@
  *
  * It dials on first use, proves the mesh secret, checks the peer is the agent
  * and incarnation it meant to reach at the address it dialled (link-frames.ts),
- * then writes queued records in one sealed batch when the data-path round that
- * queued them ends, in the same turn (link-stream.ts). Each record settles by what the peer says: done,
+ * then writes queued records in one sealed batch per event-loop turn
+ * (link-stream.ts). Each record settles by what the peer says: done,
  * pending (held there for a full destination), refused (a BOUNCE comes back
  * on the peer's own link; see LinkTable.refused), or in doubt.
  *
@@ -136,23 +136,20 @@ export class PeerLink implements RecordSink {
     if (!this.retry && this.state !== 'connecting') this.scheduleRedial();
   }
 
-  /** Write what is queued once the current round ends: one sealed batch per round, in the turn it was read. */
   private scheduleWrite(): void {
     if (this.writeScheduled) return;
     this.writeScheduled = true;
-    this.host.atRoundEnd(this.writeQueued);
-  }
-
-  private readonly writeQueued = (): void => {
-    this.writeScheduled = false;
-    if (this.state !== 'up' || !this.socket) return;
-    const out = this.queue.takeUnsentFrames((item) => {
-      if (item.game === null || this.announced.has(item.src)) return null;
-      this.announced.add(item.src);
-      return encodeFrame(LinkFrame.SOURCE, 0, encodeValue({ local: item.src, game: item.game } satisfies LinkSource));
+    setImmediate(() => {
+      this.writeScheduled = false;
+      if (this.state !== 'up' || !this.socket) return;
+      const out = this.queue.takeUnsentFrames((item) => {
+        if (item.game === null || this.announced.has(item.src)) return null;
+        this.announced.add(item.src);
+        return encodeFrame(LinkFrame.SOURCE, 0, encodeValue({ local: item.src, game: item.game } satisfies LinkSource));
+      });
+      if (out.length > 0) this.stream!.write(out);
     });
-    if (out.length > 0) this.stream!.write(out);
-  };
+  }
 
   /** The game of local instance `local` (asked per record: the last answer is kept, ids are never reused). */
   private gameOf(local: number): string | null {
