@@ -16,8 +16,7 @@
 import koffi from 'koffi';
 
 const EVP_CTRL_GCM_GET_TAG = 0x10;
-export const GMAC_TAG = 16;
-export const GMAC_NONCE = 12;
+const GMAC_TAG = 16;
 
 interface OpenSsl {
   ctxNew(): unknown;

@@ -21,7 +21,7 @@
  * per tag: 4-6 us); the opener compares tags in constant time.
  */
 import { createCipheriv, hkdfSync, timingSafeEqual } from 'node:crypto';
-import { GmacKey } from '../native/gmac.js';
+import { GmacKey } from '../native/index.js';
 import { ProtocolError } from './errors.js';
 import type { FrameGate } from './frame.js';
 

@@ -7,7 +7,7 @@ import {
   welcomeState,
 } from '../../lib/protocol/link-frames.js';
 import { linkKeys, Opener, Sealer, type HandshakeFacts, type SealEngine } from '../../lib/protocol/link-seal.js';
-import { GmacKey } from '../../lib/native/gmac.js';
+import { GmacKey } from '../../lib/native/index.js';
 import { ProtocolError } from '../../lib/protocol/errors.js';
 import { ItemState, OutboundQueue } from '../../lib/agent/links/outbound-queue.js';
 import { NO_TICKET } from '../../lib/agent/record-sink.js';
