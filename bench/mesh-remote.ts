@@ -5,7 +5,7 @@
  * (sealed frames, link-seal.ts) and links in TLS 1.3 with mutual
  * authentication (a throwaway CA made with openssl).
  *
- *   npx tsx bench/mesh-remote.ts [--quick] [--reps N] [--verbose] [--only throughput|rtt]
+ *   npx tsx bench/mesh-remote.ts [--quick] [--reps N] [--verbose] [--only throughput|rtt] [--cpu]
  *
  * Needs `nats-server` on the PATH (Debian: apt-get install nats-server) and
  * the npm dev dependency `nats`. Processes: `rxmesh up` (ns + agent 1),
@@ -21,10 +21,15 @@
  *   mesh-remote request/reply rtt p50 Q us, ratio to nats request/reply R
  *   mesh-remote tls rtt p50 X us (+D us against plain)
  *
+ * --cpu adds the CPU time (user + system, /proc, Linux) each process of the
+ * plain mesh and of NATS spent per message and per round trip (medians of
+ * the runs): on a machine shared with other work these move far less than
+ * the timings do, so they show what a change saved.
+ *
  * Every child is killed and the shm directory removed on every way out.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +44,7 @@ const { values: opts } = parseArgs({
     reps: { type: 'string' },
     verbose: { type: 'boolean', default: false },
     only: { type: 'string' },
+    cpu: { type: 'boolean', default: false },
   },
 });
 if (opts.only !== undefined && opts.only !== 'throughput' && opts.only !== 'rtt') {
@@ -144,8 +150,42 @@ async function freePort(): Promise<number> {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/** CPU time (user + system) process `pid` has used, in µs: /proc/<pid>/stat fields 14 and 15, in USER_HZ (100 on Linux). */
+function cpuUs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+}
+
+/** CPU µs per operation of named processes, one sample per measured run (--cpu). */
+class CpuTally {
+  private readonly samples = new Map<string, number[]>();
+
+  /** Run `fn` (`ops` operations) and note what each of `procs` spent on it. */
+  async measure<T>(procs: Record<string, ChildProcess>, ops: number, fn: () => Promise<T>): Promise<T> {
+    const entries = Object.entries(procs);
+    const before = entries.map(([, p]) => cpuUs(p.pid!));
+    const result = await fn();
+    entries.forEach(([name, p], i) => {
+      const list = this.samples.get(name) ?? [];
+      list.push((cpuUs(p.pid!) - before[i]!) / ops);
+      this.samples.set(name, list);
+    });
+    return result;
+  }
+
+  line(): string {
+    return [...this.samples].map(([name, xs]) => `${name} ${median(xs).toFixed(2)}`).join(', ');
+  }
+}
+const cpuPerMsg = new CpuTally();
+const cpuPerRtt = new CpuTally();
+/** Only timed runs are tallied (the untimed first pass is JIT and dialling). */
+let tallying = false;
+const tallied = <T>(tally: CpuTally | undefined, procs: Record<string, ChildProcess>, ops: number, fn: () => Promise<T>): Promise<T> =>
+  tally && opts.cpu && tallying ? tally.measure(procs, ops, fn) : fn();
+
 /** Two agents (`rxmesh up` + `rxmesh agent`) on loopback links and their four apps; `tls`: every port in TLS. */
-async function startMesh(name: string, tls: string[][] | undefined) {
+async function startMesh(name: string, tls: string[][] | undefined, cpu = false) {
   const dir1 = join(root, `${name}1`);
   const dir2 = join(root, `${name}2`);
   mkdirSync(dir1, { mode: 0o700 });
@@ -164,18 +204,23 @@ async function startMesh(name: string, tls: string[][] | undefined) {
   const recvRef = await send.call<InstanceRef>('lookup', { userData: 'recv' });
   const pongRef = await ping.call<InstanceRef>('lookup', { userData: 'pong' });
   await pong.call('pong');
+  const agents = { agent1: up.proc, agent2: a2.proc };
   return {
     apps,
     async run(): Promise<number> {
       await recv.call('arm', { count: COUNT, size: SIZE } satisfies ArmArg);
-      const t0 = performance.now();
-      const sent = send.call<SendResult>('send', { to: recvRef, count: COUNT, size: SIZE } satisfies SendArg);
-      await recv.call('wait');
-      await sent;
-      return COUNT / ((performance.now() - t0) / 1000);
+      return tallied(cpu ? cpuPerMsg : undefined, { ...agents, sender: send.proc, receiver: recv.proc }, COUNT, async () => {
+        const t0 = performance.now();
+        const sent = send.call<SendResult>('send', { to: recvRef, count: COUNT, size: SIZE } satisfies SendArg);
+        await recv.call('wait');
+        await sent;
+        return COUNT / ((performance.now() - t0) / 1000);
+      });
     },
+    /** raw sendTo / reply (the CPU tally counts warm-up round trips too) */
     async rtt(): Promise<number> {
-      return (await ping.call<RttResult>('ping', { to: pongRef, count: RTT_COUNT, warmup: RTT_WARMUP, size: SIZE } satisfies PingArg)).p50;
+      return tallied(cpu ? cpuPerRtt : undefined, { ...agents, ping: ping.proc, pong: pong.proc }, RTT_COUNT + RTT_WARMUP, async () =>
+        (await ping.call<RttResult>('ping', { to: pongRef, count: RTT_COUNT, warmup: RTT_WARMUP, size: SIZE } satisfies PingArg)).p50);
     },
     /** request/reply (`inst.request`, the default reply poll) to the same pong */
     async requestRtt(): Promise<number> {
@@ -194,11 +239,11 @@ function tlsFlags(): string[][] {
 }
 
 async function main(): Promise<void> {
-  const plain = await startMesh('plain', undefined);
+  const plain = await startMesh('plain', undefined, true);
   const tls = await startMesh('tls', tlsFlags());
 
   const natsPort = await freePort();
-  await server('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)], 'Server is ready');
+  const natsServer = (await server('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort)], 'Server is ready')).proc;
   const natsUrl = `nats://127.0.0.1:${natsPort}`;
   const nSub = new Child('nats sub', 'nats-app.ts', [natsUrl]);
   const nPub = new Child('nats pub', 'nats-app.ts', [natsUrl]);
@@ -210,18 +255,22 @@ async function main(): Promise<void> {
 
   const natsRun = async (): Promise<number> => {
     await nSub.call('arm', { count: COUNT, size: SIZE } satisfies ArmArg);
-    const t0 = performance.now();
-    const sent = nPub.call<SendResult>('send', { count: COUNT, size: SIZE } satisfies Omit<SendArg, 'to'>);
-    await nSub.call('wait');
-    await sent;
-    return COUNT / ((performance.now() - t0) / 1000);
+    return tallied(cpuPerMsg, { 'nats-server': natsServer, 'nats pub': nPub.proc, 'nats sub': nSub.proc }, COUNT, async () => {
+      const t0 = performance.now();
+      const sent = nPub.call<SendResult>('send', { count: COUNT, size: SIZE } satisfies Omit<SendArg, 'to'>);
+      await nSub.call('wait');
+      await sent;
+      return COUNT / ((performance.now() - t0) / 1000);
+    });
   };
-  const natsRtt = async (): Promise<number> => (await nPing.call<RttResult>('ping', { count: RTT_COUNT, warmup: RTT_WARMUP, size: SIZE } satisfies Omit<PingArg, 'to'>)).p50;
+  const natsRtt = async (): Promise<number> => tallied(cpuPerRtt, { 'nats-server': natsServer, 'nats ping': nPing.proc, 'nats pong': nPong.proc }, RTT_COUNT + RTT_WARMUP, async () =>
+    (await nPing.call<RttResult>('ping', { count: RTT_COUNT, warmup: RTT_WARMUP, size: SIZE } satisfies Omit<PingArg, 'to'>)).p50);
 
   // one untimed pass of each: JIT, link dial, NATS subscriptions
   await plain.run();
   await tls.run();
   await natsRun();
+  tallying = true;
   const r = { mesh: [] as number[], tls: [] as number[], nats: [] as number[], meshRtt: [] as number[], meshReq: [] as number[], tlsRtt: [] as number[], natsRtt: [] as number[] };
   for (let i = 0; i < REPS; i++) {
     if (runs('throughput')) {
@@ -250,6 +299,8 @@ async function main(): Promise<void> {
     console.log(`mesh-remote request/reply rtt p50 ${q.toFixed(1)} us, ratio to nats request/reply ${(q / n).toFixed(2)}`);
     console.log(`mesh-remote tls rtt p50 ${t.toFixed(1)} us (${t >= m ? '+' : ''}${(t - m).toFixed(1)} us against plain)`);
   }
+  if (opts.cpu && runs('throughput')) console.log(`cpu us per 64B message: ${cpuPerMsg.line()}`);
+  if (opts.cpu && runs('rtt')) console.log(`cpu us per round trip (raw sendTo/reply; NATS request/reply): ${cpuPerRtt.line()}`);
   for (const c of [...plain.apps, ...tls.apps, ...natsApps]) c.stop();
 }
 

@@ -2,6 +2,7 @@
 export { RecordBatch, forEachRecord, countRecords, align8, type RecordVisitor, type PositionedVisitor, type RawVisitor } from './batch.js';
 export { Doorbell } from './doorbell.js';
 export { peerCred, type PeerCred } from './peer-cred.js';
+export { GmacKey } from './gmac.js';
 export { RingError } from './errors.js';
 export { Reassembler, ReassemblyError, fragOf, isRecordType, kindOf, recordType } from './fragments.js';
 export {

@@ -6,7 +6,8 @@ import {
   checkLinkProof, decodeAck, decodeRecordBody, encodeAck, encodeBareFrame, encodeRecordFrame, helloState, LINK_MAX_FRAME, LinkFrame, linkProof,
   welcomeState,
 } from '../../../lib/protocol/link-frames.js';
-import { linkKeys, Opener, Sealer, type HandshakeFacts } from '../../../lib/protocol/link-seal.js';
+import { linkKeys, Opener, Sealer, type HandshakeFacts, type SealEngine } from '../../../lib/protocol/link-seal.js';
+import { GmacKey } from '../../../lib/native/index.js';
 import { ProtocolError } from '../../../lib/protocol/errors.js';
 import { ItemState, OutboundQueue } from '../../../lib/agent/links/outbound-queue.js';
 import { NO_TICKET } from '../../../lib/agent/record-sink.js';
@@ -108,14 +109,35 @@ Frames('link seal - chunks open in order, however the bytes are split; the two d
   }
 });
 
-Frames('link seal - a flipped bit, a reordered, replayed or dropped chunk, or the other key is refused', () => {
+Frames('link seal - Node\'s own OpenSSL (bound natively) and node:crypto make the same chunks, and each opens the other\'s', () => {
   const keys = linkKeys('s', FACTS);
-  const sealer = new Sealer(keys.forward);
+  assert.ok(GmacKey.for(keys.forward), 'Node\'s OpenSSL symbols are bound here (else links fall back to node:crypto)');
+  const native = new Sealer(keys.forward, 'native');
+  const crypto = new Sealer(keys.forward, 'crypto');
+  const chunks: Uint8Array[][] = [];
+  for (let n = 0; n < 64; n++) {
+    const parts = Array.from({ length: 1 + (n % 5) }, (_, k) => new Uint8Array(k * 301 + n + 1).map((_, i) => i * 31 + n));
+    if (n % 9 === 0) parts.push(new Uint8Array(0)); // an empty part adds nothing to the tag
+    chunks.push(parts);
+    const a = Buffer.concat(native.seal(parts));
+    const b = Buffer.concat(crypto.seal(parts));
+    assert.equal(a.toString('hex'), b.toString('hex'), `chunk ${n}: same bytes`);
+  }
+  for (const [seal, open] of [['native', 'crypto'], ['crypto', 'native']] as [SealEngine, SealEngine][]) {
+    const sealer = new Sealer(keys.forward, seal);
+    const opener = new Opener(keys.forward, undefined, open);
+    for (const parts of chunks) assert.equal(Buffer.from(opener.push(Buffer.concat(sealer.seal(parts)))[0]!).toString('hex'), Buffer.concat(parts).toString('hex'));
+  }
+});
+
+for (const engine of ['native', 'crypto'] as SealEngine[]) Frames(`link seal (${engine}) - a flipped bit, a reordered, replayed or dropped chunk, or the other key is refused`, () => {
+  const keys = linkKeys('s', FACTS);
+  const sealer = new Sealer(keys.forward, engine);
   const one = Buffer.concat(sealer.seal([Buffer.from('first frame bytes')]));
   const two = Buffer.concat(sealer.seal([Buffer.from('second frame bytes')]));
   const refused = (bytes: Buffer, key = keys.forward): boolean => {
     try {
-      new Opener(key).push(bytes);
+      new Opener(key, undefined, engine).push(bytes);
       return false;
     } catch (err) {
       return err instanceof ProtocolError;
