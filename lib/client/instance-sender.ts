@@ -154,7 +154,7 @@ export class Sender implements ReplyPort {
 
   /** A reply arrived: settle its request (a reply nobody waits for any more is dropped). */
   onReply(payload: Uint8Array, flags: number, node: number, local: number, corr: number, epoch: number, to: InstanceRef): void {
-    const p = this.requests.settle(corr);
+    const p = this.requests.replied(corr);
     if (!p) return;
     const msg = new Message(payload, flags, node, local, epoch, corr, to, this);
     if (flags & Flag.ERROR_REPLY) {

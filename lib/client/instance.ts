@@ -332,9 +332,10 @@ export class InstanceImpl implements Instance {
     return holding ? n : n + (this.rings?.pump() ?? 0); // messages of the old incarnation go first
   }
 
-  /** A request of this instance awaits its reply. */
-  get awaitingReply(): boolean {
-    return this.sender.requests.size > 0;
+  /** A request of this instance awaits its reply, and replies have been coming within `ms`. */
+  awaitsReplyWithin(ms: number): boolean {
+    const r = this.sender.requests;
+    return r.size > 0 && r.typicalReplyMs <= ms;
   }
 
   /** Set the parked word of every ring it reads: false if data arrived meanwhile. */

@@ -65,6 +65,8 @@ export interface ConnectOptions {
 /** The default replySpinUs: poll for a reply up to 100 µs, unless this process has one core only. */
 export const DEFAULT_REPLY_SPIN_US = availableParallelism() >= 2 ? 100 : 0;
 
+/** Poll for a reply only while replies have been taking at most this many poll windows. */
+const POLL_WORTH = 2;
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -307,7 +309,9 @@ export class MeshImpl implements Mesh, InstanceHost {
   }
 
   private awaitingReply(): boolean {
-    for (const inst of this.live) if (inst.awaitingReply) return true;
+    // worth a poll only where replies come within about the window (on this host); a reply from across
+    // hosts takes several windows, and polling for it takes a core its agents need
+    for (const inst of this.live) if (inst.awaitsReplyWithin(POLL_WORTH * this.spinMs)) return true;
     return false;
   }
 

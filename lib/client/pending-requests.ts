@@ -28,7 +28,12 @@ interface Pending {
   onAbort: (() => void) | undefined;
   /** Send it once more after a bounce that proves it was never handed out (used once). */
   retry: Retry | undefined;
+  /** When it was sent (performance.now()). */
+  sentAt: number;
 }
+
+/** Weight of the newest reply time in the running average. */
+const EWMA_WEIGHT = 1 / 8;
 
 /** Re-send a bounced request (returned `payload`, from instance `from`) under the same correlation id; false: it could not. */
 export type Retry = (from: InstanceRef, payload: Uint8Array, corr: number) => boolean;
@@ -41,6 +46,8 @@ export class PendingRequests {
   /** The slot the timer is armed for. */
   private armedFor = Infinity;
   private nextCorr = 1;
+  /** How long replies have been taking (ms; a running average, 0 before the first): the Mesh polls for a reply only when it is likely to come within its window. */
+  typicalReplyMs = 0;
 
   get size(): number {
     return this.map.size;
@@ -52,8 +59,9 @@ export class PendingRequests {
     const corr = this.nextCorr;
     this.nextCorr = this.nextCorr >= 0xfffffff0 ? 1 : this.nextCorr + 1;
     return new Promise<Message>((resolve, reject) => {
-      const slot = Math.ceil((performance.now() + timeoutMs) / TICK_MS);
-      const p: Pending = { resolve, reject, slot, label, timeoutMs, signal, onAbort: undefined, retry };
+      const now = performance.now();
+      const slot = Math.ceil((now + timeoutMs) / TICK_MS);
+      const p: Pending = { resolve, reject, slot, label, timeoutMs, signal, onAbort: undefined, retry, sentAt: now };
       this.map.set(corr, p);
       this.enter(slot, corr);
       if (signal) {
@@ -81,6 +89,15 @@ export class PendingRequests {
     if (p.onAbort) p.signal!.removeEventListener('abort', p.onAbort);
     if (this.map.size === 0) this.timer?.unref();
     return p;
+  }
+
+  /** Its reply came: settle it, and count how long it took into typicalReplyMs. */
+  replied(corr: number): Pick<Pending, 'resolve' | 'reject'> | undefined {
+    const p = this.map.get(corr);
+    if (!p) return undefined;
+    const took = performance.now() - p.sentAt;
+    this.typicalReplyMs = this.typicalReplyMs === 0 ? took : this.typicalReplyMs + (took - this.typicalReplyMs) * EWMA_WEIGHT;
+    return this.settle(corr);
   }
 
   /** A request bounced before anyone took it: re-send it once (its retry), keeping its deadline. True if it went again. */

@@ -59,6 +59,25 @@ Spin('reply spin - a request nobody answers costs the poll window, not the wait'
   await silent.close();
 });
 
+Spin('reply spin - a requester whose replies come later than the window stops polling for them', async () => {
+  // replies 30 ms late against a 5 ms window: polling each wait would cost ~5 ms of CPU per request
+  const slowRequester = await connect({ gameId: GAME, password: KEY, agent: up.socket, replySpinUs: 5000 });
+  const slow = replier.instance('g.slow.1.0', { userData: 's' });
+  slow.messages$.subscribe((m) => setTimeout(() => m.reply(m.value()), 30));
+  const me = slowRequester.instance('g.asker.1.0', { userData: 'c' });
+  const to = await next(slow.startup$);
+  await next(me.startup$);
+  await me.request(to, 0, { timeoutMs: 5000 }); // the first one teaches it how long replies take
+  const before = process.cpuUsage();
+  for (let i = 1; i <= 20; i++) assert.is((await me.request(to, i, { timeoutMs: 5000 })).value(), i);
+  const used = process.cpuUsage(before);
+  const cpuMs = (used.user + used.system) / 1000;
+  assert.ok(cpuMs < 50, `${cpuMs.toFixed(1)} ms of CPU for 20 requests (polling each wait would be about 100)`);
+  await me.close();
+  await slow.close();
+  await slowRequester.close();
+});
+
 Spin('reply spin - a value that is not a number of microseconds is refused', async () => {
   for (const bad of [-1, Number.NaN, Number.POSITIVE_INFINITY]) {
     const err = await connect({ gameId: GAME, password: KEY, agent: up.socket, replySpinUs: bad }).then((m) => m.close().then(() => null), (e: unknown) => e);
