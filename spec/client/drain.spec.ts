@@ -8,13 +8,11 @@ import * as assert from 'uvu/assert';
 import { BadArgumentError, ClosedError, NoRouteError, type Instance, type InstanceRef, type Mesh, type OfflineInfo, type Undeliverable } from '../../lib/index.js';
 import { OfflineReason, reasonFor } from '../../lib/protocol/registry-messages.js';
 import { decodeInstance, encodeInstance, instancePath } from '../../lib/registry/etcd-keys.js';
-import { startAgent, startNs, type MeshProcess } from '../helpers/mesh.js';
+import { startTwoHosts, type TwoHosts } from '../helpers/mesh.js';
 import { cleanupShm } from '../helpers/shm.js';
 import { next, refusal, sleep, until } from '../helpers/wait.js';
 
-let ns: MeshProcess;
-let agent1: MeshProcess;
-let agent2: MeshProcess;
+let hosts: TwoHosts;
 let mesh1: Mesh;
 let mesh2: Mesh;
 let gw: Instance;
@@ -58,11 +56,8 @@ const offlineOf = (inst: Instance, ref: InstanceRef): Promise<OfflineInfo> => ne
 
 const Drain = suite('client drain');
 Drain.before(async () => {
-  ns = await startNs();
-  agent1 = await startAgent(ns.nsUrl, { id: 'host-1', links: true });
-  agent2 = await startAgent(ns.nsUrl, { id: 'host-2', links: true });
-  mesh1 = await agent1.connect();
-  mesh2 = await agent2.connect();
+  hosts = await startTwoHosts();
+  [mesh1, mesh2] = hosts.meshes;
   gw = mesh1.instance('g.gate.1.0', { userData: 'gw', watch: ['g.scene.*.*'] });
   far = mesh2.instance('g.gate.1.0', { userData: 'far', watch: ['g.scene.*.*'] });
   await next(gw.startup$);
@@ -71,11 +66,7 @@ Drain.before(async () => {
   track(far);
 });
 Drain.after(async () => {
-  await mesh1?.close();
-  await mesh2?.close();
-  await agent1?.stop();
-  await agent2?.stop();
-  await ns?.stop();
+  await hosts?.stop();
   cleanupShm();
 });
 
@@ -198,7 +189,7 @@ Drain('reroute - with reroute:true a request to a service bounced offline goes o
 });
 
 Drain('mesh.drain - drains every instance (watchers see draining), then closes the mesh', async () => {
-  const mesh3 = await agent1.connect();
+  const mesh3 = await hosts.agents[0].connect();
   const a = await scene({ mesh: mesh3, delayMs: 20 });
   const b = await scene({ mesh: mesh3, delayMs: 20 });
   const replies = [a, b].map((s) => gw.request(s.ref, 'q', { timeoutMs: 5000 }));

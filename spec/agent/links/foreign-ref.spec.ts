@@ -8,30 +8,21 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Mesh, Undeliverable } from '../../../lib/index.js';
-import { startAgent, startNs, type MeshProcess } from '../../helpers/mesh.js';
+import { startTwoHosts, type TwoHosts } from '../../helpers/mesh.js';
 import { cleanupShm } from '../../helpers/shm.js';
 import { next, sleep, until } from '../../helpers/wait.js';
 
-let ns: MeshProcess;
-let agent1: MeshProcess;
-let agent2: MeshProcess;
+let hosts: TwoHosts;
 let mesh1: Mesh;
 let mesh2: Mesh;
 
 const Foreign = suite('foreign refs');
 Foreign.before(async () => {
-  ns = await startNs();
-  agent1 = await startAgent(ns.nsUrl, { id: 'host-1', links: true });
-  agent2 = await startAgent(ns.nsUrl, { id: 'host-2', links: true });
-  mesh1 = await agent1.connect();
-  mesh2 = await agent2.connect();
+  hosts = await startTwoHosts();
+  [mesh1, mesh2] = hosts.meshes;
 });
 Foreign.after(async () => {
-  await mesh1?.close();
-  await mesh2?.close();
-  await agent1?.stop();
-  await agent2?.stop();
-  await ns?.stop();
+  await hosts?.stop();
   cleanupShm();
 });
 
