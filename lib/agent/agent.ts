@@ -114,7 +114,7 @@ export class Agent implements SessionHost, UnreadRoutes {
     await prepareShmDir(agent.shmDir, agent.socketPath, agent.users.dirMode);
     agent.epoch = nextEpoch(agent.shmDir);
     agent.nodes = new NodeTable({ agentId: agent.agentId, epoch: agent.epoch });
-    agent.directory = new Directory(agent.epoch, agent.nodes, (localId) => agent.instances.get(localId)?.info);
+    agent.directory = new Directory(agent.epoch, agent.nodes, (localId) => agent.instances.get(localId)?.info, () => agent.links);
     agent.router = new Router(agent.epoch, agent.instances);
     agent.bell = Doorbell.create(agent.agentBellPath);
     agent.path = new DataPath(agent.epoch, agent.router, agent.bell, (localId, err) => agent.departures.fault(localId, err), agent.log);
@@ -136,7 +136,6 @@ export class Agent implements SessionHost, UnreadRoutes {
         destination: (epoch, local, game) => agent.router.inbound(epoch, local, game),
       }, options.links);
       agent.links = links;
-      agent.directory.links = links;
       agent.router.remote = links;
       agent.address ||= await links.listen();
     }

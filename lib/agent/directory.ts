@@ -19,10 +19,17 @@ export class Directory {
   private readonly known = new Map<string, InstanceInfo>();
   /** The last GONE_KEPT instances that went offline, local or remote. */
   private readonly gone = new Map<string, InstanceInfo>();
-  links: LinkTable | undefined;
 
-  /** @param local a local instance's names by local id */
-  constructor(private readonly epoch: number, private readonly nodes: NodeTable, private readonly local: (localId: number) => InstanceInfo | undefined) {}
+  /**
+   * @param local a local instance's names by local id
+   * @param links the peer links, which learn a remote agent's address from its records (none without links)
+   */
+  constructor(
+    private readonly epoch: number,
+    private readonly nodes: NodeTable,
+    private readonly local: (localId: number) => InstanceInfo | undefined,
+    private readonly links: () => LinkTable | undefined,
+  ) {}
 
   /** A registry record as this agent's apps address it (its node number here); a remote one is remembered, and its agent's address given to the links. */
   toInfo(r: InstanceRecord): InstanceInfo {
@@ -35,7 +42,7 @@ export class Directory {
       localId: r.localId,
       epoch: this.epoch,
     };
-    this.links?.learn(r, info.node);
+    this.links()?.learn(r, info.node);
     if (info.node !== 0) this.known.set(`${info.node}:${info.localId}`, info);
     return info;
   }

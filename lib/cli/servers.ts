@@ -14,7 +14,7 @@ import type { AdmissionOptions } from '../protocol/admission.js';
 import type { Logger } from '../protocol/logger.js';
 import { loadTls, type TlsFiles, type TlsMaterial } from '../protocol/tls.js';
 import { isEtcdUrl } from '../registry/etcd-keys.js';
-import { loadEtcdBackend } from '../registry/etcd-load.js';
+import { createEtcdRegistry, loadEtcdBackend } from '../registry/etcd-load.js';
 import { etcdSecurityFromFiles, type EtcdSecurity } from '../registry/etcd-security.js';
 import { NsRegistry } from '../registry/ns-registry.js';
 import type { Registry } from '../registry/registry.js';
@@ -102,8 +102,7 @@ export async function registryFor(url: string, c: Credentials, leaseTtlMs?: numb
     return new NsRegistry(url, { secret: c.secret, tls: c.tls, ...(log ? { log } : {}) });
   }
   if (isEtcdUrl(url)) {
-    const { EtcdRegistry } = await loadEtcdBackend();
-    return new EtcdRegistry(url, { ...c.etcd, ...(leaseTtlMs ? { leaseTtlMs } : {}), ...(log ? { log } : {}) });
+    return createEtcdRegistry(url, { ...c.etcd, ...(leaseTtlMs ? { leaseTtlMs } : {}), ...(log ? { log } : {}) });
   }
   throw new Error(`unsupported registry '${url}' (expected ns://host:port, etcd://host:port,host:port,... or etcds://...)`);
 }
