@@ -18,7 +18,7 @@
 import type { IKeyValue, IRequestOp } from 'etcd3';
 import { RegistryUnavailableError } from '../protocol/errors.js';
 import { OfflineReason, type ConflictStrategy, type InstanceKey, type InstanceRecord } from '../protocol/registry-messages.js';
-import { absent, deleteOp, modIs, putOp, readKv, readOp, txnRevision, type EtcdCalls } from './etcd-calls.js';
+import { absent, deleteOp, LeaseGoneError, modIs, putOp, readKv, readOp, txnRevision, type EtcdCalls } from './etcd-calls.js';
 import { decodeInstance, encodeInstance, instancePath, kickPath, sameHolder, type KickValue } from './etcd-keys.js';
 
 /** An instance this agent holds, and the mod revision of its last write. */
@@ -77,7 +77,7 @@ export class EtcdWrites {
     throw new RegistryUnavailableError(`${path} kept changing; gave up after ${ROUNDS} rounds`);
   }
 
-  /** Mark a held instance online. False when it is no longer ours. */
+  /** Mark a held instance online. False when it is no longer ours; LeaseGoneError when its key went with our lease. */
   async startup(h: Held, lease: string): Promise<boolean> {
     const path = instancePath(h.record);
     const key = Buffer.from(path);
@@ -90,8 +90,11 @@ export class EtcdWrites {
         return true;
       }
       const kv = readKv(res);
-      const cur = kv && decodeInstance(path, kv.value);
-      if (!kv || !cur || cur.offline || !sameHolder(cur.record, h.record)) return false;
+      // Gone while we hold it: only our lease ending deletes our key (a deregistration releases it first, a
+      // replacement writes over it). The lease is lost: the caller recovers (registers it again), then retries.
+      if (!kv) throw new LeaseGoneError(`${path} vanished with lease ${lease}`);
+      const cur = decodeInstance(path, kv.value);
+      if (!cur || cur.offline || !sameHolder(cur.record, h.record)) return false;
       h.modRev = kv.mod_revision;
       if (cur.record.online && leaseOf(kv) === lease) {
         h.online = true;

@@ -160,6 +160,22 @@ test('etcd-registry - a lost lease: a new one is granted and every instance regi
   assert.ok((a.r as unknown as { leaseId: string }).leaseId !== mine, 'a new lease');
 });
 
+test('etcd-registry - a lease lost between register and startup: the startup waits for the new lease, not NOT_FOUND', async () => {
+  // A long TTL: the keepalive does not notice the revoke before the startup's write does (the startup must).
+  const a = await client('between', { leaseTtlMs: 30_000 });
+  const rec = a.record('cg.between.1.0', 'x', 1);
+  await a.r.register(rec, 'reject');
+  const w = await client('watcher');
+  const log = new EventLog();
+  await w.r.watch('cg', 'cg.between.*.*', log.listener);
+  const mine = (a.r as unknown as { leaseId: string }).leaseId;
+  await (a.r as unknown as { client: { leaseClient: { leaseRevoke(x: object): Promise<unknown> } } }).client.leaseClient.leaseRevoke({ ID: mine });
+  await a.r.startup(rec); // its key went with the lease; the registration is still ours to restore
+  const on = await log.next((e) => e.kind === 'online', 'online on the new lease', 5000);
+  assert.is(on.instance.userData, 'x');
+  assert.ok((a.r as unknown as { leaseId: string }).leaseId !== mine, 'a new lease');
+});
+
 test('etcd-registry - a watch cancelled by compaction lists again and reports only real differences', async () => {
   const a = await client('holder');
   await a.up('cg.cmp2.1.0', 'stays', 1);
