@@ -10,7 +10,7 @@
 import { context, propagation, SpanKind, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { reply, withMessageContext, type Instance, type Message } from '../../lib/index.js';
@@ -22,10 +22,22 @@ let hosts: TwoHosts;
 let gateway: Instance;
 let scene: Instance;
 const exporter = new InMemorySpanExporter();
+/**
+ * Span names in the order their end() ran (a span processor's onEnd is called inside end()). The SDK's end
+ * timestamps cannot order two spans that end within a millisecond: each span's clock starts at its own
+ * Date.now() (ms) plus a performance.now() duration, so their sub-ms offsets differ.
+ */
+const ended: string[] = [];
+const endOrder: SpanProcessor = {
+  onStart: () => {},
+  onEnd: (s) => void ended.push(s.name),
+  forceFlush: async () => {},
+  shutdown: async () => {},
+};
 const tracer = () => trace.getTracer('spec');
 
 function registerSdk(): void {
-  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter), endOrder] }));
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 }
@@ -51,7 +63,10 @@ Tracing.after(async () => {
   await hosts?.stop();
   cleanupShm();
 });
-Tracing.before.each(() => exporter.reset());
+Tracing.before.each(() => {
+  exporter.reset();
+  ended.length = 0;
+});
 
 const named = (name: string): ReadableSpan | undefined => exporter.getFinishedSpans().find((s) => s.name === name);
 const parentOf = (s: ReadableSpan): string | undefined => s.parentSpanContext?.spanId;
@@ -87,7 +102,7 @@ Tracing('tracing - gateway request -> scene reply() handler -> its child span: o
   assert.is(server!.kind, SpanKind.SERVER);
   assert.is(client!.attributes['messaging.system'], 'rxmesh');
   assert.is(client!.attributes['messaging.destination.name'], 'g.scene.1.0');
-  assert.ok(server!.endTime[0] * 1e9 + server!.endTime[1] >= work!.endTime[0] * 1e9 + work!.endTime[1], 'the server span ends after the handler\'s work');
+  assert.ok(ended.indexOf('reply g.scene.1.0') > ended.indexOf('scene work'), `the server span ends after the handler's work (ended: ${ended.join(', ')})`);
 
   const value = answer.value<{ joined: string; traceparent: string }>();
   assert.is(value.joined, 'p1');
